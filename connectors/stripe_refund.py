@@ -1,0 +1,144 @@
+"""Refund a Stripe charge, exactly once per action.
+
+Two guards make a retried action safe (DESIGN invariant 3):
+
+1. the Idempotency-Key is the action id, so Stripe itself replays the first response for 24 h;
+2. when a previous attempt may have reached Stripe (``outcome_unknown``, or simply any attempt after the
+   first, since a list call is cheap), we first list the charge's refunds and return the one whose
+   metadata carries this action id. This is what protects us where the key does not: after Stripe's
+   24 h key window, and at localstripe, which ignores Idempotency-Key altogether.
+
+stripe-python's own retries are switched off (``max_network_retries=0``): the outbox owns retry timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import stripe
+
+from connectors._retry_after import header, retry_after_seconds
+from connectors.base import ActionContext, resolve_param
+from reviewqueue.errors import (
+    ConnectorNotConfigured,
+    DeliveryError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from reviewqueue.settings import Settings
+
+__all__ = ["METADATA_KEY", "StripeRefundConnector", "translate_stripe_error"]
+
+log = logging.getLogger(__name__)
+
+METADATA_KEY = "reviewqueue_action_id"
+DEFAULT_CHARGE_PATH = "context.charge_id"
+
+
+class StripeRefundConnector:
+    """Connector ``stripe_refund``. params: ``{"charge": "<dotted path into the payload>"}``."""
+
+    name = "stripe_refund"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: stripe.StripeClient | None = None
+        self._lock = threading.Lock()
+
+    def deliver(self, action: ActionContext) -> dict[str, Any]:
+        client = self._stripe()
+        charge = self._charge_id(action)
+        try:
+            if action.outcome_unknown or action.attempt > 1:
+                existing = self._find_refund(client, charge, action.action_id)
+                if existing is not None:
+                    log.info(
+                        "refund already exists for action",
+                        extra={"action": "refund_found", "action_id": action.action_id, "refund": existing.id},
+                    )
+                    return _outcome(existing)
+            refund = client.v1.refunds.create(
+                params={"charge": charge, "metadata": {METADATA_KEY: action.action_id}},
+                options={"idempotency_key": action.action_id},
+            )
+        except stripe.StripeError as exc:
+            raise translate_stripe_error(exc) from exc
+        log.info(
+            "refund created",
+            extra={"action": "refund_created", "action_id": action.action_id, "refund": refund.id},
+        )
+        return _outcome(refund)
+
+    def close(self) -> None:
+        # StripeClient keeps a requests/httpx session per thread; nothing that needs an explicit close.
+        self._client = None
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    def _stripe(self) -> stripe.StripeClient:
+        key = self._settings.stripe_api_key
+        if key is None or not key.get_secret_value():
+            raise ConnectorNotConfigured("stripe_refund is not configured: set REVIEWQUEUE_STRIPE_API_KEY")
+        with self._lock:
+            if self._client is None:
+                base = self._settings.stripe_api_base
+                self._client = stripe.StripeClient(
+                    key.get_secret_value(),
+                    base_addresses={"api": base.rstrip("/")} if base else None,
+                    max_network_retries=0,
+                )
+            return self._client
+
+    @staticmethod
+    def _charge_id(action: ActionContext) -> str:
+        path = action.params.get("charge", DEFAULT_CHARGE_PATH)
+        try:
+            charge = resolve_param(action.payload, path)
+        except KeyError:
+            raise PermanentDeliveryError(f"stripe_refund: the payload has no {path!r} (the charge id)") from None
+        if not isinstance(charge, str) or not charge:
+            raise PermanentDeliveryError(f"stripe_refund: {path!r} is not a charge id: {charge!r}")
+        return charge
+
+    @staticmethod
+    def _find_refund(client: stripe.StripeClient, charge: str, action_id: str) -> stripe.Refund | None:
+        """The charge's refund made by this action, if any (pages through every refund of the charge)."""
+        page = client.v1.refunds.list(params={"charge": charge, "limit": 100})
+        for refund in page.auto_paging_iter():
+            # StripeObject is no longer a dict in stripe-python 16: read it through to_dict()
+            metadata = refund.to_dict().get("metadata") or {}
+            if metadata.get(METADATA_KEY) == action_id:
+                return refund
+        return None
+
+
+def _outcome(refund: stripe.Refund) -> dict[str, Any]:
+    data = refund.to_dict(for_json=True)
+    charge = data.get("charge")
+    if isinstance(charge, dict):  # expanded
+        charge = charge.get("id")
+    return {"refund_id": data["id"], "amount": data.get("amount"), "status": data.get("status"), "charge": charge}
+
+
+def translate_stripe_error(exc: stripe.StripeError) -> DeliveryError:
+    """Map a stripe-python error onto our two delivery errors.
+
+    Retryable: rate limits, connection errors (the request may or may not have landed; the next attempt
+    looks before acting), 5xx and 409 (a concurrent request holds the idempotency key), and anything Stripe
+    marks ``Stripe-Should-Retry: true``. Everything else (bad request, declined card, bad key, permission,
+    idempotency-key reuse with other parameters) is permanent.
+    """
+    message = f"stripe: {type(exc).__name__}: {exc.user_message or exc}"
+    retry_after = retry_after_seconds(exc.headers)
+    should_retry = (header(exc.headers, "Stripe-Should-Retry") or "").lower()
+    if should_retry == "false":
+        return PermanentDeliveryError(message)
+    if should_retry == "true" or isinstance(exc, stripe.RateLimitError | stripe.APIConnectionError):
+        return RetryableDeliveryError(message, retry_after=retry_after)
+    if isinstance(exc, stripe.APIError) and not isinstance(exc, stripe.IdempotencyError):
+        status = exc.http_status
+        if status is None or status >= 500 or status == 409:
+            return RetryableDeliveryError(message, retry_after=retry_after)
+    return PermanentDeliveryError(message)

@@ -1,0 +1,28 @@
+"""FastAPI app factory. Routes are thin: authorize → one service call → present."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from reviewqueue.api.errors import install_error_handlers
+from reviewqueue.api.routes import actions, auth, items, models, system, webhooks
+from reviewqueue.schemas import ErrorResponse
+from reviewqueue.services.context import AppContext
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 503)
+}
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    app = FastAPI(
+        title="reviewqueue",
+        version="0.1.0",
+        description="Score events, route uncertain ones to human review queues, act on decisions, learn.",
+        responses=ERROR_RESPONSES,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for module in (system, auth, models, items, actions, webhooks):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,29 @@
+"""Request dependencies: the app context and the authenticated actor."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from reviewqueue.services import auth
+from reviewqueue.services.context import AppContext
+
+bearer = HTTPBearer(auto_error=False, description="An API token (rq_…) or a sign-in token.")
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def get_actor(
+    ctx: Annotated[AppContext, Depends(get_ctx)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> auth.Actor:
+    return auth.authenticate(ctx, credentials.credentials if credentials else None)
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+CurrentActor = Annotated[auth.Actor, Depends(get_actor)]

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from reviewqueue.api.deps import Ctx, CurrentActor
+from reviewqueue.domain.states import ActionStatus, Role
+from reviewqueue.schemas import ActionCounts, ActionOut
+from reviewqueue.services import outbox
+
+router = APIRouter(prefix="/v1/actions", tags=["actions"])
+
+
+@router.get("", response_model=list[ActionOut])
+def list_actions(
+    ctx: Ctx, actor: CurrentActor,
+    status: Annotated[ActionStatus | None, Query()] = None,
+    decision_id: Annotated[int | None, Query(ge=1)] = None,
+    after: Annotated[str | None, Query(max_length=32, description="keyset: actions with id above this")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ActionOut]:
+    """Outbox actions, e.g. ?status=dead for the dead letters."""
+    rows = outbox.list_actions(ctx, actor, status.value if status else None, decision_id, after, limit)
+    return [ActionOut(**r) for r in rows]
+
+
+@router.get("/counts", response_model=ActionCounts)
+def action_counts(ctx: Ctx, actor: CurrentActor) -> ActionCounts:
+    actor.require(Role.ADMIN, Role.DATA_SCIENTIST, Role.REVIEWER)
+    return ActionCounts(**outbox.counts(ctx))
+
+
+@router.get("/{action_id}", response_model=ActionOut)
+def get_action(action_id: str, ctx: Ctx, actor: CurrentActor) -> ActionOut:
+    return ActionOut(**outbox.get_action(ctx, actor, action_id))
+
+
+@router.post("/{action_id}/replay", response_model=ActionOut)
+def replay(action_id: str, ctx: Ctx, actor: CurrentActor) -> ActionOut:
+    """Admin: send a dead action again (same action id, so the effect still happens once)."""
+    return ActionOut(**outbox.replay(ctx, actor, action_id))

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from reviewqueue.api.deps import Ctx, CurrentActor
+from reviewqueue.domain.states import ItemStatus
+from reviewqueue.schemas import DecisionOut, DecisionRequest, ItemOut, ItemSummary, LeaseOut, LeaseRequest, QueueOut
+from reviewqueue.services import decisions, queue
+
+router = APIRouter(prefix="/v1", tags=["queues"])
+
+
+@router.get("/queues", response_model=list[QueueOut])
+def list_queues(ctx: Ctx, actor: CurrentActor) -> list[QueueOut]:
+    """Depth, claimed now and oldest pending age of each queue you may see."""
+    return [QueueOut(**s.__dict__) for s in queue.overview(ctx, actor)]
+
+
+@router.post("/queues/{queue_name}/claim", response_model=ItemOut, responses={204: {"description": "Queue empty"}})
+def claim(queue_name: str, ctx: Ctx, actor: CurrentActor) -> ItemOut | Response:
+    """Lease the highest-priority pending item to you (lease_seconds, renewable). 204 when the queue is empty."""
+    item = queue.claim_next(ctx, actor, queue_name)
+    if item is None:
+        return Response(status_code=204)
+    return ItemOut(**item)
+
+
+@router.get("/queues/{queue_name}/items", response_model=list[ItemSummary])
+def list_items(
+    queue_name: str, ctx: Ctx, actor: CurrentActor,
+    status: Annotated[ItemStatus | None, Query()] = None,
+    before_id: Annotated[int | None, Query(ge=1, description="keyset: items with id below this")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ItemSummary]:
+    rows = queue.list_items(ctx, actor, queue_name, status.value if status else None, before_id, limit)
+    return [ItemSummary(**r) for r in rows]
+
+
+@router.get("/items/{item_id}", response_model=ItemOut)
+def get_item(item_id: int, ctx: Ctx, actor: CurrentActor) -> ItemOut:
+    return ItemOut(**queue.item_view(ctx, actor, item_id))
+
+
+@router.post("/items/{item_id}/renew", response_model=LeaseOut)
+def renew(item_id: int, body: LeaseRequest, ctx: Ctx, actor: CurrentActor) -> LeaseOut:
+    """Extend your lease; 409 if it expired or moved."""
+    return LeaseOut(item_id=item_id, lease_expires_at=queue.renew(ctx, actor, item_id, body.lease_token))
+
+
+@router.post("/items/{item_id}/decision", response_model=DecisionOut)
+def decide(item_id: int, body: DecisionRequest, ctx: Ctx, actor: CurrentActor) -> DecisionOut:
+    """Decide from your live lease: label, decision and the verdict's actions in one commit."""
+    result = decisions.decide(ctx, actor, item_id, body.verdict, body.lease_token, body.note)
+    return DecisionOut(**result.__dict__)

@@ -1,0 +1,187 @@
+"""`reviewqueue` command line: run | api | ui | worker | db upgrade | models … | retrain … | users … | tokens …"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from reviewqueue.domain.states import Role
+from reviewqueue.settings import Settings
+
+app = typer.Typer(help="reviewqueue: human-in-the-loop review queues for model predictions.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
+users_app = typer.Typer(help="People and systems that use the API.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
+app.add_typer(users_app, name="users")
+console = Console()
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _ctx():  # type: ignore[no-untyped-def]
+    from reviewqueue.services.context import bootstrap
+
+    return bootstrap(Settings())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from reviewqueue.db.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url, revision)
+    console.print(f"[green]database at {revision}[/green]: {settings.database_url}")
+
+
+def _train_with_progress(model: str, trigger: str) -> None:
+    from reviewqueue.services import training
+
+    ctx = _ctx()
+    spec = ctx.registry.model(model)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(f"{model}: starting", total=1.0)
+        result = training.train_version(
+            ctx, spec, trigger=trigger,
+            progress=lambda step, fraction: bar.update(task, completed=fraction, description=f"{model}: {step}"),
+        )
+    if result.error:
+        console.print(f"[red]training run {result.run_id} failed[/red]: {result.error}")
+        raise typer.Exit(1)
+    verdict = "[green]promoted[/green]" if result.promoted else "[yellow]not promoted[/yellow] (worse than champion)"
+    metric = spec.retrain.metric
+    console.print(f"run {result.run_id}: version {result.version} {verdict}; {metric} candidate="
+                  f"{result.candidate_metrics.get(metric)} champion={result.champion_metrics.get(metric)}")
+
+
+@models_app.command("register")
+def models_register(
+    name: str, force: Annotated[bool, typer.Option(help="Train a new version even if one serves")] = False,
+) -> None:
+    """Train version 1 of a registered model on its dataset, export to ONNX, store and serve it."""
+    from reviewqueue.services.versions import find_champion
+
+    ctx = _ctx()
+    ctx.registry.model(name)
+    with ctx.engine.connect() as conn:
+        current = find_champion(conn, name)
+    if current and not force:
+        console.print(f"{name}: version {current.version} already serves (use --force to train another)")
+        return
+    _train_with_progress(name, "register")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered models, their champion and versions."""
+    from reviewqueue.services.versions import list_versions
+
+    ctx = _ctx()
+    table = Table("model", "version", "status", "roc_auc", "created", "sha256")
+    with ctx.engine.connect() as conn:
+        for spec in ctx.registry.models():
+            for v in list_versions(conn, spec.name) or [None]:
+                if v is None:
+                    table.add_row(spec.name, "-", "not registered", "", "", "")
+                    continue
+                auc = v["metrics"].get("roc_auc")
+                table.add_row(spec.name, str(v["version"]), v["status"], f"{auc:.4f}" if auc else "",
+                              v["created_at"].strftime("%Y-%m-%d %H:%M"), v["sha256"][:12])
+    console.print(table)
+
+
+@app.command("retrain")
+def retrain(model: str) -> None:
+    """Retrain MODEL now on its dataset plus labels; promote if not worse than the champion."""
+    _train_with_progress(model, "manual")
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: Annotated[Role, typer.Option(help="admin | data_scientist | reviewer | integration")],
+    queue: Annotated[list[str] | None, typer.Option(help="Queues a reviewer may work (repeatable)")] = None,
+    password: Annotated[str | None, typer.Option(help="Enables UI sign-in")] = None,
+) -> None:
+    """Add a principal."""
+    from reviewqueue.services import auth
+
+    principal_id = auth.create_principal(_ctx(), name, role, list(queue or []), password)
+    console.print(f"added {name} ({role.value}) id={principal_id}")
+
+
+@users_app.command("token")
+def users_token(name: str, label: str = "cli") -> None:
+    """Issue an API token for a principal (printed once; stored hashed)."""
+    from sqlalchemy import select
+
+    from reviewqueue.services import auth
+
+    ctx = _ctx()
+    with ctx.engine.connect() as conn:
+        principal_id = conn.execute(select(auth.principals.c.id).where(auth.principals.c.name == name)).scalar()
+    if principal_id is None:
+        console.print(f"[red]no principal named {name!r}[/red]")
+        raise typer.Exit(1)
+    print(auth.issue_token(ctx, principal_id, label=label))
+
+
+@app.command("api")
+def api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    _setup_logging()
+    uvicorn.run("reviewqueue.api.main:app", host=host, port=port, workers=workers, factory=False,
+                log_level="info")
+
+
+@app.command("worker")
+def worker() -> None:
+    """Drain the outbox and run scheduled retraining (several may run; one leads the scheduler)."""
+    from connectors.registry import build_connectors
+    from reviewqueue.worker import Worker
+
+    _setup_logging()
+    ctx = _ctx()
+    runner = Worker(ctx, build_connectors(ctx.settings))
+    runner.install_signal_handlers()
+    runner.run()
+
+
+@app.command("ui")
+def ui(port: int = 8501) -> None:
+    """Serve the Streamlit UI (it talks to the API at REVIEWQUEUE_API_URL)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "streamlit", "run", str(script),
+                                      "--server.port", str(port), "--server.address", "127.0.0.1",
+                                      "--server.headless", "true", "--browser.gatherUsageStats", "false"]))
+
+
+@app.command("run")
+def run(
+    api_port: int = 8000, ui_port: int = 8501,
+    data_dir: Annotated[Path, typer.Option(help="Where the embedded demo keeps its files")] = Path("var"),
+) -> None:
+    """Run everything on embedded SQLite with demo data and local sandboxes for Stripe, Slack and webhooks."""
+    from reviewqueue.demo import run_demo
+
+    _setup_logging()
+    raise typer.Exit(run_demo(api_port=api_port, ui_port=ui_port, data_dir=data_dir))
+
+
+if __name__ == "__main__":
+    app()

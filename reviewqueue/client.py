@@ -1,0 +1,175 @@
+"""The typed HTTP client: business systems (the SDK), the Streamlit UI and the tests all use this one.
+
+Errors come back as reviewqueue.errors classes, carrying the server's message and the field at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from reviewqueue import errors
+from reviewqueue.schemas import (
+    ActionCounts,
+    ActionOut,
+    DecisionOut,
+    ItemOut,
+    ItemSummary,
+    LeaseOut,
+    ModelOut,
+    PredictionOut,
+    PredictResponse,
+    PrincipalOut,
+    QueueOut,
+    RunOut,
+    SignInResponse,
+    VersionOut,
+)
+
+T = TypeVar("T")
+ERROR_BY_STATUS: dict[int, type[errors.ReviewQueueError]] = {
+    400: errors.ValidationFailed, 401: errors.Unauthorized, 403: errors.Forbidden, 404: errors.NotFound,
+    409: errors.Conflict, 413: errors.BatchTooLarge, 422: errors.ValidationFailed,
+    503: errors.DatabaseUnavailable,
+}
+ERROR_BY_TYPE: dict[str, type[errors.ReviewQueueError]] = {
+    "lease_lost": errors.LeaseLost, "already_decided": errors.AlreadyDecided, "no_champion": errors.NoChampion,
+    "signature_invalid": errors.SignatureInvalid,
+}
+
+
+class ApiError(errors.ReviewQueueError):
+    """The API answered with an unexpected status."""
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        body = response.json().get("error", {})
+    except ValueError:
+        body = {}
+    cls = ERROR_BY_TYPE.get(body.get("type", "")) or ERROR_BY_STATUS.get(response.status_code, ApiError)
+    error = cls(body.get("message") or f"HTTP {response.status_code}", field=body.get("field"))
+    error.status_code = response.status_code  # type: ignore[attr-defined]
+    raise error
+
+
+class Client:
+    """reviewqueue over HTTP. ``Client(base_url, token=...)``; use as a context manager or call close()."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
+                                  transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def with_token(self, token: str) -> None:
+        self._http.headers["Authorization"] = f"Bearer {token}"
+
+    def _call(self, method: str, path: str, model: Any, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        _raise_for(response)
+        if response.status_code == 204:
+            return None
+        return TypeAdapter(model).validate_python(response.json())
+
+    # auth
+    def sign_in(self, name: str, password: str) -> SignInResponse:
+        result: SignInResponse = self._call("POST", "/v1/sessions", SignInResponse,
+                                            json={"name": name, "password": password})
+        self.with_token(result.token)
+        return result
+
+    def me(self) -> PrincipalOut:
+        return self._call("GET", "/v1/me", PrincipalOut)  # type: ignore[no-any-return]
+
+    # ingest
+    def predict(self, model: str, events: Iterable[Mapping[str, Any]]) -> list[PredictionOut]:
+        body = {"events": [dict(e) for e in events]}
+        result: PredictResponse = self._call("POST", f"/v1/models/{model}/predictions", PredictResponse, json=body)
+        return result.predictions
+
+    def predict_one(self, model: str, external_id: str, features: Mapping[str, Any],
+                    context: Mapping[str, Any] | None = None) -> PredictionOut:
+        event = {"external_id": external_id, "features": dict(features), "context": dict(context or {})}
+        return self.predict(model, [event])[0]
+
+    # models
+    def models(self) -> list[ModelOut]:
+        return self._call("GET", "/v1/models", list[ModelOut])  # type: ignore[no-any-return]
+
+    def versions(self, model: str) -> list[VersionOut]:
+        return self._call("GET", f"/v1/models/{model}/versions", list[VersionOut])  # type: ignore[no-any-return]
+
+    def runs(self, model: str) -> list[RunOut]:
+        return self._call("GET", f"/v1/models/{model}/runs", list[RunOut])  # type: ignore[no-any-return]
+
+    def retrain(self, model: str) -> RunOut:
+        return self._call("POST", f"/v1/models/{model}/retrain", RunOut, timeout=600)  # type: ignore[no-any-return]
+
+    # queues and items
+    def queues(self) -> list[QueueOut]:
+        return self._call("GET", "/v1/queues", list[QueueOut])  # type: ignore[no-any-return]
+
+    def claim_next(self, queue: str) -> ItemOut | None:
+        return self._call("POST", f"/v1/queues/{queue}/claim", ItemOut)  # type: ignore[no-any-return]
+
+    def items(self, queue: str, status: str | None = None, before_id: int | None = None,
+              limit: int = 50) -> list[ItemSummary]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if before_id:
+            params["before_id"] = before_id
+        return self._call("GET", f"/v1/queues/{queue}/items", list[ItemSummary],  # type: ignore[no-any-return]
+                          params=params)
+
+    def item(self, item_id: int) -> ItemOut:
+        return self._call("GET", f"/v1/items/{item_id}", ItemOut)  # type: ignore[no-any-return]
+
+    def renew(self, item_id: int, lease_token: str) -> LeaseOut:
+        return self._call("POST", f"/v1/items/{item_id}/renew", LeaseOut,  # type: ignore[no-any-return]
+                          json={"lease_token": lease_token})
+
+    def decide(self, item_id: int, verdict: str, lease_token: str, note: str = "") -> DecisionOut:
+        body = {"verdict": verdict, "lease_token": lease_token, "note": note}
+        return self._call("POST", f"/v1/items/{item_id}/decision", DecisionOut,  # type: ignore[no-any-return]
+                          json=body)
+
+    # actions
+    def actions(self, status: str | None = None, decision_id: int | None = None, after: str | None = None,
+                limit: int = 50) -> list[ActionOut]:
+        params: dict[str, Any] = {"limit": limit}
+        for key, value in (("status", status), ("decision_id", decision_id), ("after", after)):
+            if value is not None:
+                params[key] = value
+        return self._call("GET", "/v1/actions", list[ActionOut], params=params)  # type: ignore[no-any-return]
+
+    def action_counts(self) -> ActionCounts:
+        return self._call("GET", "/v1/actions/counts", ActionCounts)  # type: ignore[no-any-return]
+
+    def replay(self, action_id: str) -> ActionOut:
+        return self._call("POST", f"/v1/actions/{action_id}/replay", ActionOut)  # type: ignore[no-any-return]
+
+    def health(self) -> bool:
+        try:
+            return self._http.get("/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+def parse(model: type[BaseModel], data: Any) -> BaseModel:
+    return model.model_validate(data)

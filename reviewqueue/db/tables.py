@@ -1,0 +1,227 @@
+"""SQLModel table classes. No ``from __future__ import annotations`` here: SQLModel breaks with it.
+
+Hot paths (bulk ingest, claim-next, outbox lease) use SQLAlchemy Core on these tables, see db/queries.py.
+List views select columns explicitly so they never read payload columns.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from reviewqueue.db.types import UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kwargs))
+
+
+class Principal(SQLModel, table=True):
+    """A person or system that calls the API: admin, data_scientist, reviewer or integration."""
+
+    __tablename__ = "principals"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(120), unique=True, nullable=False))
+    role: str = Field(max_length=32)
+    queues: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    password_hash: str | None = Field(default=None, max_length=256)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    disabled: bool = False
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token, stored as its SHA-256 only. Sign-in tokens expire; integration tokens may not."""
+
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    principal_id: int = Field(foreign_key="principals.id", index=True)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    label: str = Field(default="", max_length=120)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    expires_at: datetime | None = _ts(nullable=True)
+    revoked: bool = False
+
+
+class ModelVersion(SQLModel, table=True):
+    """One trained, evaluated artifact of a model. Exactly one champion per model serves."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_name", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=120, index=True)
+    version: int
+    status: str = Field(max_length=16)
+    artifact_path: str = Field(max_length=500)
+    sha256: str = Field(max_length=64)
+    input_schema: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    data_fingerprint: str = Field(max_length=64)
+    metrics: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    lineage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    promoted_at: datetime | None = _ts(nullable=True)
+
+
+class Prediction(SQLModel, table=True):
+    """A scored event. Idempotent on (model_name, external_id); records the version that scored it."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        UniqueConstraint("model_name", "external_id"),
+        Index("ix_predictions_correlation", "model_name", "correlation_key"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=120)
+    external_id: str = Field(max_length=200)
+    version_id: int = Field(foreign_key="model_versions.id")
+    score: float
+    route: str = Field(max_length=16)
+    audited: bool = False
+    features: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    context: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    correlation_key: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class ReviewItem(SQLModel, table=True):
+    """A prediction waiting for (or holding, or done with) a human. At most one holder at a time."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        # claim-next: the pending items of one queue, best first
+        Index(
+            "ix_items_claim", "queue", text("priority DESC"), "created_at",
+            postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'"),
+        ),
+        # lease sweeper: a separate scan, never an OR in the hot predicate
+        Index(
+            "ix_items_lease", "lease_expires_at",
+            postgresql_where=text("status = 'claimed'"), sqlite_where=text("status = 'claimed'"),
+        ),
+        Index("ix_items_queue_status", "queue", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    prediction_id: int = Field(foreign_key="predictions.id", unique=True)
+    queue: str = Field(max_length=120)
+    kind: str = Field(default="review", max_length=16)  # review | audit
+    priority: float
+    status: str = Field(default="pending", max_length=16)
+    claimed_by: int | None = Field(default=None, foreign_key="principals.id")
+    lease_token: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    decided_at: datetime | None = _ts(nullable=True)
+
+
+class Decision(SQLModel, table=True):
+    """Append-only audit of every verdict, human or model."""
+
+    __tablename__ = "decisions"
+    id: int | None = Field(default=None, primary_key=True)
+    prediction_id: int = Field(foreign_key="predictions.id", index=True)
+    item_id: int | None = Field(default=None, foreign_key="review_items.id", index=True)
+    verdict: str = Field(max_length=64)
+    source: str = Field(max_length=16)  # reviewer | model
+    actor: str = Field(max_length=120)
+    note: str = Field(default="", max_length=2000)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Label(SQLModel, table=True):
+    """Ground truth for training: who or what produced it, and when."""
+
+    __tablename__ = "labels"
+    id: int | None = Field(default=None, primary_key=True)
+    prediction_id: int = Field(foreign_key="predictions.id", index=True)
+    model_name: str = Field(max_length=120, index=True)
+    value: str = Field(max_length=64)
+    source: str = Field(max_length=16)  # reviewer | audit | chargeback
+    actor: str = Field(max_length=120)
+    decision_id: int | None = Field(default=None, foreign_key="decisions.id")
+    inbound_event_id: int | None = Field(default=None, foreign_key="inbound_events.id")
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class OutboxAction(SQLModel, table=True):
+    """One side effect to deliver. Written in the decision's transaction; the worker drives it to an end state."""
+
+    __tablename__ = "outbox_actions"
+    __table_args__ = (
+        Index(
+            "ix_outbox_due", "next_attempt_at",
+            postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_outbox_inflight", "lease_expires_at",
+            postgresql_where=text("status = 'in_flight'"), sqlite_where=text("status = 'in_flight'"),
+        ),
+        Index("ix_outbox_status", "status"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    decision_id: int = Field(foreign_key="decisions.id", index=True)
+    connector: str = Field(max_length=64)
+    params: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    outcome_unknown: bool = False
+    next_attempt_at: datetime = _ts(nullable=False, default=utcnow)
+    lease_expires_at: datetime | None = _ts(nullable=True)
+    leased_by: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, max_length=2000)
+    outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    done_at: datetime | None = _ts(nullable=True)
+
+
+class InboundEvent(SQLModel, table=True):
+    """A verified inbound webhook event, stored once by the provider's event id before any 2xx."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=32)
+    event_id: str = Field(max_length=200)
+    type: str = Field(max_length=120)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    outcome: str = Field(default="", max_length=200)
+    received_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class TrainingRun(SQLModel, table=True):
+    """One retraining attempt: exactly which labels it used, both models' metrics, and what came of it."""
+
+    __tablename__ = "training_runs"
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=120, index=True)
+    trigger: str = Field(max_length=32)  # register | cron | labels | manual
+    status: str = Field(max_length=16)
+    label_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    n_labels: int = 0
+    max_label_id: int = 0
+    champion_version_id: int | None = Field(default=None, foreign_key="model_versions.id")
+    candidate_version_id: int | None = Field(default=None, foreign_key="model_versions.id")
+    champion_metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    candidate_metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = Field(default=None, max_length=4000)
+    started_at: datetime = _ts(nullable=False, default=utcnow)
+    finished_at: datetime | None = _ts(nullable=True)
+    duration_seconds: float | None = None
+
+
+class Lease(SQLModel, table=True):
+    """A named lease for leader election: the scheduler runs jobs only while it holds 'scheduler'."""
+
+    __tablename__ = "leases"
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=64)
+    expires_at: datetime = _ts(nullable=False)

@@ -1,0 +1,55 @@
+"""The states an item and an outbox action move through, and who produced a label."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ItemStatus(StrEnum):
+    PENDING = "pending"  # waiting in its queue
+    CLAIMED = "claimed"  # leased to one reviewer until lease_expires_at
+    DECIDED = "decided"  # closed by a decision
+
+
+class ActionStatus(StrEnum):
+    """pending → in_flight → done | (pending again, later) | dead. Counted: all = sum of these four."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class LabelSource(StrEnum):
+    REVIEWER = "reviewer"  # a human verdict on an uncertain prediction
+    AUDIT = "audit"  # a human verdict on a sampled auto-decision
+    CHARGEBACK = "chargeback"  # delayed ground truth from the payment provider
+
+
+class DecisionSource(StrEnum):
+    REVIEWER = "reviewer"
+    MODEL = "model"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    DATA_SCIENTIST = "data_scientist"
+    REVIEWER = "reviewer"
+    INTEGRATION = "integration"
+
+
+class VersionStatus(StrEnum):
+    CHAMPION = "champion"
+    RETIRED = "retired"  # was champion, replaced
+    REJECTED = "rejected"  # evaluated worse than the champion
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+# Labels from these sources override each other in this order when one prediction has several.
+LABEL_PRECEDENCE = {LabelSource.CHARGEBACK: 3, LabelSource.REVIEWER: 2, LabelSource.AUDIT: 2}

@@ -1,0 +1,121 @@
+"""Typed model inputs: validation with field-named errors, and the one encoding used to train and to serve.
+
+One function encodes for both training and serving, so the two cannot drift apart. Categories become their
+index in the declared list (tree models split on it fine; explanations stay one column per feature).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reviewqueue.errors import ValidationFailed
+
+KINDS = ("float", "int", "bool", "category")
+
+
+@dataclass(frozen=True)
+class Category:
+    """A categorical feature: the value must be one of ``values``."""
+
+    values: tuple[str, ...]
+
+    def __init__(self, *values: str) -> None:
+        if not values or len(set(values)) != len(values):
+            raise ValueError("Category needs distinct values")
+        object.__setattr__(self, "values", tuple(values))
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str
+    categories: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.categories:
+            data["categories"] = list(self.categories)
+        return data
+
+
+def _feature_from_declaration(name: str, declared: Any) -> Feature:
+    if isinstance(declared, Category):
+        return Feature(name, "category", declared.values)
+    kinds = {float: "float", int: "int", bool: "bool"}
+    if declared in kinds:
+        return Feature(name, kinds[declared])
+    raise ValueError(f"feature {name!r}: declare float, int, bool or Category(...), not {declared!r}")
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    features: tuple[Feature, ...]
+
+    @classmethod
+    def declare(cls, declarations: Mapping[str, Any]) -> FeatureSchema:
+        if not declarations:
+            raise ValueError("a model needs at least one feature")
+        return cls(tuple(_feature_from_declaration(n, d) for n, d in declarations.items()))
+
+    @classmethod
+    def from_json(cls, data: Sequence[Mapping[str, Any]]) -> FeatureSchema:
+        return cls(tuple(Feature(d["name"], d["kind"], tuple(d.get("categories", ()))) for d in data))
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [f.to_json() for f in self.features]
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def validate(self, values: Any, where: str = "features") -> dict[str, Any]:
+        """Return the values if valid; raise ValidationFailed naming the first field at fault."""
+        if not isinstance(values, Mapping):
+            raise ValidationFailed(f"{where}: expected an object", field=where)
+        expected = set(self.names)
+        missing = [n for n in self.names if n not in values]
+        if missing:
+            raise ValidationFailed(f"{where}.{missing[0]}: missing", field=f"{where}.{missing[0]}")
+        extra = sorted(str(k) for k in values if k not in expected)
+        if extra:
+            raise ValidationFailed(f"{where}.{extra[0]}: unknown feature", field=f"{where}.{extra[0]}")
+        for feature in self.features:
+            problem = _check(feature, values[feature.name])
+            if problem:
+                path = f"{where}.{feature.name}"
+                raise ValidationFailed(f"{path}: {problem}", field=path)
+        return dict(values)
+
+    def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Rows of validated values → float32 matrix, columns in declaration order."""
+        matrix = np.empty((len(rows), len(self.features)), dtype=np.float32)
+        for j, feature in enumerate(self.features):
+            if feature.kind == "category":
+                index = {v: i for i, v in enumerate(feature.categories)}
+                matrix[:, j] = [index[row[feature.name]] for row in rows]
+            else:
+                matrix[:, j] = [float(row[feature.name]) for row in rows]
+        return matrix
+
+
+def _check(feature: Feature, value: Any) -> str | None:
+    if feature.kind == "bool":
+        return None if isinstance(value, bool) else "expected true or false"
+    if feature.kind == "category":
+        if not isinstance(value, str):
+            return "expected a string"
+        return None if value in feature.categories else f"expected one of {list(feature.categories)}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "expected a number"
+    if not math.isfinite(value):
+        return "must be a finite number (NaN and infinity are refused)"
+    if feature.kind == "int" and not float(value).is_integer():
+        return "expected an integer"
+    if abs(value) > 1e12:
+        return "out of range (|value| > 1e12)"
+    return None

@@ -1,0 +1,181 @@
+"""The Registry: models (and connectors) by name. The decorator is sugar over ``Registry.add_model``.
+
+``@reviewqueue.model(...)`` builds a ModelSpec and attaches it to the decorated train function; bootstrap
+imports the modules named in Settings.model_modules, collects the specs found there, then freezes the registry.
+Tests build a fresh Registry: nothing global to reset.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from reviewqueue.domain.policies import ExpectedLoss, RoutingPolicy, ScorePriority
+from reviewqueue.errors import AlreadyRegistered, ConfigurationError, NotFound, RegistryFrozen
+from reviewqueue.features import FeatureSchema
+
+SPEC_ATTRIBUTE = "__reviewqueue_model__"
+TrainFn = Callable[[pd.DataFrame], Any]
+PriorityFn = Callable[[float, dict[str, Any]], float]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One side effect a verdict fires: a connector name and its static parameters."""
+
+    connector: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def action(connector: str, **params: Any) -> ActionSpec:
+    """Sugar: ``action("slack_message", channel="#fraud")``."""
+    return ActionSpec(connector, params)
+
+
+@dataclass(frozen=True)
+class Retrain:
+    """When to retrain: on ``cron`` (crontab syntax, UTC) and when ``min_new_labels`` arrived since the last run.
+
+    A candidate is promoted when ``metric`` on the shared holdout is not worse than the champion's.
+    """
+
+    cron: str | None = "0 3 * * *"
+    min_new_labels: int = 50
+    metric: str = "roc_auc"
+    tolerance: float = 0.0
+    """How much worse than the champion (on the shared holdout) a candidate may be and still be promoted."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    features: FeatureSchema
+    train: TrainFn
+    dataset: Callable[[], pd.DataFrame]
+    routing: RoutingPolicy
+    priority: PriorityFn
+    verdicts: dict[str, list[ActionSpec]]
+    positive_verdict: str
+    negative_verdict: str
+    queue: str
+    context_fields: tuple[str, ...] = ()
+    correlation_field: str | None = None
+    retrain: Retrain = field(default_factory=Retrain)
+    description: str = ""
+    owner: str = ""
+
+    def actions_for(self, verdict: str) -> list[ActionSpec]:
+        return list(self.verdicts.get(verdict, []))
+
+
+def model(
+    *,
+    name: str,
+    features: Mapping[str, Any],
+    dataset: Callable[[], pd.DataFrame],
+    verdicts: Mapping[str, Iterable[ActionSpec]],
+    positive_verdict: str,
+    negative_verdict: str,
+    routing: RoutingPolicy | None = None,
+    priority: PriorityFn | None = None,
+    queue: str | None = None,
+    context: Iterable[str] = (),
+    correlation_field: str | None = None,
+    retrain: Retrain | None = None,
+    description: str = "",
+) -> Callable[[TrainFn], TrainFn]:
+    """Register the decorated ``train(df) -> fitted sklearn classifier`` as a reviewqueue model.
+
+    ``df`` has one column per feature (encoded as served) and a ``label`` column (1 = positive verdict).
+    """
+
+    def decorate(train: TrainFn) -> TrainFn:
+        spec = ModelSpec(
+            name=name,
+            features=FeatureSchema.declare(features),
+            train=train,
+            dataset=dataset,
+            routing=routing or RoutingPolicy(),
+            priority=priority or ScorePriority(),
+            verdicts={k: list(v) for k, v in verdicts.items()},
+            positive_verdict=positive_verdict,
+            negative_verdict=negative_verdict,
+            queue=queue or name,
+            context_fields=tuple(context),
+            correlation_field=correlation_field,
+            retrain=retrain or Retrain(),
+            description=description,
+            owner=f"{train.__module__}.{train.__qualname__}",
+        )
+        _check_spec(spec)
+        setattr(train, SPEC_ATTRIBUTE, spec)
+        return train
+
+    return decorate
+
+
+def _check_spec(spec: ModelSpec) -> None:
+    for verdict in (spec.positive_verdict, spec.negative_verdict):
+        if verdict not in spec.verdicts:
+            raise ConfigurationError(f"model {spec.name!r}: verdict {verdict!r} is not in verdicts")
+    if spec.correlation_field and spec.correlation_field not in spec.context_fields:
+        raise ConfigurationError(f"model {spec.name!r}: correlation_field must be one of the context fields")
+    if isinstance(spec.priority, ExpectedLoss) and spec.priority.amount_feature not in spec.features.names:
+        raise ConfigurationError(f"model {spec.name!r}: ExpectedLoss needs feature {spec.priority.amount_feature!r}")
+
+
+class Registry:
+    """Models and connectors by name, filled at bootstrap, then frozen."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, ModelSpec] = {}
+        self._connectors: dict[str, Any] = {}
+        self._frozen = False
+
+    def add_model(self, spec: ModelSpec) -> None:
+        if self._frozen:
+            raise RegistryFrozen()
+        first = self._models.get(spec.name)
+        if first is not None:
+            raise AlreadyRegistered(f"model {spec.name!r} is already registered by {first.owner}")
+        self._models[spec.name] = spec
+
+    def add_connector(self, connector: Any) -> None:
+        if self._frozen:
+            raise RegistryFrozen()
+        if connector.name in self._connectors:
+            raise AlreadyRegistered(f"connector {connector.name!r} is already registered")
+        self._connectors[connector.name] = connector
+
+    def load_modules(self, module_names: Iterable[str]) -> None:
+        """Import each module and register every model spec defined in it."""
+        for module_name in module_names:
+            module = importlib.import_module(module_name)
+            for value in vars(module).values():
+                spec = getattr(value, SPEC_ATTRIBUTE, None)
+                if isinstance(spec, ModelSpec):
+                    self.add_model(spec)
+
+    def freeze(self) -> Registry:
+        self._frozen = True
+        return self
+
+    def model(self, name: str) -> ModelSpec:
+        try:
+            return self._models[name]
+        except KeyError:
+            raise NotFound(f"unknown model {name!r}", field="model") from None
+
+    def models(self) -> list[ModelSpec]:
+        return list(self._models.values())
+
+    def connector(self, name: str) -> Any:
+        return self._connectors.get(name)
+
+    @property
+    def connectors(self) -> dict[str, Any]:
+        return dict(self._connectors)

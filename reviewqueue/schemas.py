@@ -1,0 +1,204 @@
+"""Request and response bodies of the HTTP API, shared by the server and the typed client (and so the UI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventIn(Strict):
+    external_id: str = Field(min_length=1, max_length=200, description="Your id; re-sending it is a no-op.")
+    features: dict[str, Any] = Field(description="The model's declared input features.")
+    context: dict[str, Any] = Field(default_factory=dict, description="Declared non-feature fields for actions.")
+
+
+class PredictRequest(Strict):
+    events: list[EventIn] = Field(min_length=1, description="One event, or a batch up to the batch limit.")
+
+
+class PredictionOut(BaseModel):
+    external_id: str
+    prediction_id: int
+    score: float
+    route: str
+    audited: bool
+    item_id: int | None
+    model_version: int
+    duplicate: bool
+
+
+class PredictResponse(BaseModel):
+    model: str
+    predictions: list[PredictionOut]
+
+
+class SignInRequest(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class PrincipalOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    queues: list[str]
+
+
+class SignInResponse(BaseModel):
+    token: str
+    principal: PrincipalOut
+
+
+class QueueOut(BaseModel):
+    queue: str
+    model: str | None
+    pending: int
+    claimed: int
+    oldest_pending_at: datetime | None
+    oldest_age_seconds: float | None
+
+
+class Contribution(BaseModel):
+    feature: str
+    value: Any
+    contribution: float
+
+
+class ItemOut(BaseModel):
+    id: int
+    queue: str
+    kind: str
+    status: str
+    priority: float
+    created_at: datetime
+    prediction_id: int
+    external_id: str
+    model: str
+    model_version: int
+    score: float
+    route: str
+    features: dict[str, Any]
+    context: dict[str, Any]
+    verdicts: list[str]
+    explanation: list[Contribution]
+    lease_token: str | None
+    lease_expires_at: datetime | None
+    claimed_by_me: bool
+
+
+class ItemSummary(BaseModel):
+    id: int
+    queue: str
+    kind: str
+    status: str
+    priority: float
+    created_at: datetime
+    prediction_id: int
+    lease_expires_at: datetime | None
+
+
+class LeaseRequest(Strict):
+    lease_token: str = Field(min_length=1, max_length=64)
+
+
+class LeaseOut(BaseModel):
+    item_id: int
+    lease_expires_at: datetime
+
+
+class DecisionRequest(Strict):
+    verdict: str = Field(min_length=1, max_length=64)
+    lease_token: str = Field(min_length=1, max_length=64)
+    note: str = Field(default="", max_length=2000)
+
+
+class DecisionOut(BaseModel):
+    decision_id: int
+    label_id: int
+    item_id: int
+    verdict: str
+    action_ids: list[str]
+
+
+class ActionOut(BaseModel):
+    id: str
+    decision_id: int
+    connector: str
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    created_at: datetime
+    done_at: datetime | None
+    outcome: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+
+
+class ActionCounts(BaseModel):
+    pending: int
+    in_flight: int
+    done: int
+    dead: int
+    total: int
+
+
+class VersionOut(BaseModel):
+    id: int
+    version: int
+    status: str
+    sha256: str
+    metrics: dict[str, Any]
+    data_fingerprint: str
+    lineage: dict[str, Any]
+    created_at: datetime
+    promoted_at: datetime | None
+
+
+class RunOut(BaseModel):
+    id: int
+    trigger: str
+    status: str
+    n_labels: int
+    candidate_version_id: int | None
+    champion_version_id: int | None
+    candidate_metrics: dict[str, Any]
+    champion_metrics: dict[str, Any]
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+
+
+class ModelOut(BaseModel):
+    name: str
+    description: str
+    queue: str
+    verdicts: list[str]
+    features: list[dict[str, Any]]
+    champion_version: int | None
+    labels_since_last_run: int
+    retrain_min_new_labels: int
+    retrain_cron: str | None
+
+
+class WebhookAck(BaseModel):
+    received: bool
+    duplicate: bool
+    event_id: str
+    outcome: str | None = None
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

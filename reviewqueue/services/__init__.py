@@ -1,0 +1,1 @@
+"""Use cases. One module per family; each public function owns its transaction (one use case, one commit)."""

@@ -1,0 +1,42 @@
+"""The objects every use case needs, built once per process and passed in explicitly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+
+from reviewqueue.db.engine import make_engine
+from reviewqueue.registry import Registry
+from reviewqueue.serving.sessions import SessionCache
+from reviewqueue.settings import Settings
+
+log = logging.getLogger("reviewqueue")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    registry: Registry
+    sessions: SessionCache = field(default_factory=SessionCache)
+    clock: Callable[[], datetime] = utc_now
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def bootstrap(settings: Settings, registry: Registry | None = None, engine: Engine | None = None) -> AppContext:
+    """Build the context: import the model modules named in settings, freeze the registry, open the engine."""
+    if registry is None:
+        registry = Registry()
+        registry.load_modules(settings.model_modules)
+        registry.freeze()
+    return AppContext(settings=settings, engine=engine or make_engine(settings.database_url), registry=registry)

@@ -1,0 +1,108 @@
+"""Delayed feedback: verified Stripe webhooks, stored once by event id, turned into chargeback labels.
+
+A dispute arrives weeks after the decision, or for a transaction nobody reviewed: either way it labels the
+prediction whose correlation key (the charge id) matches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import stripe
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from reviewqueue.db.tables import InboundEvent, Label, Prediction
+from reviewqueue.domain.states import LabelSource
+from reviewqueue.errors import ConfigurationError, SignatureInvalid, ValidationFailed
+from reviewqueue.services.context import AppContext
+
+log = logging.getLogger(__name__)
+events = InboundEvent.__table__  # type: ignore[attr-defined]
+labels = Label.__table__  # type: ignore[attr-defined]
+predictions = Prediction.__table__  # type: ignore[attr-defined]
+
+
+def verify_stripe(ctx: AppContext, body: bytes, header: str | None) -> dict[str, Any]:
+    """Check the Stripe-Signature over the raw body; refuse stale AND future-dated timestamps."""
+    secret = ctx.settings.stripe_webhook_secret
+    if secret is None:
+        raise ConfigurationError("stripe_webhook_secret is not set; Stripe webhooks are disabled")
+    tolerance = ctx.settings.stripe_webhook_tolerance_seconds
+    try:
+        text = body.decode("utf-8")
+        stripe.WebhookSignature.verify_header(text, header, secret.get_secret_value(), tolerance=tolerance)
+    except UnicodeDecodeError:
+        raise SignatureInvalid("body: not UTF-8", field="body") from None
+    except stripe.SignatureVerificationError as exc:
+        raise SignatureInvalid(f"Stripe-Signature: {exc.user_message or exc}", field="Stripe-Signature") from None
+    # stripe-python accepts timestamps far in the future; a replayable pre-signed event is refused here.
+    timestamp = _header_timestamp(header or "")
+    if timestamp > time.time() + tolerance:
+        raise SignatureInvalid("Stripe-Signature: timestamp is in the future", field="Stripe-Signature")
+    try:
+        event = json.loads(text)
+    except ValueError:
+        raise ValidationFailed("body: not JSON", field="body") from None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+        raise ValidationFailed("body: a Stripe event needs string 'id' and 'type'", field="body")
+    return event
+
+
+def _header_timestamp(header: str) -> int:
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return 0
+
+
+def record_stripe_event(ctx: AppContext, event: dict[str, Any]) -> dict[str, Any]:
+    """Store the event once (unique on its id) and apply it, in one commit. A duplicate is a no-op."""
+    now = ctx.now()
+    try:
+        with ctx.engine.begin() as conn:
+            event_row_id = int(conn.execute(insert(events).values(
+                provider="stripe", event_id=event["id"], type=event["type"], payload=event, received_at=now,
+            ).returning(events.c.id)).scalar_one())
+            outcome = _apply(ctx, conn, event, event_row_id)
+            conn.execute(events.update().where(events.c.id == event_row_id).values(outcome=outcome[:200]))
+    except IntegrityError:
+        log.info("duplicate stripe event", extra={"action": "stripe_event_duplicate", "event_id": event["id"]})
+        return {"received": True, "duplicate": True, "event_id": event["id"]}
+    log.info("stripe event stored", extra={"action": "stripe_event_stored", "event_id": event["id"],
+                                           "outcome": outcome})
+    return {"received": True, "duplicate": False, "event_id": event["id"], "outcome": outcome}
+
+
+def _apply(ctx: AppContext, conn: Any, event: dict[str, Any], event_row_id: int) -> str:
+    obj = ((event.get("data") or {}).get("object")) or {}
+    if event["type"] == "charge.dispute.created":
+        verdict_of = "positive"
+    elif event["type"] == "charge.dispute.closed" and obj.get("status") == "won":
+        verdict_of = "negative"  # the merchant won the dispute: the charge was legitimate
+    else:
+        return "ignored"
+    charge = obj.get("charge")
+    if not isinstance(charge, str):
+        return "no charge in event"
+    labelled = 0
+    for spec in ctx.registry.models():
+        if not spec.correlation_field:
+            continue
+        prediction_id = conn.execute(
+            select(predictions.c.id)
+            .where(predictions.c.model_name == spec.name, predictions.c.correlation_key == charge)
+        ).scalar()
+        if prediction_id is None:
+            continue
+        value = spec.positive_verdict if verdict_of == "positive" else spec.negative_verdict
+        conn.execute(insert(labels).values(
+            prediction_id=prediction_id, model_name=spec.name, value=value, source=LabelSource.CHARGEBACK,
+            actor=f"stripe:{event['id']}", inbound_event_id=event_row_id, created_at=ctx.now(),
+        ))
+        labelled += 1
+    return f"labelled {labelled} prediction(s)" if labelled else f"no prediction for charge {charge}"

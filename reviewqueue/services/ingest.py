@@ -1,0 +1,213 @@
+"""Ingest: validate a batch, score it with the champion, store predictions, route, enqueue — one commit.
+
+Idempotent on (model, external_id): a re-sent event returns the original result and changes nothing.
+Bulk inserts go through SQLAlchemy Core (the ORM is ~10x slower for this, see DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from reviewqueue.db.tables import Decision, Prediction, ReviewItem
+from reviewqueue.domain.policies import Route
+from reviewqueue.domain.states import DecisionSource, Role
+from reviewqueue.errors import BatchTooLarge, ValidationFailed
+from reviewqueue.registry import ModelSpec
+from reviewqueue.serving.sessions import predict_positive
+from reviewqueue.services.auth import Actor
+from reviewqueue.services.context import AppContext
+from reviewqueue.services.payloads import action_payload, outbox, outbox_rows
+from reviewqueue.services.versions import Champion, champion
+
+log = logging.getLogger(__name__)
+predictions = Prediction.__table__  # type: ignore[attr-defined]
+items = ReviewItem.__table__  # type: ignore[attr-defined]
+decisions = Decision.__table__  # type: ignore[attr-defined]
+IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    external_id: str
+    prediction_id: int
+    score: float
+    route: str
+    audited: bool
+    item_id: int | None
+    model_version: int
+    duplicate: bool
+
+
+def validate_events(spec: ModelSpec, events: Any, limit: int) -> list[dict[str, Any]]:
+    """Check the whole batch before anything is stored; errors name the field (events[3].features.amount)."""
+    if not isinstance(events, Sequence) or isinstance(events, str | bytes):
+        raise ValidationFailed("events: expected a list", field="events")
+    if not events:
+        raise ValidationFailed("events: at least one event is required", field="events")
+    if len(events) > limit:
+        raise BatchTooLarge(f"events: {len(events)} events is over the batch limit of {limit}", field="events")
+    seen: set[str] = set()
+    clean: list[dict[str, Any]] = []
+    for i, event in enumerate(events):
+        where = f"events[{i}]"
+        if not isinstance(event, Mapping):
+            raise ValidationFailed(f"{where}: expected an object", field=where)
+        unknown = sorted(set(event) - {"external_id", "features", "context"})
+        if unknown:
+            raise ValidationFailed(f"{where}.{unknown[0]}: unknown field", field=f"{where}.{unknown[0]}")
+        external_id = event.get("external_id")
+        if not isinstance(external_id, str) or not 1 <= len(external_id) <= 200 or not external_id.strip():
+            raise ValidationFailed(f"{where}.external_id: a non-empty string of at most 200 characters",
+                                   field=f"{where}.external_id")
+        if external_id in seen:
+            raise ValidationFailed(f"{where}.external_id: {external_id!r} appears twice in this batch",
+                                   field=f"{where}.external_id")
+        seen.add(external_id)
+        features = spec.features.validate(event.get("features"), where=f"{where}.features")
+        context = _validate_context(spec, event.get("context") or {}, f"{where}.context")
+        clean.append({"external_id": external_id, "features": features, "context": context})
+    return clean
+
+
+def _validate_context(spec: ModelSpec, context: Any, where: str) -> dict[str, Any]:
+    if not isinstance(context, Mapping):
+        raise ValidationFailed(f"{where}: expected an object", field=where)
+    for key, value in context.items():
+        if key not in spec.context_fields:
+            raise ValidationFailed(f"{where}.{key}: unknown context field (declared: {list(spec.context_fields)})",
+                                   field=f"{where}.{key}")
+        ok = value is None or isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value))
+        if not ok or (isinstance(value, str) and len(value) > 500):
+            raise ValidationFailed(f"{where}.{key}: expected a string (≤ 500 chars), number or boolean",
+                                   field=f"{where}.{key}")
+    return dict(context)
+
+
+def ingest(ctx: AppContext, actor: Actor, model_name: str, events: Any) -> list[PredictionResult]:
+    actor.require(Role.ADMIN, Role.INTEGRATION, Role.DATA_SCIENTIST)
+    spec = ctx.registry.model(model_name)
+    clean = validate_events(spec, events, ctx.settings.batch_limit)
+    try:
+        return _ingest_once(ctx, spec, clean)
+    except IntegrityError:
+        # A concurrent request stored some of the same external_ids first: now they are duplicates.
+        log.info("ingest raced on external_id; retrying", extra={"action": "ingest_retry", "model": model_name})
+        return _ingest_once(ctx, spec, clean)
+
+
+def _existing(conn: Connection, model_name: str, external_ids: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for start in range(0, len(external_ids), IN_CHUNK):
+        chunk = external_ids[start:start + IN_CHUNK]
+        rows = conn.execute(
+            select(predictions.c.id, predictions.c.external_id, predictions.c.score, predictions.c.route,
+                   predictions.c.audited, predictions.c.version_id, items.c.id.label("item_id"))
+            .outerjoin(items, items.c.prediction_id == predictions.c.id)
+            .where(predictions.c.model_name == model_name, predictions.c.external_id.in_(chunk))
+        ).all()
+        found.update({r.external_id: r for r in rows})
+    return found
+
+
+def _version_numbers(conn: Connection, version_ids: set[int]) -> dict[int, int]:
+    from reviewqueue.services.versions import versions
+
+    rows = conn.execute(select(versions.c.id, versions.c.version).where(versions.c.id.in_(version_ids))).all()
+    return {r.id: r.version for r in rows}
+
+
+def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) -> list[PredictionResult]:
+    with ctx.engine.begin() as conn:
+        current = champion(conn, spec.name)
+        existing = _existing(conn, spec.name, [e["external_id"] for e in clean])
+        fresh = [e for e in clean if e["external_id"] not in existing]
+        stored = _store_fresh(ctx, conn, spec, current, fresh) if fresh else {}
+        version_of = _version_numbers(conn, {r.version_id for r in existing.values()} | {current.id})
+    results = []
+    for event in clean:
+        ext = event["external_id"]
+        if ext in existing:
+            row = existing[ext]
+            results.append(PredictionResult(ext, row.id, row.score, row.route, row.audited, row.item_id,
+                                            version_of[row.version_id], True))
+        else:
+            results.append(stored[ext])
+    return results
+
+
+def _store_fresh(
+    ctx: AppContext, conn: Connection, spec: ModelSpec, current: Champion, fresh: list[dict[str, Any]]
+) -> dict[str, PredictionResult]:
+    session = ctx.sessions.get(current.id, current.artifact_path, current.sha256)
+    scores = predict_positive(session, spec.features.encode([e["features"] for e in fresh]))
+    now = ctx.now()
+    rows = []
+    for event, score in zip(fresh, scores, strict=True):
+        score = float(score)
+        route = spec.routing.route(score)
+        audited = route != Route.REVIEW and spec.routing.audited(event["external_id"])
+        correlation = event["context"].get(spec.correlation_field) if spec.correlation_field else None
+        rows.append({
+            "model_name": spec.name, "external_id": event["external_id"], "version_id": current.id,
+            "score": score, "route": route.value, "audited": audited, "features": event["features"],
+            "context": event["context"], "correlation_key": None if correlation is None else str(correlation),
+            "created_at": now,
+        })
+    inserted = conn.execute(
+        insert(predictions).returning(predictions.c.id, sort_by_parameter_order=True), rows
+    ).scalars().all()
+    for row, prediction_id in zip(rows, inserted, strict=True):
+        row["id"] = prediction_id
+    item_ids = _enqueue(conn, spec, rows, now)
+    _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now)
+    return {
+        r["external_id"]: PredictionResult(r["external_id"], r["id"], r["score"], r["route"], r["audited"],
+                                           item_ids.get(r["id"]), current.version, False)
+        for r in rows
+    }
+
+
+def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], now: Any) -> dict[int, int]:
+    """Uncertain predictions, and the audit sample of auto-decisions, become review items."""
+    wanted = [r for r in rows if r["route"] == Route.REVIEW or r["audited"]]
+    if not wanted:
+        return {}
+    item_rows = [
+        {"prediction_id": r["id"], "queue": spec.queue, "kind": "review" if r["route"] == Route.REVIEW else "audit",
+         "priority": spec.priority(r["score"], r["features"]), "status": "pending", "created_at": now}
+        for r in wanted
+    ]
+    ids = conn.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True), item_rows).scalars().all()
+    return {r["id"]: item_id for r, item_id in zip(wanted, ids, strict=True)}
+
+
+def _auto_decide(
+    conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], item_ids: dict[int, int], now: Any
+) -> None:
+    """Confident predictions are decided by the model: a decision (source=model) and its actions, same commit."""
+    if not rows:
+        return
+    verdict_of = {Route.AUTO_FLAG.value: spec.positive_verdict, Route.AUTO_PASS.value: spec.negative_verdict}
+    decision_rows = [
+        {"prediction_id": r["id"], "item_id": None, "verdict": verdict_of[r["route"]],
+         "source": DecisionSource.MODEL.value, "actor": f"model:{spec.name}", "note": "", "created_at": now}
+        for r in rows
+    ]
+    decision_ids = conn.execute(
+        insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True), decision_rows
+    ).scalars().all()
+    actions: list[dict[str, Any]] = []
+    for row, decision, decision_id in zip(rows, decision_rows, decision_ids, strict=True):
+        payload = action_payload(spec=spec, prediction=row, verdict=decision["verdict"], source="model",
+                                 actor=decision["actor"], item_id=item_ids.get(row["id"]), decision_id=decision_id)
+        actions.extend(outbox_rows(spec, decision["verdict"], decision_id, payload, now))
+    if actions:
+        conn.execute(insert(outbox), actions)

@@ -1,0 +1,41 @@
+"""The payload every connector action receives: the event, the verdict and who or what decided."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reviewqueue.db.tables import OutboxAction, new_id
+from reviewqueue.registry import ModelSpec
+
+outbox = OutboxAction.__table__  # type: ignore[attr-defined]
+
+
+def action_payload(
+    *, spec: ModelSpec, prediction: dict[str, Any], verdict: str, source: str, actor: str,
+    item_id: int | None, decision_id: int,
+) -> dict[str, Any]:
+    return {
+        "model": spec.name,
+        "external_id": prediction["external_id"],
+        "prediction_id": prediction["id"],
+        "item_id": item_id,
+        "decision_id": decision_id,
+        "verdict": verdict,
+        "score": prediction["score"],
+        "source": source,
+        "actor": actor,
+        "features": prediction["features"],
+        "context": prediction["context"],
+    }
+
+
+def outbox_rows(spec: ModelSpec, verdict: str, decision_id: int, payload: dict[str, Any], now: Any) -> list[dict]:
+    """One outbox row per action of the verdict; ids are fresh and become the providers' idempotency keys."""
+    return [
+        {
+            "id": new_id(), "decision_id": decision_id, "connector": a.connector, "params": dict(a.params),
+            "payload": payload, "status": "pending", "attempts": 0, "outcome_unknown": False,
+            "next_attempt_at": now, "created_at": now,
+        }
+        for a in spec.actions_for(verdict)
+    ]

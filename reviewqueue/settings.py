@@ -1,0 +1,72 @@
+"""One typed Settings object, read from ``REVIEWQUEUE_*`` environment variables and injected everywhere.
+
+Never a module-level singleton: the CLI builds one at start, tests build their own with ``Settings(...)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "dev", "dev-secret", "secret", "whsec_dev"}
+
+
+class Settings(BaseSettings):
+    """reviewqueue's configuration. Every field is ``REVIEWQUEUE_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="REVIEWQUEUE_", extra="ignore")
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    database_url: str = "sqlite:///var/reviewqueue.db"
+    artifact_dir: Path = Path("var/artifacts")
+    model_modules: list[str] = Field(default_factory=lambda: ["models.fraud"])
+
+    # ingest and queues
+    batch_limit: int = Field(10_000, ge=1)
+    lease_seconds: int = Field(300, ge=5)
+
+    # outbox and worker
+    outbox_batch_size: int = Field(50, ge=1)
+    outbox_visibility_seconds: int = Field(60, ge=1)
+    outbox_max_attempts: int = Field(8, ge=1)
+    retry_base_seconds: float = Field(1.0, gt=0)
+    retry_max_seconds: float = Field(300.0, gt=0)
+    worker_poll_seconds: float = Field(0.5, gt=0)
+    worker_concurrency: int = Field(8, ge=1)
+    scheduler_enabled: bool = True
+    leader_lease_seconds: int = Field(30, ge=2)
+    retrain_check_seconds: int = Field(60, ge=1)
+
+    # API
+    api_url: str = "http://127.0.0.1:8000"
+    session_hours: int = Field(12, ge=1)
+
+    # connectors: unset means "not configured" and the action fails visibly
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str | None = None  # e.g. http://127.0.0.1:8420 for localstripe
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_webhook_tolerance_seconds: int = 300
+    slack_token: SecretStr | None = None
+    slack_base_url: str | None = None  # e.g. http://127.0.0.1:8425/api/ for the local sink
+    business_db_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None  # Standard Webhooks secret, "whsec_<base64>"
+    webhook_timeout_seconds: float = 10.0
+    ui_base_url: str = "http://127.0.0.1:8501"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "prod":
+            return self
+        for name in ("stripe_api_key", "stripe_webhook_secret", "slack_token", "webhook_secret"):
+            value = getattr(self, name)
+            if value is not None and value.get_secret_value() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"{name} is a placeholder secret; set a real one in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
