@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, text
-from sqlmodel import SQLModel
 
 from reviewqueue.db.engine import make_engine
 from reviewqueue.db.migrate import upgrade
@@ -172,6 +171,22 @@ def transaction(i: int, risky: bool = False, **overrides: Any) -> dict[str, Any]
             "context": {"charge_id": f"ch_{i}", "user_id": f"u{i}", "currency": "usd"}}
 
 
+def uncertain(i: int, **overrides: Any) -> dict[str, Any]:
+    """A valid fraud event that fraud v1 scores inside the review band (about 0.36): it becomes an item."""
+    features = {
+        "amount": 40.0 + (i % 5) * 0.5, "merchant_category": "grocery", "country_mismatch": True,
+        "account_age_days": 5, "card_present": False, "hour": 3, "velocity_1h": 2,
+    }
+    features.update(overrides)
+    return {"external_id": f"tx-u{i}", "features": features,
+            "context": {"charge_id": f"ch_u{i}", "user_id": f"u{i}", "currency": "usd"}}
+
+
 @pytest.fixture
-def metadata() -> Any:
-    return SQLModel.metadata
+def live_api(ctx: AppContext) -> Iterator[str]:
+    """The real API app served by uvicorn on 127.0.0.1 (a free port), over this test's database."""
+    from reviewqueue.api import create_app
+    from reviewqueue.sandbox_server import ThreadedServer
+
+    with ThreadedServer(create_app(ctx)) as server:
+        yield server.url

@@ -75,12 +75,16 @@ class ScorePriority:
         return round(score, 6)
 
 
+MAX_RETRY_AFTER_SECONDS = 86_400.0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Delay before attempt ``n + 1`` after ``n`` failed attempts.
 
     ``delay = min(max_seconds, base_seconds × 2^(n-1))`` with full jitter in ``[delay/2, delay]``;
-    a provider's Retry-After wins when it is longer. Dead after ``max_attempts`` attempts.
+    a provider's Retry-After wins when it is longer (it is the provider's explicit wish, so it is not
+    capped by ``max_seconds``; only by a day, against nonsense values). Dead after ``max_attempts`` attempts.
     """
 
     base_seconds: float = 1.0
@@ -95,5 +99,5 @@ class RetryPolicy:
         capped = min(self.max_seconds, self.base_seconds * math.pow(2, min(exponent, 32)))
         draw = (rng or random).uniform(capped / 2, capped)
         if retry_after is not None and retry_after > draw:
-            return min(float(retry_after), self.max_seconds)
+            return min(float(retry_after), MAX_RETRY_AFTER_SECONDS)
         return draw
