@@ -31,14 +31,17 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10
 # ok=false error codes Slack documents as transient (they can come with HTTP 200)
-TRANSIENT_ERRORS = frozenset({"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"})
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
+)
 
 
 class SlackMessageConnector:
-    """Connector ``slack_message``. params: ``{"channel": "#fraud-alerts", "text": "optional {format} string"}``.
+    """Connector ``slack_message``. params: ``{"channel": "#fraud-alerts", "text": <optional template>}``.
 
-    The text template is ``str.format_map`` over the payload's top-level fields plus ``link`` (the review UI
-    URL of the item, or "") and ``ui_base_url``: ``"Fraud confirmed on {external_id} (p={score:.2f}) by {actor}"``.
+    The text template is ``str.format_map`` over the payload's top-level fields plus ``link`` (the review
+    UI URL of the item, or "") and ``ui_base_url``, e.g.
+    ``"Fraud confirmed on {external_id} (p={score:.2f}) by {actor}"``.
     """
 
     name = "slack_message"
@@ -105,7 +108,9 @@ def render_text(template: Any, payload: dict[str, Any], ui_base_url: str) -> str
     try:
         return template.format_map(fields)
     except KeyError as exc:
-        raise PermanentDeliveryError(f"slack_message: the text needs {exc.args[0]!r}, not in the payload") from None
+        raise PermanentDeliveryError(
+            f"slack_message: the text needs {exc.args[0]!r}, not in the payload"
+        ) from None
     except (ValueError, IndexError, AttributeError, TypeError) as exc:
         raise PermanentDeliveryError(f"slack_message: cannot format the text: {exc}") from None
 

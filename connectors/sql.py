@@ -100,7 +100,9 @@ def _transient(engine: Engine, exc: SQLAlchemyError) -> bool:
     if isinstance(exc, PoolTimeout):
         return True
     if engine.dialect.name != "sqlite":
-        return True  # PostgreSQL & co: OperationalError means connection loss, deadlock, serialization failure
+        return (
+            True  # PostgreSQL & co: OperationalError means connection loss, deadlock, serialization failure
+        )
     message = str(getattr(exc, "orig", exc)).lower()
     return any(marker in message for marker in _SQLITE_TRANSIENT)
 

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 METADATA_KEY = "reviewqueue_action_id"
 DEFAULT_CHARGE_PATH = "context.charge_id"
+TIMEOUT_SECONDS = 30
 
 
 class StripeRefundConnector:
@@ -45,6 +46,7 @@ class StripeRefundConnector:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._client: stripe.StripeClient | None = None
+        self._http: stripe.HTTPXClient | None = None
         self._lock = threading.Lock()
 
     def deliver(self, action: ActionContext) -> dict[str, Any]:
@@ -56,7 +58,11 @@ class StripeRefundConnector:
                 if existing is not None:
                     log.info(
                         "refund already exists for action",
-                        extra={"action": "refund_found", "action_id": action.action_id, "refund": existing.id},
+                        extra={
+                            "action": "refund_found",
+                            "action_id": action.action_id,
+                            "refund": existing.id,
+                        },
                     )
                     return _outcome(existing)
             refund = client.v1.refunds.create(
@@ -72,8 +78,10 @@ class StripeRefundConnector:
         return _outcome(refund)
 
     def close(self) -> None:
-        # StripeClient keeps a requests/httpx session per thread; nothing that needs an explicit close.
-        self._client = None
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+            self._client = self._http = None
 
     # -- helpers -----------------------------------------------------------------------------------------
 
@@ -84,10 +92,14 @@ class StripeRefundConnector:
         with self._lock:
             if self._client is None:
                 base = self._settings.stripe_api_base
+                # One httpx client shared by the worker's threads, closable: the default requests-based
+                # client keeps a session per thread that close() cannot reach.
+                self._http = stripe.HTTPXClient(timeout=TIMEOUT_SECONDS, allow_sync_methods=True)
                 self._client = stripe.StripeClient(
                     key.get_secret_value(),
                     base_addresses={"api": base.rstrip("/")} if base else None,
                     max_network_retries=0,
+                    http_client=self._http,
                 )
             return self._client
 
@@ -97,7 +109,9 @@ class StripeRefundConnector:
         try:
             charge = resolve_param(action.payload, path)
         except KeyError:
-            raise PermanentDeliveryError(f"stripe_refund: the payload has no {path!r} (the charge id)") from None
+            raise PermanentDeliveryError(
+                f"stripe_refund: the payload has no {path!r} (the charge id)"
+            ) from None
         if not isinstance(charge, str) or not charge:
             raise PermanentDeliveryError(f"stripe_refund: {path!r} is not a charge id: {charge!r}")
         return charge
@@ -119,7 +133,12 @@ def _outcome(refund: stripe.Refund) -> dict[str, Any]:
     charge = data.get("charge")
     if isinstance(charge, dict):  # expanded
         charge = charge.get("id")
-    return {"refund_id": data["id"], "amount": data.get("amount"), "status": data.get("status"), "charge": charge}
+    return {
+        "refund_id": data["id"],
+        "amount": data.get("amount"),
+        "status": data.get("status"),
+        "charge": charge,
+    }
 
 
 def translate_stripe_error(exc: stripe.StripeError) -> DeliveryError:

@@ -19,7 +19,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Collection
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -86,7 +86,9 @@ class WebhookConnector:
             raise RetryableDeliveryError(f"webhook: cannot reach the endpoint: {exc!r}") from exc
         status = response.status_code
         if 200 <= status < 300:
-            log.info("webhook delivered", extra={"action": "webhook_delivered", "action_id": action.action_id})
+            log.info(
+                "webhook delivered", extra={"action": "webhook_delivered", "action_id": action.action_id}
+            )
             return {"status_code": status}
         message = f"webhook: the endpoint answered HTTP {status}"
         if status in (408, 429) or status >= 500:
@@ -114,11 +116,13 @@ def sign_headers(secret: str, msg_id: str, body: str) -> dict[str, str]:
     """Standard Webhooks headers for ``body``, signed at the current time."""
     # standardwebhooks' sign() does timestamp.replace(tzinfo=utc): a naive local time would sign the wrong
     # instant, so the timestamp must already be UTC-aware, and the header must be derived from the same value.
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     try:
         signature = Webhook(secret).sign(msg_id, now, body)
     except Exception as exc:  # a secret that is not base64 raises binascii.Error, an empty one its own error
-        raise PermanentDeliveryError(f"webhook: the signing secret is unusable: {type(exc).__name__}") from None
+        raise PermanentDeliveryError(
+            f"webhook: the signing secret is unusable: {type(exc).__name__}"
+        ) from None
     return {
         "content-type": "application/json",
         "webhook-id": msg_id,

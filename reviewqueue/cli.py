@@ -26,6 +26,8 @@ console = Console()
 
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("httpx", "stripe", "apscheduler", "slack_sdk"):  # one line per call/tick drowns the rest
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _ctx():  # type: ignore[no-untyped-def]
@@ -90,10 +92,10 @@ def models_list() -> None:
     table = Table("model", "version", "status", "roc_auc", "created", "sha256")
     with ctx.engine.connect() as conn:
         for spec in ctx.registry.models():
-            for v in list_versions(conn, spec.name) or [None]:
-                if v is None:
-                    table.add_row(spec.name, "-", "not registered", "", "", "")
-                    continue
+            rows = list_versions(conn, spec.name)
+            if not rows:
+                table.add_row(spec.name, "-", "not registered", "", "", "")
+            for v in rows:
                 auc = v["metrics"].get("roc_auc")
                 table.add_row(spec.name, str(v["version"]), v["status"], f"{auc:.4f}" if auc else "",
                               v["created_at"].strftime("%Y-%m-%d %H:%M"), v["sha256"][:12])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reviewqueue.services import auth
@@ -27,3 +27,8 @@ def get_actor(
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 CurrentActor = Annotated[auth.Actor, Depends(get_actor)]
+
+# Ids are 32-bit INTEGER columns on PostgreSQL: refuse larger values at the edge (422), not in the database.
+MAX_DB_INT = 2**31 - 1
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+OptionalDbIdQuery = Annotated[int | None, Query(ge=1, le=MAX_DB_INT)]

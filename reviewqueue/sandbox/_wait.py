@@ -11,8 +11,10 @@ __all__ = ["wait_until"]
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], *, timeout: float, interval: float = 0.01, what: str = "condition") -> T:
-    """Return ``condition()``'s first truthy value; raise TimeoutError naming ``what`` after ``timeout`` seconds.
+def wait_until(
+    condition: Callable[[], T], *, timeout: float, interval: float = 0.01, what: str = "condition"
+) -> T:
+    """Return ``condition()``'s first truthy value, or raise TimeoutError naming ``what`` after ``timeout`` s.
 
     The poll interval grows from ``interval`` to 0.1 s so a quick condition is seen quickly and a slow one
     does not spin.

@@ -62,6 +62,7 @@ class LocalStripe:
         self._process: subprocess.Popen[bytes] | None = None
         self._tmpdir: Path | None = None
         self._client: stripe.StripeClient | None = None
+        self._http: stripe.HTTPXClient | None = None
         self.url = ""
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -102,7 +103,9 @@ class LocalStripe:
                     process.wait(timeout=10)
             if process.stdout is not None:
                 process.stdout.close()
-        self._client = None
+        if self._http is not None:
+            self._http.close()
+        self._client = self._http = None
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -127,8 +130,9 @@ class LocalStripe:
         if not self.url:
             raise RuntimeError("LocalStripe is not started")
         if self._client is None:
+            self._http = stripe.HTTPXClient(timeout=10, allow_sync_methods=True)
             self._client = stripe.StripeClient(
-                self.api_key, base_addresses={"api": self.url}, max_network_retries=0
+                self.api_key, base_addresses={"api": self.url}, max_network_retries=0, http_client=self._http
             )
         return self._client
 

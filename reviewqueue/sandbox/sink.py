@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal
 
@@ -88,12 +89,16 @@ class Sink:
         )
         server = uvicorn.Server(config)
         self._server = server
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="sink", daemon=True)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="sink", daemon=True
+        )
         self._thread.start()
         thread = self._thread
         try:
             wait_until(
-                lambda: server.started or not thread.is_alive(), timeout=self._startup_timeout, what="the sink"
+                lambda: server.started or not thread.is_alive(),
+                timeout=self._startup_timeout,
+                what="the sink",
             )
             if not server.started:
                 raise RuntimeError("the sink's server thread exited during startup")
@@ -188,7 +193,9 @@ class Sink:
         """Answer the next ``n`` requests of ``endpoint`` (each of both when None) with HTTP ``status``."""
         self._script(n, _Fault(status), endpoint)
 
-    def rate_limit_next(self, n: int = 1, retry_after: float = 1, *, endpoint: Endpoint | None = None) -> None:
+    def rate_limit_next(
+        self, n: int = 1, retry_after: float = 1, *, endpoint: Endpoint | None = None
+    ) -> None:
         """Answer the next ``n`` requests of ``endpoint`` (each of both when None) with 429 + Retry-After."""
         self._script(n, _Fault(429, retry_after), endpoint)
 
@@ -268,7 +275,7 @@ class Sink:
             self._ts += 1
             ts = f"{int(time.time())}.{self._ts:06d}"
         message = {"type": "message", "text": text, "ts": ts, "metadata": body.get("metadata")}
-        self._record(self._slack, {"channel": channel, **message})
+        self._record(self._slack, {"channel": channel, **message, "received_at": _now()})
         return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
 
     async def _receive_webhook(self, name: str, request: Request) -> JSONResponse:
@@ -297,11 +304,16 @@ class Sink:
                         "webhook_id": webhook_id,
                         "timestamp": request.headers.get("webhook-timestamp"),
                         "payload": payload,
+                        "received_at": _now(),
                     }
                 )
             self._attempts.append({**attempt, "status": 200, "duplicate": duplicate})
             self._changed.notify_all()
         return JSONResponse({"ok": True, "duplicate": duplicate})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _fault_response(fault: _Fault, body: dict[str, Any]) -> JSONResponse:

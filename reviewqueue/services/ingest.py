@@ -21,11 +21,11 @@ from reviewqueue.domain.policies import Route
 from reviewqueue.domain.states import DecisionSource, Role
 from reviewqueue.errors import BatchTooLarge, ValidationFailed
 from reviewqueue.registry import ModelSpec
-from reviewqueue.serving.sessions import predict_positive
 from reviewqueue.services.auth import Actor
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.payloads import action_payload, outbox, outbox_rows
 from reviewqueue.services.versions import Champion, champion
+from reviewqueue.serving.sessions import predict_positive
 
 log = logging.getLogger(__name__)
 predictions = Prediction.__table__  # type: ignore[attr-defined]

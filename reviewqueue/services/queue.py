@@ -15,9 +15,9 @@ from reviewqueue.db import queries
 from reviewqueue.db.tables import ModelVersion, Prediction, ReviewItem
 from reviewqueue.domain.states import ItemStatus, Role
 from reviewqueue.errors import Forbidden, LeaseLost, NotFound
-from reviewqueue.serving.sessions import predict_positive
 from reviewqueue.services.auth import Actor
 from reviewqueue.services.context import AppContext
+from reviewqueue.serving.sessions import predict_positive
 
 log = logging.getLogger(__name__)
 items = ReviewItem.__table__  # type: ignore[attr-defined]

@@ -27,9 +27,9 @@ from reviewqueue.domain.policies import stable_fraction
 from reviewqueue.domain.states import LABEL_PRECEDENCE, LabelSource, RunStatus, VersionStatus
 from reviewqueue.errors import ReviewQueueError
 from reviewqueue.registry import ModelSpec
-from reviewqueue.serving.sessions import predict_positive, sha256_file
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.versions import find_champion
+from reviewqueue.serving.sessions import predict_positive, sha256_file
 
 log = logging.getLogger(__name__)
 versions = ModelVersion.__table__  # type: ignore[attr-defined]

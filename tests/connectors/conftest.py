@@ -1,8 +1,10 @@
-"""Fixtures for the connector tests: real peers on loopback (localstripe, the sink, a SQLite business DB)."""
+"""Fixtures for the connector tests: real peers on loopback (localstripe, the sink, a SQLite business DB).
+
+REVIEWQUEUE_* variables are scrubbed by tests/conftest.py; every Settings here is built explicitly.
+"""
 
 from __future__ import annotations
 
-import os
 import socket
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -14,14 +16,6 @@ import pytest
 from connectors.base import ActionContext
 from reviewqueue.sandbox import LocalStripe, Sink
 from reviewqueue.settings import Settings
-
-
-@pytest.fixture(autouse=True)
-def _scrub_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings read REVIEWQUEUE_* from the environment; tests must see only what they pass."""
-    for key in list(os.environ):
-        if key.startswith("REVIEWQUEUE_"):
-            monkeypatch.delenv(key)
 
 
 @pytest.fixture(scope="session")
@@ -79,10 +73,14 @@ def business_db(tmp_path: Path) -> str:
     """A business database with three users, none banned; returns its SQLAlchemy URL."""
     path = tmp_path / "business.db"
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, banned INTEGER NOT NULL DEFAULT 0,"
-                   " banned_reason TEXT)")
-        db.executemany("INSERT INTO users (id, email) VALUES (?, ?)",
-                       [(1, "ann@example.com"), (2, "bob@example.com"), (3, "cy@example.com")])
+        db.execute(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, banned INTEGER NOT NULL DEFAULT 0,"
+            " banned_reason TEXT)"
+        )
+        db.executemany(
+            "INSERT INTO users (id, email) VALUES (?, ?)",
+            [(1, "ann@example.com"), (2, "bob@example.com"), (3, "cy@example.com")],
+        )
     db.close()
     return f"sqlite:///{path}"
 
@@ -131,3 +129,17 @@ def make_action() -> Callable[..., ActionContext]:
 def payload_for() -> Callable[..., dict[str, Any]]:
     """Build the fraud payload with context overrides: ``payload_for(charge_id="ch_…")``."""
     return fraud_payload
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[Any], Any]]:
+    """Register a connector to be closed at teardown: ``connector = closing(WebhookConnector(settings))``."""
+    opened: list[Any] = []
+
+    def register(connector: Any) -> Any:
+        opened.append(connector)
+        return connector
+
+    yield register
+    for connector in opened:
+        connector.close()

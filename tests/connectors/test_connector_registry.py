@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -41,8 +41,10 @@ def test_recording_connector_records_and_fails_on_demand(make_action):
     for expected in (RetryableDeliveryError, RetryableDeliveryError, PermanentDeliveryError):
         with pytest.raises(expected):
             fake.deliver(make_action("slack_message", action_id="a1"))
-    assert fake.deliver(make_action("slack_message", action_id="a1", attempt=4)) == {"recorded": True,
-                                                                                   "action_id": "a1"}
+    assert fake.deliver(make_action("slack_message", action_id="a1", attempt=4)) == {
+        "recorded": True,
+        "action_id": "a1",
+    }
     assert [call.attempt for call in fake.calls] == [1, 1, 1, 4]
     assert [call.action_id for call in fake.delivered] == ["a1"]
 
@@ -51,7 +53,9 @@ def test_recording_connector_records_and_fails_on_demand(make_action):
 
 keys = st.text(st.characters(blacklist_characters="."), max_size=8)
 paths = st.lists(keys, min_size=1, max_size=5)
-leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.lists(st.integers(), max_size=3))
+leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.lists(st.integers(), max_size=3)
+)
 
 
 def nest(parts: list[str], leaf: object) -> dict:
@@ -106,7 +110,7 @@ def test_retry_after_seconds(headers, expected):
 
 
 def test_retry_after_as_an_http_date():
-    now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     header = {"Retry-After": format_datetime(now + timedelta(seconds=90), usegmt=True)}
 
     assert retry_after_seconds(header, now=now) == 90.0

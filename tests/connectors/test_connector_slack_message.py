@@ -11,13 +11,17 @@ from reviewqueue.errors import ConnectorNotConfigured, PermanentDeliveryError, R
 
 @pytest.fixture
 def connector(sink, make_settings):
-    connector = SlackMessageConnector(make_settings(ui_base_url="http://ui.test:8501", **sink.settings_fields()))
+    connector = SlackMessageConnector(
+        make_settings(ui_base_url="http://ui.test:8501", **sink.settings_fields())
+    )
     yield connector
     connector.close()
 
 
 def test_message_reaches_the_channel_with_the_default_text(connector, sink, make_action):
-    outcome = connector.deliver(make_action("slack_message", action_id="act_s1", params={"channel": "#fraud-alerts"}))
+    outcome = connector.deliver(
+        make_action("slack_message", action_id="act_s1", params={"channel": "#fraud-alerts"})
+    )
 
     [message] = sink.slack_messages
     assert outcome == {"channel": "#fraud-alerts", "ts": message["ts"]}
@@ -28,13 +32,18 @@ def test_message_reaches_the_channel_with_the_default_text(connector, sink, make
 
 
 def test_the_text_template_is_filled_from_the_payload(connector, sink, make_action):
-    connector.deliver(make_action("slack_message", params={
-        "channel": "#fraud-alerts",
-        "text": "Fraud confirmed on {external_id} (p={score:.2f}) by {actor} for user {context[user_id]} {link}",
-    }))
+    connector.deliver(
+        make_action(
+            "slack_message",
+            params={
+                "channel": "#fraud-alerts",
+                "text": "Fraud on {external_id} (p={score:.2f}) by {actor}, user {context[user_id]} {link}",
+            },
+        )
+    )
 
     [message] = sink.slack_messages
-    assert message["text"] == "Fraud confirmed on txn_42 (p=0.94) by alice for user 2 http://ui.test:8501/?item=17"
+    assert message["text"] == "Fraud on txn_42 (p=0.94) by alice, user 2 http://ui.test:8501/?item=17"
 
 
 def test_a_template_field_missing_from_the_payload_is_permanent_and_named(connector, sink, make_action):
@@ -80,8 +89,9 @@ def test_unknown_channel_is_permanent(connector, sink, make_action):
         connector.deliver(make_action("slack_message", params={"channel": "#nowhere"}))
 
 
-def test_a_bad_token_is_permanent(sink, make_settings, make_action):
-    connector = SlackMessageConnector(make_settings(slack_token="xoxb-wrong", slack_base_url=sink.slack_base_url))
+def test_a_bad_token_is_permanent(sink, make_settings, make_action, closing):
+    settings = make_settings(slack_token="xoxb-wrong", slack_base_url=sink.slack_base_url)
+    connector = closing(SlackMessageConnector(settings))
 
     with pytest.raises(PermanentDeliveryError, match="invalid_auth"):
         connector.deliver(make_action("slack_message", params={"channel": "#fraud-alerts"}))
@@ -93,8 +103,9 @@ def test_a_missing_channel_param_is_permanent(connector, make_action):
         connector.deliver(make_action("slack_message", params={}))
 
 
-def test_an_unreachable_slack_is_retryable(make_settings, refused_url, make_action):
-    connector = SlackMessageConnector(make_settings(slack_token="xoxb-x", slack_base_url=refused_url + "/api"))
+def test_an_unreachable_slack_is_retryable(make_settings, refused_url, make_action, closing):
+    settings = make_settings(slack_token="xoxb-x", slack_base_url=refused_url + "/api")
+    connector = closing(SlackMessageConnector(settings))
 
     with pytest.raises(RetryableDeliveryError, match="cannot reach Slack"):
         connector.deliver(make_action("slack_message", params={"channel": "#fraud-alerts"}))

@@ -70,8 +70,9 @@ def test_a_broken_statement_is_permanent_not_retried(connector, make_action):
             connector.deliver(make_action("sql", params={"statement": statement}))
 
 
-def test_a_locked_database_is_retryable(business_db, make_settings, make_action):
-    connector = SqlConnector(make_settings(business_db_url=business_db + "?timeout=0.05"))
+def test_a_locked_database_is_retryable(business_db, make_settings, make_action, closing):
+    # pysqlite waits 5 s for a lock by default; the URL's timeout makes the wait short
+    connector = closing(SqlConnector(make_settings(business_db_url=business_db + "?timeout=0.05")))
     holder = sqlite3.connect(business_db.removeprefix("sqlite:///"), isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
@@ -80,7 +81,6 @@ def test_a_locked_database_is_retryable(business_db, make_settings, make_action)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-        connector.close()
     assert users(business_db)[2] == (0, None)
 
 
@@ -98,8 +98,15 @@ def test_without_a_url_it_is_not_configured(make_settings, make_action):
         SqlConnector(make_settings()).deliver(make_action("sql", params=BAN))
 
 
-@pytest.mark.parametrize("params", [{}, {"statement": "  "}, {"statement": "SELECT 1", "bind": ["x"]},
-                                    {"statement": "SELECT :x", "bind": {"x": 3}}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"statement": "  "},
+        {"statement": "SELECT 1", "bind": ["x"]},
+        {"statement": "SELECT :x", "bind": {"x": 3}},
+    ],
+)
 def test_malformed_params_are_permanent(connector, make_action, params):
     with pytest.raises(PermanentDeliveryError):
         connector.deliver(make_action("sql", params=params))

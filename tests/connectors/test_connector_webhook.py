@@ -49,25 +49,28 @@ def test_retries_carry_the_same_webhook_id_and_deliver_once(connector, sink, mak
     assert [w["webhook_id"] for w in sink.webhooks] == ["act_w2"]
 
 
-def test_a_client_error_is_permanent(sink, make_settings, make_action):
+def test_a_client_error_is_permanent(sink, make_settings, make_action, closing):
     fields = {**sink.settings_fields(), "webhook_secret": "whsec_" + "d3Jvbmcgc2VjcmV0IGZvciB0aGlzIHNpbms="}
-    connector = WebhookConnector(make_settings(**fields))
+    connector = closing(WebhookConnector(make_settings(**fields)))
 
     with pytest.raises(PermanentDeliveryError, match="HTTP 400"):
         connector.deliver(make_action("webhook"))
     assert sink.webhooks == []
 
 
-def test_a_timeout_is_retryable(make_settings, silent_url, make_action):
-    connector = WebhookConnector(make_settings(webhook_url=silent_url, webhook_secret=DEFAULT_WEBHOOK_SECRET,
-                                               webhook_timeout_seconds=0.2))
+def test_a_timeout_is_retryable(make_settings, silent_url, make_action, closing):
+    settings = make_settings(
+        webhook_url=silent_url, webhook_secret=DEFAULT_WEBHOOK_SECRET, webhook_timeout_seconds=0.2
+    )
+    connector = closing(WebhookConnector(settings))
 
     with pytest.raises(RetryableDeliveryError, match="timed out"):
         connector.deliver(make_action("webhook"))
 
 
-def test_a_refused_connection_is_retryable(make_settings, refused_url, make_action):
-    connector = WebhookConnector(make_settings(webhook_url=refused_url, webhook_secret=DEFAULT_WEBHOOK_SECRET))
+def test_a_refused_connection_is_retryable(make_settings, refused_url, make_action, closing):
+    settings = make_settings(webhook_url=refused_url, webhook_secret=DEFAULT_WEBHOOK_SECRET)
+    connector = closing(WebhookConnector(settings))
 
     with pytest.raises(RetryableDeliveryError, match="cannot reach"):
         connector.deliver(make_action("webhook"))
@@ -79,7 +82,9 @@ def test_params_url_overrides_the_setting(connector, sink, make_action):
     assert [w["name"] for w in sink.webhooks] == ["override"]
 
 
-@pytest.mark.parametrize("fields", [{}, {"webhook_url": "http://127.0.0.1:9/x"}, {"webhook_secret": "whsec_eA=="}])
+@pytest.mark.parametrize(
+    "fields", [{}, {"webhook_url": "http://127.0.0.1:9/x"}, {"webhook_secret": "whsec_eA=="}]
+)
 def test_without_url_and_secret_it_is_not_configured(make_settings, make_action, fields):
     with pytest.raises(ConnectorNotConfigured, match="WEBHOOK_URL"):
         WebhookConnector(make_settings(**fields)).deliver(make_action("webhook"))
@@ -129,12 +134,12 @@ def test_only_http_urls_are_accepted(url):
         check_destination(url, set())
 
 
-def test_in_production_loopback_is_not_allowed_by_default(sink, make_settings, make_action):
+def test_in_production_loopback_is_not_allowed_by_default(sink, make_settings, make_action, closing):
     settings = make_settings(environment="prod", **sink.settings_fields())
 
     with pytest.raises(PermanentDeliveryError, match="non-public"):
-        WebhookConnector(settings).deliver(make_action("webhook"))
-    WebhookConnector(settings, allow_private_hosts={"127.0.0.1"}).deliver(make_action("webhook"))
+        closing(WebhookConnector(settings)).deliver(make_action("webhook"))
+    closing(WebhookConnector(settings, allow_private_hosts={"127.0.0.1"})).deliver(make_action("webhook"))
     assert len(sink.webhooks) == 1
 
 

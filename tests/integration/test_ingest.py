@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from reviewqueue.db.tables import Decision, ModelVersion, OutboxAction, Prediction, ReviewItem
+from reviewqueue.domain.states import Role
 from reviewqueue.errors import BatchTooLarge, Forbidden, NoChampion, NotFound, ValidationFailed
 from reviewqueue.services import ingest
 from reviewqueue.services.auth import Actor
-from reviewqueue.domain.states import Role
 from tests.conftest import transaction, uncertain
 
 SYSTEM = Actor(id=0, name="system", role=Role.INTEGRATION, queues=())

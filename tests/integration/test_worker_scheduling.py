@@ -6,9 +6,8 @@ import dataclasses
 
 from sqlalchemy import select
 
-from reviewqueue.registry import Retrain
-
 from reviewqueue.db.tables import TrainingRun
+from reviewqueue.registry import Retrain
 from reviewqueue.testing import RecordingConnector
 from reviewqueue.worker import Leadership, Worker
 from tests.clock import FakeClock

@@ -12,7 +12,6 @@ import reviewqueue as rq
 from reviewqueue.errors import AlreadyRegistered, ConfigurationError, NotFound, RegistryFrozen
 from reviewqueue.registry import SPEC_ATTRIBUTE, Registry
 
-
 MODULE_SOURCE = """
 import pandas as pd
 import reviewqueue as rq

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from reviewqueue.api.deps import Ctx, CurrentActor
+from reviewqueue.api.deps import Ctx, CurrentActor, OptionalDbIdQuery
 from reviewqueue.domain.states import ActionStatus, Role
 from reviewqueue.schemas import ActionCounts, ActionOut
 from reviewqueue.services import outbox
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/actions", tags=["actions"])
 def list_actions(
     ctx: Ctx, actor: CurrentActor,
     status: Annotated[ActionStatus | None, Query()] = None,
-    decision_id: Annotated[int | None, Query(ge=1)] = None,
+    decision_id: OptionalDbIdQuery = None,
     after: Annotated[str | None, Query(max_length=32, description="keyset: actions with id above this")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ActionOut]:

@@ -4,9 +4,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from reviewqueue.api.deps import Ctx, CurrentActor
+from reviewqueue.api.deps import Ctx, CurrentActor, DbId, OptionalDbIdQuery
 from reviewqueue.domain.states import ItemStatus
-from reviewqueue.schemas import DecisionOut, DecisionRequest, ItemOut, ItemSummary, LeaseOut, LeaseRequest, QueueOut
+from reviewqueue.schemas import (
+    DecisionOut,
+    DecisionRequest,
+    ItemOut,
+    ItemSummary,
+    LeaseOut,
+    LeaseRequest,
+    QueueOut,
+)
 from reviewqueue.services import decisions, queue
 
 router = APIRouter(prefix="/v1", tags=["queues"])
@@ -31,7 +39,7 @@ def claim(queue_name: str, ctx: Ctx, actor: CurrentActor) -> ItemOut | Response:
 def list_items(
     queue_name: str, ctx: Ctx, actor: CurrentActor,
     status: Annotated[ItemStatus | None, Query()] = None,
-    before_id: Annotated[int | None, Query(ge=1, description="keyset: items with id below this")] = None,
+    before_id: OptionalDbIdQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ItemSummary]:
     rows = queue.list_items(ctx, actor, queue_name, status.value if status else None, before_id, limit)
@@ -39,18 +47,18 @@ def list_items(
 
 
 @router.get("/items/{item_id}", response_model=ItemOut)
-def get_item(item_id: int, ctx: Ctx, actor: CurrentActor) -> ItemOut:
+def get_item(item_id: DbId, ctx: Ctx, actor: CurrentActor) -> ItemOut:
     return ItemOut(**queue.item_view(ctx, actor, item_id))
 
 
 @router.post("/items/{item_id}/renew", response_model=LeaseOut)
-def renew(item_id: int, body: LeaseRequest, ctx: Ctx, actor: CurrentActor) -> LeaseOut:
+def renew(item_id: DbId, body: LeaseRequest, ctx: Ctx, actor: CurrentActor) -> LeaseOut:
     """Extend your lease; 409 if it expired or moved."""
     return LeaseOut(item_id=item_id, lease_expires_at=queue.renew(ctx, actor, item_id, body.lease_token))
 
 
 @router.post("/items/{item_id}/decision", response_model=DecisionOut)
-def decide(item_id: int, body: DecisionRequest, ctx: Ctx, actor: CurrentActor) -> DecisionOut:
+def decide(item_id: DbId, body: DecisionRequest, ctx: Ctx, actor: CurrentActor) -> DecisionOut:
     """Decide from your live lease: label, decision and the verdict's actions in one commit."""
     result = decisions.decide(ctx, actor, item_id, body.verdict, body.lease_token, body.note)
     return DecisionOut(**result.__dict__)
