@@ -47,3 +47,17 @@ def test_label_trigger_retrains_only_past_the_threshold_and_only_on_the_leader(c
     finally:
         worker.dispatcher.close()
         follower.dispatcher.close()
+
+
+def test_scheduler_jobs_come_from_the_decorator(ctx):
+    worker = Worker(ctx, {}, scheduler=False)
+    worker.start_scheduler()
+    try:
+        assert worker.scheduler is not None
+        jobs = {job.id: job for job in worker.scheduler.get_jobs()}
+        assert {"leader", "release-leases", "retrain-labels:fraud", "retrain-cron:fraud"} <= set(jobs)
+        cron = jobs["retrain-cron:fraud"].trigger
+        assert str(cron.fields[cron.FIELD_NAMES.index("hour")]) == "3"  # models/fraud.py: "0 3 * * *"
+    finally:
+        worker.scheduler.shutdown(wait=False)
+        worker.dispatcher.close()

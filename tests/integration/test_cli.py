@@ -1,0 +1,61 @@
+"""The operator's CLI, in-process: migrate, register, list, add users and tokens, retrain with progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from reviewqueue.cli import app
+from reviewqueue.db.engine import make_engine
+from reviewqueue.db.tables import ModelVersion, TrainingRun
+from reviewqueue.services import auth
+from reviewqueue.services.context import bootstrap
+from reviewqueue.settings import Settings
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("REVIEWQUEUE_DATABASE_URL", url)
+    monkeypatch.setenv("REVIEWQUEUE_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    return url
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def test_register_list_users_tokens_and_retrain(cli_env: str) -> None:
+    assert "database at head" in invoke("db", "upgrade")
+    out = invoke("models", "register", "fraud")
+    assert "version 1" in out and "promoted" in out
+    assert "already serves" in invoke("models", "register", "fraud")
+    listing = invoke("models", "list")
+    assert "fraud" in listing and "champion" in listing
+    assert "added ana (reviewer)" in invoke("users", "add", "ana", "--role", "reviewer", "--queue", "fraud",
+                                             "--password", "pw-ana")
+    token = invoke("users", "token", "ana").strip()
+    ctx = bootstrap(Settings())
+    actor = auth.authenticate(ctx, token)
+    assert (actor.name, actor.role.value, actor.queues) == ("ana", "reviewer", ("fraud",))
+    out = invoke("retrain", "fraud")
+    assert "run 2: version 2" in out
+    engine = make_engine(cli_env)
+    with engine.connect() as conn:
+        versions = conn.execute(select(ModelVersion.version, ModelVersion.status)).all()
+        runs = conn.execute(select(TrainingRun.trigger)).scalars().all()
+    assert runs == ["register", "manual"]
+    assert len(versions) == 2
+    ctx.engine.dispose()
+    engine.dispose()
+
+
+def test_unknown_user_token_fails_clearly(cli_env: str) -> None:
+    invoke("db", "upgrade")
+    result = CliRunner().invoke(app, ["users", "token", "nobody"])
+    assert result.exit_code == 1 and "no principal named 'nobody'" in result.output
