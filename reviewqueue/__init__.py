@@ -6,8 +6,8 @@ objects, ``Settings``, the typed HTTP ``Client`` and the ``errors`` tree.
 
 from reviewqueue import errors
 from reviewqueue.domain.policies import ExpectedLoss, RetryPolicy, RoutingPolicy, ScorePriority
-from reviewqueue.features import Category
-from reviewqueue.registry import ActionSpec, Registry, Retrain, action, model
+from reviewqueue.features import Category, Text
+from reviewqueue.registry import ActionSpec, LearningQueue, Registry, Retrain, Sla, ZeroShot, action, model
 from reviewqueue.settings import Settings
 
 __all__ = [
@@ -15,12 +15,16 @@ __all__ = [
     "Category",
     "Client",
     "ExpectedLoss",
+    "LearningQueue",
     "Registry",
     "Retrain",
     "RetryPolicy",
     "RoutingPolicy",
     "ScorePriority",
     "Settings",
+    "Sla",
+    "Text",
+    "ZeroShot",
     "action",
     "errors",
     "model",

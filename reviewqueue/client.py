@@ -6,10 +6,10 @@ Errors come back as reviewqueue.errors classes, carrying the server's message an
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 from reviewqueue import errors
 from reviewqueue.schemas import (
@@ -27,9 +27,9 @@ from reviewqueue.schemas import (
     RunOut,
     SignInResponse,
     VersionOut,
+    VersionQuality,
 )
 
-T = TypeVar("T")
 ERROR_BY_STATUS: dict[int, type[errors.ReviewQueueError]] = {
     400: errors.ValidationFailed, 401: errors.Unauthorized, 403: errors.Forbidden, 404: errors.NotFound,
     409: errors.Conflict, 413: errors.BatchTooLarge, 422: errors.ValidationFailed,
@@ -114,6 +114,10 @@ class Client:
     def versions(self, model: str) -> list[VersionOut]:
         return self._call("GET", f"/v1/models/{model}/versions", list[VersionOut])  # type: ignore[no-any-return]
 
+    def version_quality(self, model: str, version: int) -> VersionQuality:
+        return self._call("GET", f"/v1/models/{model}/versions/{version}/quality",  # type: ignore[no-any-return]
+                          VersionQuality)
+
     def runs(self, model: str) -> list[RunOut]:
         return self._call("GET", f"/v1/models/{model}/runs", list[RunOut])  # type: ignore[no-any-return]
 
@@ -170,6 +174,3 @@ class Client:
         except httpx.HTTPError:
             return False
 
-
-def parse(model: type[BaseModel], data: Any) -> BaseModel:
-    return model.model_validate(data)

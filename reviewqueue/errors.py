@@ -32,6 +32,10 @@ class NotFound(ReviewQueueError):
     """Not found."""
 
 
+class NotEnabled(NotFound):
+    """This endpoint is not enabled in this deployment."""
+
+
 class Unauthorized(ReviewQueueError):
     """A valid bearer token is required."""
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from reviewqueue.errors import ValidationFailed
 
-KINDS = ("float", "int", "bool", "category")
+KINDS = ("float", "int", "bool", "category", "text")
 
 
 @dataclass(frozen=True)
@@ -31,21 +31,34 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Text:
+    """A free-text feature of at most ``max_chars`` characters (longer texts are refused with a clear 422:
+    silently scoring a truncated clinical message could hide the sentence that matters)."""
+
+    max_chars: int = 20_000
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     kind: str
     categories: tuple[str, ...] = field(default_factory=tuple)
+    max_chars: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "kind": self.kind}
         if self.categories:
             data["categories"] = list(self.categories)
+        if self.max_chars:
+            data["max_chars"] = self.max_chars
         return data
 
 
 def _feature_from_declaration(name: str, declared: Any) -> Feature:
     if isinstance(declared, Category):
         return Feature(name, "category", declared.values)
+    if isinstance(declared, Text):
+        return Feature(name, "text", max_chars=declared.max_chars)
     kinds = {float: "float", int: "int", bool: "bool"}
     if declared in kinds:
         return Feature(name, kinds[declared])
@@ -60,11 +73,15 @@ class FeatureSchema:
     def declare(cls, declarations: Mapping[str, Any]) -> FeatureSchema:
         if not declarations:
             raise ValueError("a model needs at least one feature")
-        return cls(tuple(_feature_from_declaration(n, d) for n, d in declarations.items()))
+        schema = cls(tuple(_feature_from_declaration(n, d) for n, d in declarations.items()))
+        if schema.text_feature and len(schema.features) > 1:
+            raise ValueError("a text model has exactly one feature, the Text one")
+        return schema
 
     @classmethod
     def from_json(cls, data: Sequence[Mapping[str, Any]]) -> FeatureSchema:
-        return cls(tuple(Feature(d["name"], d["kind"], tuple(d.get("categories", ()))) for d in data))
+        return cls(tuple(Feature(d["name"], d["kind"], tuple(d.get("categories", ())), d.get("max_chars", 0))
+                         for d in data))
 
     def to_json(self) -> list[dict[str, Any]]:
         return [f.to_json() for f in self.features]
@@ -72,6 +89,12 @@ class FeatureSchema:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def text_feature(self) -> str | None:
+        """The text feature's name, for text models (exactly one text feature and nothing else)."""
+        texts = [f.name for f in self.features if f.kind == "text"]
+        return texts[0] if texts else None
 
     def validate(self, values: Any, where: str = "features") -> dict[str, Any]:
         """Return the values if valid; raise ValidationFailed naming the first field at fault."""
@@ -104,6 +127,16 @@ class FeatureSchema:
 
 
 def _check(feature: Feature, value: Any) -> str | None:
+    if feature.kind == "text":
+        if not isinstance(value, str):
+            return "expected a string"
+        if not value.strip():
+            return "must not be empty"
+        if len(value) > feature.max_chars:
+            return f"too long: {len(value)} characters (the limit is {feature.max_chars})"
+        if "\x00" in value:
+            return "must not contain NUL characters"
+        return None
     if feature.kind == "bool":
         return None if isinstance(value, bool) else "expected true or false"
     if feature.kind == "category":

@@ -48,6 +48,40 @@ class Retrain:
     metric: str = "roc_auc"
     tolerance: float = 0.0
     """How much worse than the champion (on the shared holdout) a candidate may be and still be promoted."""
+    require_improvement: bool = False
+    """Promote only a candidate strictly better than the champion (e.g. a trained head vs zero-shot)."""
+
+
+@dataclass(frozen=True)
+class ZeroShot:
+    """Version 1 of a text model with no labels: similarity to label descriptions, calibrated to 0..1.
+
+    ``positive``/``negative`` are several phrasings per class; ``calibration`` are (text, 1|0) examples used
+    for Platt scaling of the similarity difference.
+    """
+
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+    calibration: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class LearningQueue:
+    """A separate, budgeted queue ranked by uncertainty (active learning): at most ``budget_per_day`` items
+    a day, taken from predictions that no human would otherwise see, most uncertain first
+    (priority = 1 − |2p − 1|)."""
+
+    queue: str
+    budget_per_day: int = 50
+
+
+@dataclass(frozen=True)
+class Sla:
+    """Page ``channel`` once when an item of priority ≥ ``min_priority`` waits unclaimed past ``minutes``."""
+
+    minutes: float
+    channel: str
+    min_priority: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,7 +89,7 @@ class ModelSpec:
     name: str
     features: FeatureSchema
     train: TrainFn
-    dataset: Callable[[], pd.DataFrame]
+    dataset: Callable[[], pd.DataFrame] | None
     routing: RoutingPolicy
     priority: PriorityFn
     verdicts: dict[str, list[ActionSpec]]
@@ -67,16 +101,27 @@ class ModelSpec:
     retrain: Retrain = field(default_factory=Retrain)
     description: str = ""
     owner: str = ""
+    zero_shot: ZeroShot | None = None
+    learning: LearningQueue | None = None
+    sla: Sla | None = None
 
     def actions_for(self, verdict: str) -> list[ActionSpec]:
         return list(self.verdicts.get(verdict, []))
+
+    @property
+    def kind(self) -> str:
+        """'text' (an ONNX text encoder + head) or 'tabular' (an sklearn estimator exported with skl2onnx)."""
+        return "text" if self.features.text_feature else "tabular"
+
+    @property
+    def queues(self) -> list[str]:
+        return [self.queue, *([self.learning.queue] if self.learning else [])]
 
 
 def model(
     *,
     name: str,
     features: Mapping[str, Any],
-    dataset: Callable[[], pd.DataFrame],
     verdicts: Mapping[str, Iterable[ActionSpec]],
     positive_verdict: str,
     negative_verdict: str,
@@ -87,10 +132,16 @@ def model(
     correlation_field: str | None = None,
     retrain: Retrain | None = None,
     description: str = "",
+    dataset: Callable[[], pd.DataFrame] | None = None,
+    zero_shot: ZeroShot | None = None,
+    learning: LearningQueue | None = None,
+    sla: Sla | None = None,
 ) -> Callable[[TrainFn], TrainFn]:
     """Register the decorated ``train(df) -> fitted sklearn classifier`` as a reviewqueue model.
 
-    ``df`` has one column per feature (encoded as served) and a ``label`` column (1 = positive verdict).
+    ``df`` has one column per feature (encoded as served) and a ``label`` column (1 = positive verdict);
+    for a text model, one column per embedding dimension (``e0`` … ``e383``) and ``label``, and the returned
+    classifier must be linear (``coef_``, ``intercept_``) so it fuses into the ONNX graph as the head.
     """
 
     def decorate(train: TrainFn) -> TrainFn:
@@ -110,6 +161,9 @@ def model(
             retrain=retrain or Retrain(),
             description=description,
             owner=f"{train.__module__}.{train.__qualname__}",
+            zero_shot=zero_shot,
+            learning=learning,
+            sla=sla,
         )
         _check_spec(spec)
         setattr(train, SPEC_ATTRIBUTE, spec)
@@ -126,6 +180,10 @@ def _check_spec(spec: ModelSpec) -> None:
         raise ConfigurationError(f"model {spec.name!r}: correlation_field must be one of the context fields")
     if isinstance(spec.priority, ExpectedLoss) and spec.priority.amount_feature not in spec.features.names:
         raise ConfigurationError(f"model {spec.name!r}: ExpectedLoss needs feature {spec.priority.amount_feature!r}")
+    if spec.kind == "text" and spec.zero_shot is None and spec.dataset is None:
+        raise ConfigurationError(f"model {spec.name!r}: a text model needs zero_shot=… or a dataset for version 1")
+    if spec.kind == "tabular" and spec.dataset is None:
+        raise ConfigurationError(f"model {spec.name!r}: a tabular model needs a dataset to train version 1")
 
 
 class Registry:

@@ -62,12 +62,16 @@ class QueueOut(BaseModel):
     claimed: int
     oldest_pending_at: datetime | None
     oldest_age_seconds: float | None
+    overdue: int = 0
+    kind: str = Field(default="decision", description="decision (ranked by risk) or learning (by uncertainty)")
 
 
 class Contribution(BaseModel):
     feature: str
     value: Any
     contribution: float
+    start: int | None = Field(default=None, description="for text models: where the word starts in the text")
+    end: int | None = None
 
 
 class ItemOut(BaseModel):
@@ -90,6 +94,8 @@ class ItemOut(BaseModel):
     lease_token: str | None
     lease_expires_at: datetime | None
     claimed_by_me: bool
+    sla_due_at: datetime | None = None
+    overdue: bool = False
 
 
 class ItemSummary(BaseModel):
@@ -101,6 +107,8 @@ class ItemSummary(BaseModel):
     created_at: datetime
     prediction_id: int
     lease_expires_at: datetime | None
+    sla_due_at: datetime | None = None
+    overdue: bool = False
 
 
 class LeaseRequest(Strict):
@@ -128,7 +136,7 @@ class DecisionOut(BaseModel):
 
 class ActionOut(BaseModel):
     id: str
-    decision_id: int
+    decision_id: int | None
     connector: str
     status: str
     attempts: int
@@ -202,3 +210,23 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class InboundAck(BaseModel):
+    received: bool
+    duplicate: bool
+    event_id: str
+    predictions: list[PredictionOut]
+
+
+class PrecisionAtK(BaseModel):
+    k: int
+    precision: float
+    labelled: int
+
+
+class VersionQuality(BaseModel):
+    version: int
+    labels_used: int
+    holdout: dict[str, Any]
+    precision_at_k: list[PrecisionAtK]

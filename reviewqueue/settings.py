@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     leader_lease_seconds: int = Field(30, ge=2)
     retrain_check_seconds: int = Field(60, ge=1)
+    sla_check_seconds: int = Field(30, ge=1)
 
     # API
     api_url: str = "http://127.0.0.1:8000"
@@ -55,13 +56,15 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None  # Standard Webhooks secret, "whsec_<base64>"
     webhook_timeout_seconds: float = 10.0
+    inbound_webhook_secret: SecretStr | None = None  # Standard Webhooks secret business systems sign events with
     ui_base_url: str = "http://127.0.0.1:8501"
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "prod":
             return self
-        for name in ("stripe_api_key", "stripe_webhook_secret", "slack_token", "webhook_secret"):
+        for name in ("stripe_api_key", "stripe_webhook_secret", "slack_token", "webhook_secret",
+                     "inbound_webhook_secret"):
             value = getattr(self, name)
             if value is not None and value.get_secret_value() in PLACEHOLDER_SECRETS:
                 raise ValueError(f"{name} is a placeholder secret; set a real one in production")

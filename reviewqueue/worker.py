@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from connectors.base import Connector
 from reviewqueue.db import queries
 from reviewqueue.registry import ModelSpec
-from reviewqueue.services import queue, training
+from reviewqueue.services import queue, sla, training
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.outbox import Dispatcher
 
@@ -110,6 +110,9 @@ class Worker:
                           id="leader", next_run_time=self.ctx.now())
         scheduler.add_job(self._leader_only(lambda: queue.release_expired(self.ctx), "leases"), "interval",
                           seconds=2, id="release-leases")
+        if any(spec.sla for spec in self.ctx.registry.models()):
+            scheduler.add_job(self._leader_only(lambda: sla.page_overdue(self.ctx), "sla"), "interval",
+                              seconds=s.sla_check_seconds, id="sla-pages")
         for spec in self.ctx.registry.models():
             scheduler.add_job(self._leader_only(self._retrain_job(spec, "labels"), f"labels:{spec.name}"),
                               "interval", seconds=s.retrain_check_seconds, id=f"retrain-labels:{spec.name}")

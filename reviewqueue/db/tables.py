@@ -120,6 +120,7 @@ class ReviewItem(SQLModel, table=True):
     lease_expires_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts(nullable=False, default=utcnow)
     decided_at: datetime | None = _ts(nullable=True)
+    paged_at: datetime | None = _ts(nullable=True)  # when the SLA page went out (at most once)
 
 
 class Decision(SQLModel, table=True):
@@ -167,7 +168,8 @@ class OutboxAction(SQLModel, table=True):
         Index("ix_outbox_status", "status"),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    decision_id: int = Field(foreign_key="decisions.id", index=True)
+    # None for actions no decision fired, such as an SLA page about an item nobody claimed
+    decision_id: int | None = Field(default=None, foreign_key="decisions.id", index=True)
     connector: str = Field(max_length=64)
     params: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

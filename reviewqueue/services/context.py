@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from reviewqueue.db.engine import make_engine
 from reviewqueue.registry import Registry
-from reviewqueue.serving.sessions import SessionCache
+from reviewqueue.serving.scorers import ScorerCache
 from reviewqueue.settings import Settings
 
 log = logging.getLogger("reviewqueue")
@@ -26,7 +26,7 @@ class AppContext:
     settings: Settings
     engine: Engine
     registry: Registry
-    sessions: SessionCache = field(default_factory=SessionCache)
+    scorers: ScorerCache = field(default_factory=ScorerCache)
     clock: Callable[[], datetime] = utc_now
 
     def now(self) -> datetime:

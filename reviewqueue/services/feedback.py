@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from reviewqueue.db.tables import InboundEvent, Label, Prediction
 from reviewqueue.domain.states import LabelSource
-from reviewqueue.errors import ConfigurationError, SignatureInvalid, ValidationFailed
+from reviewqueue.errors import NotEnabled, SignatureInvalid, ValidationFailed
 from reviewqueue.services.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def verify_stripe(ctx: AppContext, body: bytes, header: str | None) -> dict[str,
     """Check the Stripe-Signature over the raw body; refuse stale AND future-dated timestamps."""
     secret = ctx.settings.stripe_webhook_secret
     if secret is None:
-        raise ConfigurationError("stripe_webhook_secret is not set; Stripe webhooks are disabled")
+        raise NotEnabled("Stripe webhooks are not enabled: set REVIEWQUEUE_STRIPE_WEBHOOK_SECRET")
     tolerance = ctx.settings.stripe_webhook_tolerance_seconds
     try:
         text = body.decode("utf-8")

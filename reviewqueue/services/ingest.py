@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -25,7 +25,6 @@ from reviewqueue.services.auth import Actor
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.payloads import action_payload, outbox, outbox_rows
 from reviewqueue.services.versions import Champion, champion
-from reviewqueue.serving.sessions import predict_positive
 
 log = logging.getLogger(__name__)
 predictions = Prediction.__table__  # type: ignore[attr-defined]
@@ -146,8 +145,8 @@ def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) 
 def _store_fresh(
     ctx: AppContext, conn: Connection, spec: ModelSpec, current: Champion, fresh: list[dict[str, Any]]
 ) -> dict[str, PredictionResult]:
-    session = ctx.sessions.get(current.id, current.artifact_path, current.sha256)
-    scores = predict_positive(session, spec.features.encode([e["features"] for e in fresh]))
+    scorer = ctx.scorers.get(spec, current.id, current.artifact_path, current.sha256)
+    scores = scorer.score([e["features"] for e in fresh])
     now = ctx.now()
     rows = []
     for event, score in zip(fresh, scores, strict=True):
@@ -176,17 +175,44 @@ def _store_fresh(
 
 
 def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], now: Any) -> dict[int, int]:
-    """Uncertain predictions, and the audit sample of auto-decisions, become review items."""
+    """Uncertain predictions, and the audit sample of auto-decisions, become review items; with a learning
+    queue, the most uncertain of the rest fill its daily budget."""
     wanted = [r for r in rows if r["route"] == Route.REVIEW or r["audited"]]
-    if not wanted:
-        return {}
     item_rows = [
         {"prediction_id": r["id"], "queue": spec.queue, "kind": "review" if r["route"] == Route.REVIEW else "audit",
          "priority": spec.priority(r["score"], r["features"]), "status": "pending", "created_at": now}
         for r in wanted
     ]
+    if spec.learning is not None:
+        learning = _learning_sample(conn, spec, [r for r in rows if r not in wanted], now)
+        wanted += learning
+        item_rows += [
+            {"prediction_id": r["id"], "queue": spec.learning.queue, "kind": "learning",
+             "priority": uncertainty(r["score"]), "status": "pending", "created_at": now}
+            for r in learning
+        ]
+    if not wanted:
+        return {}
     ids = conn.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True), item_rows).scalars().all()
     return {r["id"]: item_id for r, item_id in zip(wanted, ids, strict=True)}
+
+
+def uncertainty(score: float) -> float:
+    """1 at p = 0.5, 0 at p = 0 or 1: the label that would teach the model most."""
+    return round(1.0 - abs(2.0 * score - 1.0), 6)
+
+
+def _learning_sample(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], now: Any) -> list[dict]:
+    """The most uncertain predictions, up to what is left of today's budget (UTC day)."""
+    assert spec.learning is not None
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    used = conn.execute(
+        select(func.count()).select_from(items)
+        .where(items.c.queue == spec.learning.queue, items.c.created_at >= midnight)
+    ).scalar_one()
+    left = max(0, spec.learning.budget_per_day - int(used))
+    ranked = sorted(rows, key=lambda r: uncertainty(r["score"]), reverse=True)
+    return [r for r in ranked[:left] if uncertainty(r["score"]) > 0]
 
 
 def _auto_decide(

@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from reviewqueue.db import queries
 from reviewqueue.db.tables import ModelVersion, Prediction, ReviewItem
 from reviewqueue.domain.states import ItemStatus, Role
 from reviewqueue.errors import Forbidden, LeaseLost, NotFound
+from reviewqueue.registry import ModelSpec
 from reviewqueue.services.auth import Actor
 from reviewqueue.services.context import AppContext
-from reviewqueue.serving.sessions import predict_positive
+from reviewqueue.services.sla import sla_due_at
 
 log = logging.getLogger(__name__)
 items = ReviewItem.__table__  # type: ignore[attr-defined]
@@ -33,26 +33,59 @@ class QueueStats:
     claimed: int
     oldest_pending_at: datetime | None
     oldest_age_seconds: float | None
+    overdue: int
+    kind: str
 
 
-def _queue_models(ctx: AppContext) -> dict[str, str]:
-    return {spec.queue: spec.name for spec in ctx.registry.models()}
+def _queue_specs(ctx: AppContext) -> dict[str, tuple[ModelSpec, str]]:
+    """Every declared queue → (its model, 'decision' | 'learning')."""
+    out: dict[str, tuple[ModelSpec, str]] = {}
+    for spec in ctx.registry.models():
+        out[spec.queue] = (spec, "decision")
+        if spec.learning:
+            out[spec.learning.queue] = (spec, "learning")
+    return out
+
+
+def _overdue_count(ctx: AppContext, spec: ModelSpec, now: datetime) -> int:
+    if spec.sla is None:
+        return 0
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(
+            select(func.count()).select_from(items).where(
+                items.c.queue == spec.queue, items.c.status == ItemStatus.PENDING,
+                items.c.priority >= spec.sla.min_priority,
+                items.c.created_at < now - timedelta(minutes=spec.sla.minutes))
+        ).scalar_one())
 
 
 def overview(ctx: AppContext, actor: Actor) -> list[QueueStats]:
-    """Depth, claimed now and oldest age for each queue this actor may see (every declared queue, even empty)."""
+    """Depth, claimed now, oldest age and overdue count for each queue this actor may see (empty ones too)."""
     now = ctx.now()
     with ctx.engine.connect() as conn:
         rows = {r.queue: r for r in queries.queue_overview(conn, now)}
-    visible = [q for q in _queue_models(ctx) if actor.role != Role.REVIEWER or actor.can_review(q)]
+    declared = _queue_specs(ctx)
+
+    def visible(queue: str) -> bool:
+        return actor.role != Role.REVIEWER or actor.can_review(queue)
+
     out = []
-    for queue in sorted(set(visible) | {q for q in rows if actor.role != Role.REVIEWER or actor.can_review(q)}):
+    for queue in sorted(q for q in set(declared) | set(rows) if visible(q)):
         row = rows.get(queue)
+        spec, kind = declared.get(queue, (None, "decision"))
         oldest = row.oldest if row else None
-        out.append(QueueStats(queue, _queue_models(ctx).get(queue), row.pending if row else 0,
-                              row.claimed if row else 0, oldest,
-                              (now - oldest).total_seconds() if oldest else None))
+        out.append(QueueStats(
+            queue, spec.name if spec else None, row.pending if row else 0, row.claimed if row else 0, oldest,
+            (now - oldest).total_seconds() if oldest else None,
+            _overdue_count(ctx, spec, now) if spec and kind == "decision" else 0, kind,
+        ))
     return out
+
+
+def sla_fields(ctx: AppContext, model_name: str, queue: str, status: str, priority: float,
+               created_at: datetime) -> dict[str, Any]:
+    due = sla_due_at(ctx.registry.model(model_name), queue, priority, created_at)
+    return {"sla_due_at": due, "overdue": bool(due and status == ItemStatus.PENDING and ctx.now() > due)}
 
 
 def claim_next(ctx: AppContext, actor: Actor, queue: str) -> dict[str, Any] | None:
@@ -110,37 +143,24 @@ def item_view(ctx: AppContext, actor: Actor, item_id: int, lease_token: str | No
         "lease_token": lease_token if holder_view else None,
         "lease_expires_at": row.lease_expires_at if holder_view else None,
         "claimed_by_me": holder_view,
+        **sla_fields(ctx, row.model_name, row.queue, row.status, row.priority, row.created_at),
     }
 
 
 def explain(ctx: AppContext, row: Any) -> list[dict[str, Any]]:
-    """Leave-one-feature-out: the score change when each feature is set to its training median.
-
-    Computed only for the item shown (F+1 rows in one ORT call), with the version that produced the score.
-    """
+    """Why the model scored this item as it did, computed only for the item shown (see serving.scorers)."""
     spec = ctx.registry.model(row.model_name)
-    reference = (row.input_schema or {}).get("reference") or {}
-    if not reference:
-        return []
-    session = ctx.sessions.get(row.vid, row.artifact_path, row.sha256)
-    base = spec.features.encode([row.features])
-    names = spec.features.names
-    variants = np.repeat(base, len(names) + 1, axis=0)
-    for j, name in enumerate(names):
-        variants[j + 1, j] = reference.get(name, variants[j + 1, j])
-    scores = predict_positive(session, variants)
-    contributions = [
-        {"feature": name, "value": row.features[name], "contribution": float(scores[0] - scores[j + 1])}
-        for j, name in enumerate(names)
-    ]
-    return sorted(contributions, key=lambda c: abs(c["contribution"]), reverse=True)
+    scorer = ctx.scorers.get(spec, row.vid, row.artifact_path, row.sha256)
+    return scorer.explain(row.features, row.input_schema or {})
 
 
 def list_items(
     ctx: AppContext, actor: Actor, queue: str, status: str | None, after_id: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """Keyset-paged item list; reads no payload columns."""
-    actor.require_queue(queue) if actor.role == Role.REVIEWER else None
+    if actor.role == Role.REVIEWER:
+        actor.require_queue(queue)
+    declared = _queue_specs(ctx)
     query = (
         select(items.c.id, items.c.queue, items.c.kind, items.c.status, items.c.priority, items.c.created_at,
                items.c.prediction_id, items.c.lease_expires_at)
@@ -153,4 +173,9 @@ def list_items(
     if after_id is not None:
         query = query.where(items.c.id < after_id)
     with ctx.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query).all()]
+        rows = [dict(r._mapping) for r in conn.execute(query).all()]
+    if queue in declared:
+        spec = declared[queue][0]
+        for r in rows:
+            r.update(sla_fields(ctx, spec.name, r["queue"], r["status"], r["priority"], r["created_at"]))
+    return rows

@@ -26,7 +26,7 @@ from reviewqueue.db.tables import Label, ModelVersion, Prediction, TrainingRun
 from reviewqueue.domain.policies import stable_fraction
 from reviewqueue.domain.states import LABEL_PRECEDENCE, LabelSource, RunStatus, VersionStatus
 from reviewqueue.errors import ReviewQueueError
-from reviewqueue.registry import ModelSpec
+from reviewqueue.registry import ModelSpec, Retrain
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.versions import find_champion
 from reviewqueue.serving.sessions import predict_positive, sha256_file
@@ -96,6 +96,9 @@ def _fingerprint(frame: pd.DataFrame) -> str:
 
 
 def _base_split(spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if spec.dataset is None:
+        empty = pd.DataFrame(columns=[*spec.features.names, "label"])
+        return empty, empty.copy()
     base = spec.dataset()
     missing = [c for c in [*spec.features.names, "label"] if c not in base.columns]
     if missing:
@@ -145,14 +148,16 @@ def collect_labels(ctx: AppContext, spec: ModelSpec) -> LabelledData:
     )
 
 
-def _store_artifact(ctx: AppContext, spec: ModelSpec, version: int, model_bytes: bytes) -> tuple[str, str]:
+def _store_artifact(ctx: AppContext, spec: ModelSpec, version: int, files: dict[str, bytes]) -> tuple[str, str]:
     folder = Path(ctx.settings.artifact_dir) / spec.name / str(version)
     folder.mkdir(parents=True, exist_ok=True)
+    for name, data in sorted(files.items(), key=lambda f: f[0] == "model.onnx"):  # the model last
+        target = folder / name
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)  # atomic: a reader never sees half a file
     path = folder / "model.onnx"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(model_bytes)
-    tmp.replace(path)  # atomic: a reader never sees half a model
-    return str(path), sha256_file(path)
+    return str(path.resolve()), sha256_file(path)
 
 
 def _reference_values(spec: ModelSpec, train_encoded: pd.DataFrame) -> dict[str, float]:
@@ -186,10 +191,21 @@ def train_version(
         return RunResult(run_id, RunStatus.FAILED, None, False, {}, {}, error=str(exc))
 
 
-def _train_and_decide(
-    ctx: AppContext, spec: ModelSpec, run_id: int, labelled: LabelledData, champion: Any,
-    started: float, progress: Progress,
-) -> RunResult:
+@dataclass
+class Candidate:
+    """A trained model before it is stored: its files, and its and the champion's scores on one holdout."""
+
+    files: dict[str, bytes]  # written into the version folder; "model.onnx" is the served artifact
+    y_true: np.ndarray
+    candidate_scores: np.ndarray
+    champion_scores: np.ndarray | None
+    input_schema: dict[str, Any]
+    fingerprint: str
+    lineage: dict[str, Any]
+
+
+def _fit_tabular(ctx: AppContext, spec: ModelSpec, labelled: LabelledData, champion: Any,
+                 progress: Progress) -> Candidate:
     progress("loading data", 0.05)
     base_train, base_holdout = _base_split(spec)
     train = _encode_frame(spec, _concat(base_train, labelled.train))
@@ -200,32 +216,49 @@ def _train_and_decide(
     model_bytes = export_onnx(estimator, len(spec.features.names))
     progress("evaluating", 0.75)
     matrix = holdout[spec.features.names].to_numpy(np.float32)
-    y_true = holdout["label"].to_numpy()
-    candidate_metrics = metrics_for(y_true, score_onnx(model_bytes, matrix))
-    champion_metrics = metrics_for(y_true, score_onnx(champion.artifact_path, matrix)) if champion else {}
-    metric = spec.retrain.metric
-    promoted = champion is None or _not_worse(
-        candidate_metrics.get(metric), champion_metrics.get(metric), spec.retrain.tolerance, metric
+    return Candidate(
+        files={"model.onnx": model_bytes},
+        y_true=holdout["label"].to_numpy(),
+        candidate_scores=score_onnx(model_bytes, matrix),
+        champion_scores=score_onnx(champion.artifact_path, matrix) if champion else None,
+        input_schema={"features": spec.features.to_json(), "input": "float32[N, F]",
+                      "reference": _reference_values(spec, train)},
+        fingerprint=_fingerprint(train),
+        lineage={"n_train_rows": len(train), "n_holdout_rows": len(holdout), "estimator": type(estimator).__name__},
     )
+
+
+def _train_and_decide(
+    ctx: AppContext, spec: ModelSpec, run_id: int, labelled: LabelledData, champion: Any,
+    started: float, progress: Progress,
+) -> RunResult:
+    if spec.kind == "text":
+        from reviewqueue.services.training_text import fit_text
+
+        candidate = fit_text(ctx, spec, labelled, champion, progress)
+    else:
+        candidate = _fit_tabular(ctx, spec, labelled, champion, progress)
+    candidate_metrics = metrics_for(candidate.y_true, candidate.candidate_scores) if len(candidate.y_true) else {}
+    champion_metrics = (metrics_for(candidate.y_true, candidate.champion_scores)
+                        if champion is not None and candidate.champion_scores is not None and len(candidate.y_true)
+                        else {})
+    promoted = champion is None or _promotable(candidate_metrics, champion_metrics, spec.retrain)
     progress("storing version", 0.9)
     with ctx.engine.begin() as conn:
         version = int(conn.execute(
             select(func.coalesce(func.max(versions.c.version), 0)).where(versions.c.model_name == spec.name)
         ).scalar_one()) + 1
-        path, sha = _store_artifact(ctx, spec, version, model_bytes)
+        path, sha = _store_artifact(ctx, spec, version, candidate.files)
         now = ctx.now()
         if promoted:
             promoted = _retire_champion(conn, spec.name, champion.id if champion else None)
         version_id = int(conn.execute(versions.insert().values(
             model_name=spec.name, version=version,
             status=VersionStatus.CHAMPION if promoted else VersionStatus.REJECTED,
-            artifact_path=path, sha256=sha,
-            input_schema={"features": spec.features.to_json(), "input": "float32[N, F]",
-                          "reference": _reference_values(spec, train)},
-            data_fingerprint=_fingerprint(train), metrics=candidate_metrics,
+            artifact_path=path, sha256=sha, input_schema=candidate.input_schema,
+            data_fingerprint=candidate.fingerprint, metrics=candidate_metrics,
             lineage={"training_run_id": run_id, "parent_version_id": champion.id if champion else None,
-                     "n_train_rows": len(train), "n_holdout_rows": len(holdout),
-                     "n_labels": len(labelled.label_ids), "estimator": type(estimator).__name__},
+                     "n_labels": len(labelled.label_ids), **candidate.lineage},
             created_at=now, promoted_at=now if promoted else None,
         ).returning(versions.c.id)).scalar_one())
         status = RunStatus.PROMOTED if promoted else RunStatus.REJECTED
@@ -237,6 +270,20 @@ def _train_and_decide(
     log.info("training run finished", extra={"action": "training_finished", "run_id": run_id,
                                              "version": version, "promoted": promoted})
     return RunResult(run_id, status, version, promoted, candidate_metrics, champion_metrics)
+
+
+def _promotable(candidate: dict[str, Any], champion: dict[str, Any], retrain: Retrain) -> bool:
+    """Not worse than the champion by more than the tolerance; strictly better when the model asks so."""
+    metric = retrain.metric
+    ours, theirs = candidate.get(metric), champion.get(metric)
+    if ours is None:
+        return False
+    if theirs is None:
+        return not retrain.require_improvement
+    lower_is_better = metric == "log_loss"
+    if retrain.require_improvement:
+        return ours < theirs if lower_is_better else ours > theirs
+    return _not_worse(ours, theirs, retrain.tolerance, metric)
 
 
 def _concat(base: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,7 @@ SKIPPED_OPERATIONS = {"POST /v1/models/{model}/retrain"}  # trains a model per e
 
 def test_every_operation_conforms_and_never_errors(ctx, people):
     ctx.settings.stripe_webhook_secret = SecretStr("whsec_fuzz")
+    ctx.settings.inbound_webhook_secret = SecretStr("whsec_ZnV6ei1pbmJvdW5kLXNlY3JldC0xMjM0NTY3OA==")
     app = create_app(ctx)
     auth = {"Authorization": f"Bearer {people.admin}"}
     # some state for the fuzzer to find: pending items, decisions, actions

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from reviewqueue.db.tables import InboundEvent, Label
 from reviewqueue.domain.states import Role
-from reviewqueue.errors import ConfigurationError, SignatureInvalid, ValidationFailed
+from reviewqueue.errors import NotEnabled, SignatureInvalid, ValidationFailed
 from reviewqueue.services import feedback, ingest
 from reviewqueue.services.auth import Actor
 from tests.conftest import transaction, uncertain
@@ -94,5 +94,5 @@ def test_signed_but_not_json_or_not_an_event(stripe_ctx):
 
 def test_unconfigured_secret_refuses_everything(ctx):
     body = dispute_event("e", "c")
-    with pytest.raises(ConfigurationError, match="stripe_webhook_secret"):
+    with pytest.raises(NotEnabled, match="REVIEWQUEUE_STRIPE_WEBHOOK_SECRET"):
         receive(ctx, body, sign(body))

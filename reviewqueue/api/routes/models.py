@@ -2,10 +2,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from reviewqueue.api.deps import Ctx, CurrentActor
+from reviewqueue.api.deps import Ctx, CurrentActor, DbId
 from reviewqueue.domain.states import Role
-from reviewqueue.schemas import ModelOut, PredictionOut, PredictRequest, PredictResponse, RunOut, VersionOut
-from reviewqueue.services import ingest, training, versions
+from reviewqueue.schemas import (
+    ModelOut,
+    PredictionOut,
+    PredictRequest,
+    PredictResponse,
+    RunOut,
+    VersionOut,
+    VersionQuality,
+)
+from reviewqueue.services import ingest, quality, training, versions
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -39,6 +47,13 @@ def list_versions(model: str, ctx: Ctx, actor: CurrentActor) -> list[VersionOut]
     ctx.registry.model(model)
     with ctx.engine.connect() as conn:
         return [VersionOut(**v) for v in versions.list_versions(conn, model)]
+
+
+@router.get("/{model}/versions/{version}/quality", response_model=VersionQuality)
+def version_quality(model: str, version: DbId, ctx: Ctx, actor: CurrentActor) -> VersionQuality:
+    """Labels used, held-out precision/recall/AUC, and precision at k of this version's labelled predictions."""
+    actor.require(Role.ADMIN, Role.DATA_SCIENTIST)
+    return VersionQuality(**quality.version_quality(ctx, model, version))
 
 
 @router.get("/{model}/runs", response_model=list[RunOut])

@@ -1,0 +1,58 @@
+"""Test data for the UI tests: fraud events that fraud v1 scores in the review band (0.15 <= score < 0.9).
+
+`transaction(i, risky=True)` scores ~0.999 (auto_flag) and risky=False ~0.006 (auto_pass); neither reaches a
+human. UNCERTAIN_FEATURES, with any amount in UNCERTAIN_AMOUNTS, scores 0.23-0.51 with the session's fraud v1
+(GradientBoosting, seed 7 / random_state 0): a digital-goods card-present purchase from an old account at
+22h with a country mismatch and 2 transactions in the last hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reviewqueue.client import Client
+from reviewqueue.schemas import PredictionOut
+
+UNCERTAIN_FEATURES: dict[str, Any] = {
+    "merchant_category": "digital_goods", "country_mismatch": True, "account_age_days": 900,
+    "card_present": True, "hour": 22, "velocity_1h": 2,
+}
+# scores with fraud v1: 200 → 0.290, 400 → 0.343, 600 → 0.352, 900 → 0.513, 1300 → 0.305
+UNCERTAIN_AMOUNTS = (900.0, 1300.0, 600.0, 400.0, 200.0)
+# Fallbacks, tried in order if a retrained model moves the first out of the band (each probed at 0.3-0.7).
+CANDIDATES: tuple[Mapping[str, Any], ...] = (
+    UNCERTAIN_FEATURES,
+    {"merchant_category": "digital_goods", "country_mismatch": True, "account_age_days": 60,
+     "card_present": True, "hour": 14, "velocity_1h": 2},
+    {"merchant_category": "electronics", "country_mismatch": False, "account_age_days": 900,
+     "card_present": False, "hour": 14, "velocity_1h": 2},
+    {"merchant_category": "grocery", "country_mismatch": True, "account_age_days": 3,
+     "card_present": True, "hour": 22, "velocity_1h": 2},
+)
+
+
+def uncertain_events(n: int, prefix: str = "ui", features: Mapping[str, Any] = UNCERTAIN_FEATURES,
+                     amounts: Sequence[float] = UNCERTAIN_AMOUNTS) -> list[dict[str, Any]]:
+    """n fraud events with external ids f"{prefix}-{i}", amounts cycling through ``amounts``."""
+    return [
+        {"external_id": f"{prefix}-{i}", "features": {**features, "amount": amounts[i % len(amounts)]},
+         "context": {"charge_id": f"ch_{prefix}_{i}", "user_id": f"u_{prefix}_{i}", "currency": "usd"}}
+        for i in range(n)
+    ]
+
+
+def ingest_uncertain(client: Client, n: int = 3, prefix: str = "ui") -> list[PredictionOut]:
+    """Ingest n events that all land in the review queue, returned in claim-next order (highest first).
+
+    Tries CANDIDATES in order and keeps the first whose whole batch routes to review: deterministic, since the
+    model and the candidates are fixed. A candidate that misses leaves its predictions under its own ids.
+    """
+    for k, features in enumerate(CANDIDATES):
+        events = uncertain_events(n, f"{prefix}{k}", features)
+        batch = client.predict("fraud", events)
+        if all(p.route == "review" for p in batch):
+            amount = {e["external_id"]: float(e["features"]["amount"]) for e in events}
+            # priority = score x amount (ExpectedLoss), ties oldest first
+            return sorted(batch, key=lambda p: (-round(p.score * amount[p.external_id], 6), p.item_id or 0))
+    raise AssertionError("no candidate combination scores in the review band; re-probe the model")

@@ -1,0 +1,252 @@
+"""The Streamlit UI driven by AppTest against the real API (uvicorn on a thread) over the test's database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from streamlit.testing.v1 import AppTest
+
+from reviewqueue.client import Client
+from reviewqueue.sandbox.sink import Sink
+from reviewqueue.services import outbox
+from tests.ui.helpers import ingest_uncertain
+from ui import format as fmt
+
+APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
+
+
+@pytest.fixture
+def app(live_api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    monkeypatch.setenv("REVIEWQUEUE_API_URL", live_api)
+    yield AppTest.from_file(APP, default_timeout=30)
+
+
+def sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    at.run()
+    at.text_input(key="signin-name").input(name)
+    at.text_input(key="signin-password").input(password)
+    return at.button(key="signin-submit").click().run()
+
+
+def texts(at: AppTest) -> str:
+    """Everything the page shows as text, for 'does the page say X' assertions."""
+    parts: list[str] = []
+    for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
+        parts.extend(str(e.value) for e in at.get(kind))
+    parts.extend(f"{m.label}: {m.value}" for m in at.metric)
+    return "\n".join(parts)
+
+
+def rows(ctx: Any, sql: str, **params: Any) -> list[Any]:
+    with ctx.engine.connect() as conn:
+        return list(conn.execute(text(sql), params).all())
+
+
+def test_wrong_password_shows_the_servers_message(app: AppTest, people: Any) -> None:
+    at = sign_in(app, "reviewer", "not-the-password")
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Sign-in failed: unknown user or wrong password"]
+    assert at.text_input(key="signin-name").value == "reviewer"  # still on the sign-in page
+
+
+def test_reviewer_claims_decides_and_gets_the_next_item(
+    app: AppTest, ctx: Any, people: Any, live_api: str
+) -> None:
+    with Client(live_api, people.integration) as integration:
+        queued = ingest_uncertain(integration, n=3)
+    first, second = queued[0], queued[1]
+
+    at = sign_in(app, "reviewer", "reviewer-pw")
+    assert not at.exception
+    assert "Signed in as **reviewer**" in texts(at)
+    at.switch_page("views/triage.py").run()
+    at.button(key="claim").click().run()
+    assert not at.exception
+    page = texts(at)
+    assert first.external_id in [s.value for s in at.subheader]
+    assert f"Score: {fmt.percent(first.score)}" in page
+    assert "Top reasons:" in page
+    verdicts = [b.label for b in at.button if b.key and b.key.startswith("verdict-")]
+    assert verdicts == ["Fraud  [F]", "Legit  [L]"]
+
+    at.text_input(key="triage-note").input("card testing pattern")
+    at.button(key="verdict-fraud").click().run()
+    assert not at.exception
+
+    decided = rows(ctx, "SELECT d.id, d.verdict, d.source, d.actor, d.note, i.status FROM decisions d "
+                        "JOIN review_items i ON i.id = d.item_id WHERE i.id = :item", item=first.item_id)
+    assert [tuple(r)[1:] for r in decided] == [
+        ("fraud", "reviewer", "reviewer", "card testing pattern", "decided")]
+    decision_id = decided[0].id
+    labels = rows(ctx, "SELECT value, source, actor FROM labels WHERE decision_id = :d", d=decision_id)
+    assert [tuple(r) for r in labels] == [("fraud", "reviewer", "reviewer")]
+    actions = rows(ctx, "SELECT connector, status FROM outbox_actions WHERE decision_id = :d "
+                        "ORDER BY connector", d=decision_id)
+    assert [tuple(r) for r in actions] == [("slack_message", "pending"), ("sql", "pending"),
+                                           ("stripe_refund", "pending"), ("webhook", "pending")]
+
+    assert [t.value for t in at.toast] == ["Decided fraud: 4 actions queued"]
+    assert second.external_id in [s.value for s in at.subheader]  # the next item came up by itself
+    assert at.text_input(key="triage-note").value == ""
+    held = rows(ctx, "SELECT status, claimed_by FROM review_items WHERE id = :item", item=second.item_id)
+    assert [tuple(r) for r in held] == [("claimed", people.ids["reviewer"])]
+
+
+def test_empty_queue_is_friendly(app: AppTest, people: Any) -> None:
+    at = sign_in(app, "reviewer", "reviewer-pw")
+    at.switch_page("views/triage.py").run()
+    at.button(key="claim").click().run()
+    assert not at.exception
+    assert any("is empty" in i.value for i in at.info)
+
+
+def test_admin_sees_dead_letters_and_replays_one(app: AppTest, ctx: Any, people: Any, live_api: str) -> None:
+    with Client(live_api, people.integration) as integration:
+        item_id = ingest_uncertain(integration, n=1)[0].item_id
+    with Client(live_api, people.reviewer) as reviewer:
+        lease = reviewer.claim_next("fraud")
+        assert lease is not None and lease.id == item_id and lease.lease_token
+        reviewer.decide(item_id, "legit", lease.lease_token)  # one action: the webhook
+    dispatcher = outbox.Dispatcher(ctx, {}, "ui-test")  # no connectors: every action is dead at once
+    try:
+        assert dispatcher.run_once() == 1
+    finally:
+        dispatcher.close()
+    dead_id = rows(ctx, "SELECT id FROM outbox_actions WHERE status = 'dead'")[0].id
+
+    at = sign_in(app, "admin", "admin-pw")
+    at.switch_page("views/actions.py").run()
+    assert not at.exception
+    counts = {m.label: m.value for m in at.metric}
+    assert counts["Dead"] == "1" and counts["Total"] == "1" and counts["Pending"] == "0"
+    assert "ConnectorNotConfigured" in "\n".join(c.value for c in at.code)
+
+    at.button(key=f"replay-{dead_id}").click().run()
+    assert not at.exception
+    assert [tuple(r) for r in rows(ctx, "SELECT status, attempts FROM outbox_actions")] == [("pending", 0)]
+    assert at.toast[0].value.startswith("Replayed webhook action")
+    assert {m.label: m.value for m in at.metric}["Pending"] == "1"
+
+
+def test_reviewer_sees_actions_without_replay(app: AppTest, people: Any) -> None:
+    at = sign_in(app, "reviewer", "reviewer-pw")
+    at.switch_page("views/actions.py").run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Total"] == "0"
+    assert not [b for b in at.button if b.key and b.key.startswith("replay-")]
+
+
+def test_queues_and_models_pages_render(app: AppTest, people: Any, live_api: str) -> None:
+    with Client(live_api, people.integration) as integration:
+        ingest_uncertain(integration, n=2)
+    at = sign_in(app, "data_scientist", "data_scientist-pw")
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Pending"] == "2"  # Queues is the landing page
+    at.switch_page("views/models.py").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Champion"] == "v1"
+    assert at.button(key="retrain-fraud")
+
+
+def test_lost_lease_warns_and_offers_the_next_item(
+    app: AppTest, ctx: Any, people: Any, live_api: str
+) -> None:
+    with Client(live_api, people.integration) as integration:
+        queued = ingest_uncertain(integration, n=2)
+    at = sign_in(app, "reviewer", "reviewer-pw")
+    at.switch_page("views/triage.py").run()
+    at.button(key="claim").click().run()
+    assert queued[0].external_id in [s.value for s in at.subheader]
+    with ctx.engine.begin() as conn:  # the reviewer walked away: the lease ran out, a colleague took the item
+        conn.execute(text("UPDATE review_items SET lease_expires_at = :past WHERE id = :i"),
+                     {"past": datetime(2000, 1, 1, tzinfo=UTC), "i": queued[0].item_id})
+    with Client(live_api, people.reviewer2) as colleague:
+        taken = colleague.claim_next("fraud")
+    assert taken is not None and taken.id == queued[0].item_id
+
+    at.run()  # any rerun renews the lease, which now fails
+    assert not at.exception
+    assert len(at.warning) == 1
+    assert "lease" in at.warning[0].value and queued[0].external_id in at.warning[0].value
+    assert not [b for b in at.button if b.key and b.key.startswith("verdict-")]
+    at.button(key="claim").click().run()
+    assert queued[1].external_id in [s.value for s in at.subheader]
+    assert not at.warning
+
+
+def test_sign_out_returns_to_sign_in(app: AppTest, people: Any) -> None:
+    at = sign_in(app, "reviewer", "reviewer-pw")
+    at.button(key="signout").click().run()
+    assert not at.exception
+    assert at.text_input(key="signin-name").value == ""
+    assert "Signed in as" not in texts(at)
+
+
+def test_data_scientist_retrains_from_the_models_page(app: AppTest, ctx: Any, people: Any) -> None:
+    at = sign_in(app, "data_scientist", "data_scientist-pw")
+    at.switch_page("views/models.py").run()
+    at.button(key="retrain-fraud").click().run()
+    assert not at.exception
+    assert len(at.status) == 1 and at.status[0].state in {"complete", "error"}
+    run = rows(ctx, "SELECT id, trigger, status FROM training_runs")
+    assert [(r.trigger) for r in run] == ["manual"]
+    assert at.status[0].label.startswith(f"Run {run[0].id} ")
+
+
+def test_sandbox_page_shows_the_sinks_messages(
+    live_api: str, people: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Sink() as sink:
+        message = {"channel": "#fraud-alerts", "text": "tx-1 is fraud"}
+        httpx.post(f"{sink.slack_base_url}chat.postMessage", json=message,
+                   headers={"Authorization": f"Bearer {sink.slack_token}"}).raise_for_status()
+        monkeypatch.setenv("REVIEWQUEUE_API_URL", live_api)
+        monkeypatch.setenv("REVIEWQUEUE_SANDBOX_URL", sink.url)
+        monkeypatch.setenv("REVIEWQUEUE_BUSINESS_DB_HINT", "sqlite3 var/business.db 'select * from users'")
+        at = sign_in(AppTest.from_file(APP, default_timeout=30), "admin", "admin-pw")
+        at.switch_page("views/sandbox.py").run()
+        assert not at.exception
+        assert {m.label: m.value for m in at.metric} == {"Slack messages": "1", "Webhooks received": "0"}
+        assert at.dataframe[0].value["text"].tolist() == ["tx-1 is fraud"]
+        assert "var/business.db" in at.info[0].value
+    at.run()  # the sink is gone: a warning, not a traceback
+    assert not at.exception
+    assert "not answering" in at.warning[0].value
+
+
+def test_revoked_session_goes_back_to_sign_in(app: AppTest, ctx: Any, people: Any) -> None:
+    at = sign_in(app, "reviewer", "reviewer-pw")
+    with ctx.engine.begin() as conn:
+        conn.execute(text("UPDATE api_tokens SET revoked = :yes"), {"yes": True})
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="signin-name").value == ""
+    assert len(at.warning) == 1 and at.warning[0].value.startswith("Your session ended")
+
+
+def test_unreachable_api_and_demo_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVIEWQUEUE_API_URL", "http://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.setenv("REVIEWQUEUE_DEMO", "1")
+    at = sign_in(AppTest.from_file(APP, default_timeout=30), "reviewer", "reviewer-pw")
+    assert not at.exception
+    assert at.error[0].value.startswith("Sign-in failed: Cannot reach the API at http://127.0.0.1:9")
+    assert "`ana` / `ana-demo`" in at.info[0].value  # the sign-ins `reviewqueue run` creates
+
+
+def test_start_triage_from_queues_claims_at_once(app: AppTest, people: Any, live_api: str) -> None:
+    with Client(live_api, people.integration) as integration:
+        queued = ingest_uncertain(integration, n=1)
+    at = sign_in(app, "reviewer", "reviewer-pw")
+    assert {m.label: m.value for m in at.metric}["Pending"] == "1"
+    at.button(key="start-fraud").click().run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Triage"]
+    assert queued[0].external_id in [s.value for s in at.subheader]
+    assert any(c.value.endswith("left)") for c in at.caption)  # the lease clock

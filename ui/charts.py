@@ -1,0 +1,73 @@
+"""Altair charts built from the plain rows ui.format produces (no pandas needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import altair as alt
+
+RAISES, LOWERS = "#d62728", "#1f77b4"
+
+
+def queue_depth(rows: Sequence[dict[str, Any]]) -> alt.Chart:
+    """Horizontal stacked bars: pending and claimed items per queue."""
+    return (
+        alt.Chart(alt.Data(values=list(rows)))
+        .mark_bar()
+        .encode(
+            y=alt.Y("queue:N", title=None, axis=alt.Axis(labelLimit=200)),
+            x=alt.X("items:Q", title="items", stack="zero", axis=alt.Axis(tickMinStep=1)),
+            color=alt.Color("state:N", scale=alt.Scale(domain=["pending", "claimed"],
+                                                       range=["#4c78a8", "#f58518"])),
+            tooltip=["queue:N", "state:N", "items:Q"],
+        )
+        .properties(height=alt.Step(36))
+    )
+
+
+def explanation(rows: Sequence[dict[str, Any]]) -> alt.Chart:
+    """Horizontal bars, heaviest on top; red pushes towards the positive verdict, blue away from it."""
+    return (
+        alt.Chart(alt.Data(values=list(rows)))
+        .mark_bar()
+        .encode(
+            x=alt.X("contribution:Q", title="effect on the score, compared with a typical value",
+                    axis=alt.Axis(format="+.0%")),
+            y=alt.Y("feature:N", title=None, sort=alt.EncodingSortField(field="order", order="ascending"),
+                    axis=alt.Axis(labelLimit=260)),
+            color=alt.Color("effect:N", legend=alt.Legend(title=None, orient="top"),
+                            scale=alt.Scale(domain=["raises score", "lowers score"], range=[RAISES, LOWERS])),
+            tooltip=["feature:N", alt.Tooltip("contribution:Q", format="+.1%"), "effect:N"],
+        )
+        .properties(height=alt.Step(26))
+    )
+
+
+def action_counts(rows: Sequence[dict[str, Any]]) -> alt.Chart:
+    colors = {"pending": "#4c78a8", "in_flight": "#f58518", "done": "#54a24b", "dead": "#e45756"}
+    return (
+        alt.Chart(alt.Data(values=list(rows)))
+        .mark_bar()
+        .encode(
+            x=alt.X("actions:Q", title="actions", axis=alt.Axis(format="d", tickMinStep=1)),
+            y=alt.Y("status:N", title=None, sort=list(colors), scale=alt.Scale(domain=list(colors))),
+            color=alt.Color("status:N", legend=None,
+                            scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
+            tooltip=["status:N", "actions:Q"],
+        )
+        .properties(height=alt.Step(28))
+    )
+
+
+def metric_by_version(rows: Sequence[dict[str, Any]], name: str = "roc_auc") -> alt.Chart:
+    return (
+        alt.Chart(alt.Data(values=list(rows)))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("version:O", title="version", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y(f"{name}:Q", title=name, scale=alt.Scale(zero=False)),
+            tooltip=["version:O", alt.Tooltip(f"{name}:Q", format=".4f"), "status:N"],
+        )
+        .properties(height=220)
+    )

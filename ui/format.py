@@ -1,0 +1,325 @@
+"""Pure formatting helpers for the pages: no Streamlit, no I/O, so each is unit-tested on its own.
+
+Pages call these to turn API responses (reviewqueue.schemas) into labels, sentences and table rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from reviewqueue.schemas import ActionCounts, ActionOut, Contribution, QueueOut, RunOut, VersionOut
+
+__all__ = [
+    "age_seconds", "decided_message", "human_age", "lease_text", "money", "pages_for", "percent",
+    "reviewable_queues", "top_reasons", "verdict_label", "verdict_shortcuts",
+]
+
+# Streamlit keeps C (clear cache) and R (rerun) for itself; st.button refuses them as shortcuts.
+RESERVED_SHORTCUT_KEYS = frozenset("cr")
+CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
+ROLE_PAGES: dict[str, tuple[str, ...]] = {
+    "admin": ("queues", "triage", "actions", "models"),
+    "reviewer": ("queues", "triage", "actions"),
+    "data_scientist": ("queues", "actions", "models"),
+    "integration": ("queues",),
+}
+DASH = "—"
+
+
+# --- time -------------------------------------------------------------------------------------------------
+
+def as_utc(moment: datetime) -> datetime:
+    """The API speaks UTC; SQLite hands back naive datetimes, which are UTC too."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def age_seconds(since: datetime, now: datetime) -> float:
+    return (as_utc(now) - as_utc(since)).total_seconds()
+
+
+def human_age(seconds: float | None) -> str:
+    """45 s, 12 min, 3 h 5 min, 2 d 4 h; the two largest units, never negative; None → —."""
+    if seconds is None:
+        return DASH
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
+def duration(seconds: float | None) -> str:
+    """Run durations: 0.8 s, 12.3 s, then human_age above a minute."""
+    if seconds is None:
+        return DASH
+    return f"{seconds:.1f} s" if seconds < 60 else human_age(seconds)
+
+
+def when(moment: datetime | None) -> str:
+    return DASH if moment is None else as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def lease_text(expires_at: datetime | None, now: datetime) -> str:
+    if expires_at is None:
+        return "No lease held"
+    clock = as_utc(expires_at).strftime("%H:%M:%S UTC")
+    remaining = age_seconds(now, expires_at)
+    if remaining <= 0:
+        return f"Lease expired at {clock}"
+    return f"Lease held until {clock} ({human_age(remaining)} left)"
+
+
+# --- numbers ----------------------------------------------------------------------------------------------
+
+def percent(score: float) -> str:
+    return f"{score * 100:.1f}%"
+
+
+def points(contribution: float) -> str:
+    """A score change in percentage points, signed: +21.0 pts."""
+    return f"{contribution * 100:+.1f} pts"
+
+
+def metric(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) and not isinstance(value, bool) else DASH
+
+
+def money(amount: float, currency: str | None = None) -> str:
+    code = (currency or "").strip().lower()
+    if code in CURRENCY_SYMBOLS:
+        return f"{CURRENCY_SYMBOLS[code]}{amount:,.2f}"
+    return f"{amount:,.2f} {code.upper()}" if code else f"{amount:,.2f}"
+
+
+def headline_amount(features: Mapping[str, Any], context: Mapping[str, Any]) -> str | None:
+    """The amount to show big on the triage card, when the model has an ``amount`` feature."""
+    amount = features.get("amount")
+    if not isinstance(amount, int | float) or isinstance(amount, bool):
+        return None
+    currency = context.get("currency")
+    return money(float(amount), currency if isinstance(currency, str) else None)
+
+
+def display_value(value: Any) -> str:
+    """One string per cell: tables of mixed feature types stay one column type."""
+    if value is None:
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def short_sha(sha: str, length: int = 12) -> str:
+    return sha[:length]
+
+
+def short_id(action_id: str, length: int = 8) -> str:
+    return action_id if len(action_id) <= length else action_id[-length:]
+
+
+# --- triage -----------------------------------------------------------------------------------------------
+
+def verdict_shortcuts(verdicts: Sequence[str]) -> dict[str, str | None]:
+    """Keyboard key per verdict: its first letter, or its position 1..9 when that letter is shared,
+    not a letter, or reserved by Streamlit (C, R). Past the ninth, a colliding verdict gets no key."""
+    firsts = [v[:1].lower() for v in verdicts]
+    keys: dict[str, str | None] = {}
+    for index, (verdict, first) in enumerate(zip(verdicts, firsts, strict=True)):
+        usable = first.isascii() and first.isalpha() and first not in RESERVED_SHORTCUT_KEYS
+        if usable and firsts.count(first) == 1:
+            keys[verdict] = first
+        else:
+            keys[verdict] = str(index + 1) if index < 9 else None
+    return keys
+
+
+def verdict_label(verdict: str, key: str | None) -> str:
+    """``Fraud  [F]`` — the key is shown so reviewers learn it."""
+    name = verdict.replace("_", " ")
+    name = name[:1].upper() + name[1:]
+    return f"{name}  [{key.upper()}]" if key else name
+
+
+def verdict_help(verdict: str, key: str | None) -> str:
+    return f"Decide {verdict} (press {key.upper()})" if key else f"Decide {verdict}"
+
+
+def decided_message(verdict: str, n_actions: int) -> str:
+    if n_actions == 0:
+        return f"Decided {verdict}: no actions queued"
+    return f"Decided {verdict}: {n_actions} action{'s' if n_actions != 1 else ''} queued"
+
+
+def _by_weight(explanation: Iterable[Contribution]) -> list[Contribution]:
+    return sorted(explanation, key=lambda c: abs(c.contribution), reverse=True)
+
+
+def top_reasons(explanation: Iterable[Contribution], n: int = 3) -> str:
+    """One line: the n features that move the score most, with value and signed effect."""
+    reasons = [c for c in _by_weight(explanation) if round(c.contribution * 100, 1) != 0][:n]
+    if not reasons:
+        return "Top reasons: no single feature moves the score much."
+    parts = [f"{c.feature} = {display_value(c.value)} ({points(c.contribution)})" for c in reasons]
+    return "Top reasons: " + ", ".join(parts)
+
+
+def explanation_rows(explanation: Iterable[Contribution]) -> list[dict[str, Any]]:
+    """Chart rows, heaviest first; positive contributions push the score up, towards the positive verdict."""
+    return [
+        {"feature": f"{c.feature} = {display_value(c.value)}", "contribution": round(c.contribution, 6),
+         "effect": "raises score" if c.contribution >= 0 else "lowers score", "order": i}
+        for i, c in enumerate(_by_weight(explanation))
+    ]
+
+
+def kv_rows(values: Mapping[str, Any], key_name: str = "feature") -> list[dict[str, str]]:
+    return [{key_name: str(k), "value": display_value(v)} for k, v in values.items()]
+
+
+def reviewable_queues(role: str, own_queues: Sequence[str], visible_queues: Sequence[str]) -> list[str]:
+    """Queues this person may triage: admins all visible ones, reviewers their own, others none."""
+    if role == "admin":
+        return list(dict.fromkeys(visible_queues))
+    if role == "reviewer":
+        ordered = [q for q in visible_queues if q in own_queues]
+        return ordered + [q for q in own_queues if q not in ordered]
+    return []
+
+
+# --- navigation -------------------------------------------------------------------------------------------
+
+def pages_for(role: str, sandbox: bool = False) -> tuple[str, ...]:
+    pages = ROLE_PAGES.get(role, ("queues",))
+    return pages + ("sandbox",) if sandbox else pages
+
+
+# --- tables and chart rows ----------------------------------------------------------------------------------
+
+def queue_depth_rows(queues: Iterable[QueueOut]) -> list[dict[str, Any]]:
+    """Stacked-bar rows: pending and claimed items per queue."""
+    rows: list[dict[str, Any]] = []
+    for q in queues:
+        rows.append({"queue": q.queue, "state": "pending", "items": q.pending})
+        rows.append({"queue": q.queue, "state": "claimed", "items": q.claimed})
+    return rows
+
+
+def count_rows(counts: ActionCounts) -> list[dict[str, Any]]:
+    return [{"status": s, "actions": getattr(counts, s)} for s in ("pending", "in_flight", "done", "dead")]
+
+
+def action_rows(actions: Iterable[ActionOut]) -> list[dict[str, Any]]:
+    return [
+        {"action": a.id, "decision": a.decision_id, "connector": a.connector, "status": a.status,
+         "attempts": a.attempts, "last error": a.last_error or "", "created": when(a.created_at),
+         "done": when(a.done_at)}
+        for a in actions
+    ]
+
+
+def newest_first(actions: Sequence[ActionOut], n: int) -> list[ActionOut]:
+    """The API pages actions oldest first (keyset on id); show the n newest, newest on top."""
+    return list(reversed(actions[-n:])) if n > 0 else []
+
+
+def retrain_fraction(labels: int, threshold: int) -> float:
+    if threshold <= 0:
+        return 1.0
+    return min(1.0, max(0.0, labels / threshold))
+
+
+def _metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
+    value = metrics.get(name)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def version_rows(versions: Iterable[VersionOut]) -> list[dict[str, Any]]:
+    return [
+        {"version": v.version, "status": v.status, "roc_auc": _metric_value(v.metrics, "roc_auc"),
+         "precision": _metric_value(v.metrics, "precision"), "recall": _metric_value(v.metrics, "recall"),
+         "created": when(v.created_at), "sha256": short_sha(v.sha256)}
+        for v in versions
+    ]
+
+
+def metric_points(versions: Iterable[VersionOut], name: str = "roc_auc") -> list[dict[str, Any]]:
+    """Line-chart rows by version number (ascending), skipping versions without the metric."""
+    points_ = [{"version": v.version, name: _metric_value(v.metrics, name), "status": v.status}
+               for v in versions]
+    return sorted((p for p in points_ if p[name] is not None), key=lambda p: p["version"])
+
+
+def run_rows(
+    runs: Iterable[RunOut], versions: Iterable[VersionOut], name: str = "roc_auc"
+) -> list[dict[str, Any]]:
+    number = {v.id: v.version for v in versions}
+
+    def label(version_id: int | None) -> str:
+        if version_id is None:
+            return DASH
+        return f"v{number[version_id]}" if version_id in number else f"#{version_id}"
+
+    return [
+        {"run": r.id, "trigger": r.trigger, "status": r.status, "labels used": r.n_labels,
+         "candidate": label(r.candidate_version_id),
+         f"candidate {name}": metric(r.candidate_metrics.get(name)),
+         "champion": label(r.champion_version_id),
+         f"champion {name}": metric(r.champion_metrics.get(name)),
+         "started": when(r.started_at), "duration": duration(r.duration_seconds), "error": r.error or ""}
+        for r in runs
+    ]
+
+
+def run_summary(run: RunOut, name: str = "roc_auc") -> str:
+    candidate, champion = metric(run.candidate_metrics.get(name)), metric(run.champion_metrics.get(name))
+    if run.status == "failed":
+        return f"Run {run.id} failed: {run.error or 'no error recorded'}"
+    outcome = {"promoted": "promoted to champion", "rejected": "not promoted (worse than the champion)"}
+    return (f"Run {run.id} {outcome.get(run.status, run.status)}: {name} {candidate} vs champion {champion}, "
+            f"{run.n_labels} labels, {duration(run.duration_seconds)}")
+
+
+# --- sandbox ----------------------------------------------------------------------------------------------
+
+def slack_rows(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for m in messages:
+        ts = m.get("ts")
+        try:
+            sent = when(datetime.fromtimestamp(float(ts), UTC)) if ts is not None else DASH
+        except (TypeError, ValueError):
+            sent = str(ts)
+        rows.append({"channel": str(m.get("channel", "")), "text": str(m.get("text") or ""), "sent": sent})
+    return rows
+
+
+def webhook_rows(webhooks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per verified delivery; the payload is the decision's (model, external_id, verdict, actor…)."""
+    rows = []
+    for w in webhooks:
+        raw = w.get("payload")
+        payload: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        stamp = w.get("timestamp")
+        try:
+            received = when(datetime.fromtimestamp(int(stamp), UTC)) if stamp is not None else DASH
+        except (TypeError, ValueError):
+            received = str(stamp)
+        rows.append({"endpoint": str(w.get("name", "")),
+                     "external id": display_value(payload.get("external_id")),
+                     "verdict": display_value(payload.get("verdict")),
+                     "decided by": display_value(payload.get("actor")), "received": received,
+                     "webhook id": str(w.get("webhook_id", ""))})
+    return rows

@@ -1,0 +1,73 @@
+"""Models: champion, labels towards the next retrain, versions and metrics, training runs; retrain now."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from reviewqueue.schemas import ModelOut
+from ui import charts, session
+from ui import format as fmt
+
+client, me = session.require()
+METRIC = "roc_auc"  # the fraud model's promotion metric; the API does not say which one a model uses
+
+
+def _retrain(model: ModelOut) -> None:
+    with st.status(f"Retraining {model.name}…", expanded=True) as status:
+        bar = st.progress(0.0, text="Training on the base data plus labels, exporting to ONNX, "
+                                    "evaluating against the champion")
+        run, problem = session.attempt(client.retrain, model.name)
+        bar.progress(1.0, text="Finished")
+        if run is None:
+            status.update(label=f"Retraining {model.name} failed", state="error")
+            st.error(session.error_text(problem) if problem else "The API returned nothing.")
+        else:
+            failed = run.status == "failed"
+            status.update(label=fmt.run_summary(run, METRIC), state="error" if failed else "complete",
+                          expanded=False)
+
+
+st.title("Models")
+models = session.call(client.models)
+if models is None:
+    st.stop()
+if not models:
+    st.info("No models registered.")
+
+for model in models:
+    with st.container(border=True):
+        head, button = st.columns([5, 1], vertical_alignment="center")
+        head.subheader(model.name)
+        head.caption(model.description)
+        if button.button("Retrain now", key=f"retrain-{model.name}", icon=":material/model_training:",
+                         width="stretch"):
+            _retrain(model)
+            refreshed = session.call(client.models) or []
+            model = next((m for m in refreshed if m.name == model.name), model)
+
+        champion, labels, schedule = st.columns(3)
+        champion.metric("Champion", f"v{model.champion_version}" if model.champion_version else "none")
+        labels.metric("New labels since last run", model.labels_since_last_run)
+        schedule.metric("Retrain schedule", model.retrain_cron or "—")
+        st.progress(fmt.retrain_fraction(model.labels_since_last_run, model.retrain_min_new_labels),
+                    text=f"{model.labels_since_last_run} of {model.retrain_min_new_labels} new labels "
+                         "before an automatic retrain")
+
+        versions = session.call(client.versions, model.name) or []
+        runs = session.call(client.runs, model.name) or []
+        table, chart = st.columns([3, 2])
+        with table:
+            st.markdown("**Versions**")
+            st.dataframe(fmt.version_rows(versions), hide_index=True, width="stretch")
+        with chart:
+            st.markdown(f"**{METRIC} by version**")
+            points = fmt.metric_points(versions, METRIC)
+            if points:
+                st.altair_chart(charts.metric_by_version(points, METRIC), width="stretch")
+            else:
+                st.caption("No version has this metric yet.")
+        st.markdown("**Training runs**")
+        if runs:
+            st.dataframe(fmt.run_rows(runs, versions, METRIC), hide_index=True, width="stretch")
+        else:
+            st.caption("No training runs yet.")

@@ -1,0 +1,36 @@
+"""Queues: depth, claimed now and oldest pending age of each queue; start triage on one."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import charts, session
+from ui import format as fmt
+
+client, me = session.require()
+st.title("Queues")
+
+queues = session.call(client.queues)
+if queues is None:
+    st.stop()
+if not queues:
+    st.info("No queues yet: they appear once a model is registered.")
+    st.stop()
+
+mine = fmt.reviewable_queues(me.role, me.queues, [q.queue for q in queues])
+st.altair_chart(charts.queue_depth(fmt.queue_depth_rows(queues)), width="stretch")
+
+for q in queues:
+    with st.container(border=True):
+        name, pending, claimed, oldest, action = st.columns([2, 1, 1, 1, 1.2], vertical_alignment="center")
+        name.subheader(q.queue)
+        name.caption(f"model: {q.model or '—'}")
+        pending.metric("Pending", q.pending)
+        claimed.metric("Claimed now", q.claimed)
+        oldest.metric("Oldest pending", fmt.human_age(q.oldest_age_seconds),
+                      help=f"since {fmt.when(q.oldest_pending_at)}" if q.oldest_pending_at else None)
+        if q.queue in mine and action.button("Start triage", key=f"start-{q.queue}", type="primary",
+                                             icon=":material/play_arrow:", width="stretch"):
+            st.session_state["triage_queue"] = q.queue
+            st.session_state["triage_autoclaim"] = True
+            st.switch_page("views/triage.py")

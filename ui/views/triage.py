@@ -1,0 +1,173 @@
+"""Triage: claim the next item of a queue, see why the model scored it so, decide it, get the next one.
+
+The lease is renewed on every rerun while the item is open (any click or edit), so an idle tab lets it
+expire and the item goes back to the queue. Deciding and claiming run in button callbacks, before the
+page draws, so the next item shows in the same run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from reviewqueue import errors
+from reviewqueue.schemas import ItemOut
+from ui import charts, session
+from ui import format as fmt
+
+client, me = session.require()
+state = st.session_state
+
+
+def _claim(queue: str) -> None:
+    """Lease the next item of ``queue`` to me (button callback, and after each decision)."""
+    state["triage_lost"] = None
+    item, problem = session.attempt(client.claim_next, queue)
+    if problem is not None:
+        if session.principal() is not None:  # else attempt() signed the person out: nothing to show here
+            state["triage_error"] = session.error_text(problem)
+        return
+    state["triage_item"] = item
+    state["triage_empty"] = None if item else queue
+    state["triage_lease"] = item.lease_token if item else None
+    state["triage_expires"] = item.lease_expires_at if item else None
+    state["triage_fresh"] = item is not None
+
+
+def _lose(message: str) -> None:
+    state["triage_lost"] = message
+    state["triage_item"] = state["triage_lease"] = state["triage_expires"] = None
+
+
+def _decide(verdict: str) -> None:
+    item: ItemOut | None = state.get("triage_item")
+    lease = state.get("triage_lease")
+    if item is None or not lease:
+        return
+    note = state.get("triage-note") or ""
+    result, problem = session.attempt(client.decide, item.id, verdict, lease, note=note)
+    if session.principal() is None:
+        return
+    if isinstance(problem, errors.Conflict):  # LeaseLost, AlreadyDecided: no longer ours to decide
+        _lose(f"{item.external_id} was not decided: {problem.message.rstrip('.')}.")
+    elif problem is not None or result is None:
+        state["triage_error"] = session.error_text(problem) if problem else "The API returned nothing."
+    else:
+        state["triage_toast"] = fmt.decided_message(verdict, len(result.action_ids))
+        state["triage-note"] = ""
+        _claim(item.queue)
+
+
+def _renew(item: ItemOut, lease: str) -> None:
+    lease_out, problem = session.attempt(client.renew, item.id, lease)
+    if session.principal() is None:
+        st.rerun()
+    if lease_out is not None:
+        state["triage_expires"] = lease_out.lease_expires_at
+    elif isinstance(problem, errors.Conflict | errors.NotFound):
+        _lose(f"Your lease on {item.external_id} was lost: {session.error_text(problem).rstrip('.')}.")
+    elif problem is not None:
+        state["triage_error"] = f"Could not renew the lease: {session.error_text(problem)}"
+
+
+@st.fragment(run_every=timedelta(seconds=15))
+def _lease_clock(expires: datetime | None) -> None:
+    st.caption(f":material/timer: {fmt.lease_text(expires, datetime.now(UTC))}")
+
+
+def _claim_button(queue: str, label: str = "Claim next") -> None:
+    st.button(label, key="claim", type="primary", icon=":material/move_to_inbox:", on_click=_claim,
+              args=(queue,))
+
+
+def _show(item: ItemOut) -> None:
+    with st.container(border=True):
+        title, kind = st.columns([4, 1], vertical_alignment="center")
+        title.subheader(item.external_id)
+        badge = ":orange-badge[audit sample]" if item.kind == "audit" else ":blue-badge[review]"
+        kind.markdown(f"{badge} &nbsp; item #{item.id}")
+        amount, score, priority, age = st.columns(4)
+        amount.metric("Amount", fmt.headline_amount(item.features, item.context) or "—")
+        score.metric("Score", fmt.percent(item.score),
+                     help="The model's probability for the positive verdict")
+        priority.metric("Priority", f"{item.priority:,.2f}", help="Higher priority is reviewed first")
+        age.metric("Age", fmt.human_age(fmt.age_seconds(item.created_at, datetime.now(UTC))))
+        route, lease = st.columns(2)
+        route.caption(f"route **{item.route}** · model **{item.model} v{item.model_version}** · "
+                      f"queue **{item.queue}**")
+        with lease:
+            _lease_clock(state.get("triage_expires"))
+        st.markdown(fmt.top_reasons(item.explanation))
+        _decision_bar(item)
+
+    facts, why = st.columns([2, 3])
+    with facts:
+        st.markdown("**Transaction**")
+        st.dataframe(fmt.kv_rows(item.features), hide_index=True, width="stretch")
+        st.markdown("**Context**")
+        st.dataframe(fmt.kv_rows(item.context, key_name="field"), hide_index=True, width="stretch")
+    with why:
+        st.markdown("**Why this score**")
+        if item.explanation:
+            st.altair_chart(charts.explanation(fmt.explanation_rows(item.explanation)), width="stretch")
+            st.caption("Each bar: how far this value moves the score compared with a typical value. "
+                       "Red raises the score (towards the positive verdict), blue lowers it.")
+        else:
+            st.caption("No explanation for this model version.")
+
+
+def _decision_bar(item: ItemOut) -> None:
+    keys = fmt.verdict_shortcuts(item.verdicts)
+    note, *buttons = st.columns([3] + [1] * len(item.verdicts), vertical_alignment="bottom")
+    note.text_input("Note (optional)", key="triage-note", placeholder="Why you decided so, for the audit trail")
+    for column, verdict in zip(buttons, item.verdicts, strict=True):
+        column.button(fmt.verdict_label(verdict, keys[verdict]), key=f"verdict-{verdict}",
+                      shortcut=keys[verdict], on_click=_decide, args=(verdict,), type="primary",
+                      width="stretch", help=fmt.verdict_help(verdict, keys[verdict]))
+
+
+st.title("Triage")
+if toast := state.pop("triage_toast", None):
+    st.toast(toast, icon=":material/check_circle:")
+
+# reviewers' queues come with their sign-in; only admins (who may triage any queue) need the list
+overview = (session.call(client.queues) or []) if me.role == "admin" else []
+names = fmt.reviewable_queues(me.role, me.queues, [q.queue for q in overview])
+if not names:
+    st.info("You have no queues to review. An admin can add queues to your account.")
+    st.stop()
+if state.get("triage_queue") not in names:
+    state["triage_queue"] = names[0]
+queue = st.selectbox("Queue", names, index=names.index(state["triage_queue"]), key="triage-queue-select")
+state["triage_queue"] = queue
+
+item: ItemOut | None = state.get("triage_item")
+autoclaim = state.pop("triage_autoclaim", False)  # set by "Start triage" on the Queues page
+if item is None and autoclaim:
+    _claim(queue)
+    item = state.get("triage_item")
+elif item is not None and not state.pop("triage_fresh", False):
+    _renew(item, state["triage_lease"])
+    item = state.get("triage_item")
+state["triage_fresh"] = False
+
+if problem := state.pop("triage_error", None):
+    st.error(problem)
+if lost := state.get("triage_lost"):
+    st.warning(f"{lost} Someone else may hold it now; claim the next item to carry on.",
+               icon=":material/lock_clock:")
+
+if item is not None:
+    if item.queue != queue:
+        st.info(f"You still hold an item from queue **{item.queue}**: decide it first.")
+    _show(item)
+elif state.get("triage_empty") == queue:
+    st.info(f"Queue **{queue}** is empty — nothing waits for review right now. "
+            "New items arrive as predictions are scored.", icon=":material/celebration:")
+    _claim_button(queue, "Check again")
+else:
+    if not lost:
+        st.write(f"Claim the highest-priority item of **{queue}**; it is yours for a few minutes, "
+                 "renewed while you work on it.")
+    _claim_button(queue)
