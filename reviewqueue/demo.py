@@ -8,6 +8,7 @@ on each run; point REVIEWQUEUE_* settings at real services for real use (see REA
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import signal
@@ -32,15 +33,29 @@ DEMO_USERS = [
     # name, password, role, queues
     ("admin", "admin-demo", Role.ADMIN, []),
     ("ana", "ana-demo", Role.REVIEWER, ["fraud"]),
+    ("cleo", "cleo-demo", Role.REVIEWER, ["clinical", "clinical-learning"]),
     ("dan", "dan-demo", Role.DATA_SCIENTIST, []),
 ]
+DEMO_MODULES = ["models.fraud", "models.self_harm"]
+DEMO_MESSAGES = (
+    "Can I move my appointment to next Tuesday?", "Please renew my asthma inhaler prescription",
+    "I have felt really low for weeks and sometimes wish I wasn't here",
+    "What time does the pharmacy close today?", "The new tablets make me feel a bit sick",
+    "I don't see the point of anything anymore, I've been thinking about ending it",
+    "My back pain is better after the physio", "Is there parking at the clinic?",
+    "I've been cutting again, I don't know how to stop", "Could I get a copy of my vaccination record?",
+    "Work is stressful but I'm managing with the breathing exercises", "I wrote goodbye letters last night",
+    "I'm anxious about my scan results next week", "Thanks for the quick reply yesterday",
+    "I can't sleep and my thoughts are getting darker", "How do I update my address?",
+)
 DEMO_STRIPE_WEBHOOK_SECRET = "whsec_reviewqueue_demo_endpoint"
 DEMO_TRANSACTIONS = 300
 
 
 def settings_env(values: dict[str, Any]) -> dict[str, str]:
     """Settings fields → REVIEWQUEUE_* environment for child processes."""
-    return {f"REVIEWQUEUE_{k.upper()}": str(v) for k, v in values.items() if v is not None}
+    return {f"REVIEWQUEUE_{k.upper()}": json.dumps(v) if isinstance(v, list | dict) else str(v)
+            for k, v in values.items() if v is not None}
 
 
 def create_business_db(path: Path, user_ids: list[str]) -> str:
@@ -83,11 +98,17 @@ def seed(settings: Settings, stripe: LocalStripe, n: int = DEMO_TRANSACTIONS) ->
                        "context": {"charge_id": charge, "user_id": f"user-{i % 120:03d}", "currency": "usd"}})
     system = auth.Actor(shop_id, "shop", Role.INTEGRATION, ())
     results = ingest.ingest(ctx, system, "fraud", events)
+    with console.status("exporting the sentence encoder to ONNX and building self_harm v1 (zero-shot) …"):
+        training.train_version(ctx, ctx.registry.model("self_harm"), trigger="register")
+    messages = [{"external_id": f"msg-{i:03d}", "features": {"text": text},
+                 "context": {"patient_id": f"patient-{i % 40:02d}", "channel": "portal"}}
+                for i, text in enumerate(DEMO_MESSAGES * 4)]
+    results += ingest.ingest(ctx, system, "self_harm", messages)
     ctx.engine.dispose()
     routes: dict[str, int] = {}
     for r in results:
         routes[r.route] = routes.get(r.route, 0) + 1
-    console.print(f"scored {len(results)} demo transactions: {routes}")
+    console.print(f"scored {len(results)} demo events: {routes}")
     return {"shop_token": shop_token}
 
 
@@ -106,6 +127,7 @@ def run_demo(api_port: int, ui_port: int, data_dir: Path, ready: threading.Event
         business_url = create_business_db(demo_dir / "business.db", [f"user-{i:03d}" for i in range(120)])
         values: dict[str, Any] = {
             "environment": "dev",
+            "model_modules": DEMO_MODULES,
             "database_url": f"sqlite:///{(demo_dir / 'reviewqueue.db').resolve()}",
             "artifact_dir": (demo_dir / "artifacts").resolve(),
             "api_url": f"http://127.0.0.1:{api_port}",

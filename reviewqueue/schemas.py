@@ -64,6 +64,7 @@ class QueueOut(BaseModel):
     oldest_age_seconds: float | None
     overdue: int = 0
     kind: str = Field(default="decision", description="decision (ranked by risk) or learning (by uncertainty)")
+    sla_minutes: float | None = Field(default=None, description="the queue's SLA for high-risk items, if any")
 
 
 class Contribution(BaseModel):

@@ -190,3 +190,53 @@ def live_api(ctx: AppContext) -> Iterator[str]:
 
     with ThreadedServer(create_app(ctx)) as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def full_registry() -> Registry:
+    reg = Registry()
+    reg.load_modules(["models.fraud", "models.self_harm"])
+    return reg.freeze()
+
+
+@pytest.fixture(scope="session")
+def trained_self_harm(tmp_path_factory: pytest.TempPathFactory, full_registry: Registry) -> dict[str, Any]:
+    """Export the MiniLM encoder and build self_harm v1 (zero-shot) once per session."""
+    folder = tmp_path_factory.mktemp("train_text")
+    url = f"sqlite:///{folder / 'scratch.db'}"
+    upgrade(url)
+    settings = Settings(environment="test", database_url=url, artifact_dir=folder / "artifacts")
+    ctx = AppContext(settings=settings, engine=make_engine(url), registry=full_registry)
+    result = training.train_version(ctx, full_registry.model("self_harm"), trigger="register")
+    assert result.promoted, result
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(ModelVersion.__table__)).one()  # type: ignore[attr-defined]
+    ctx.engine.dispose()
+    return {**dict(row._mapping), "artifact_dir": str(settings.artifact_dir)}
+
+
+def install_text_version(ctx: AppContext, row: dict[str, Any]) -> int:
+    """Like install_version, for a text version: its folder (graph + tokenizer) and the shared encoder."""
+    source = Path(row["artifact_path"]).parent
+    target = Path(ctx.settings.artifact_dir) / row["model_name"] / str(row["version"])
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    encoder = Path(row["artifact_dir"]) / row["model_name"] / "_encoder"
+    shutil.copytree(encoder, target.parent / "_encoder", dirs_exist_ok=True)
+    values = {k: v for k, v in row.items() if k not in ("id", "artifact_dir")}
+    values["artifact_path"] = str(target / "model.onnx")
+    with ctx.engine.begin() as conn:
+        table = ModelVersion.__table__  # type: ignore[attr-defined]
+        return int(conn.execute(insert(table).values(**values).returning(table.c.id)).scalar_one())
+
+
+@pytest.fixture
+def text_ctx(settings: Settings, full_registry: Registry, trained_fraud: dict[str, Any],
+             trained_self_harm: dict[str, Any]) -> Iterator[AppContext]:
+    """A context with both models registered and serving their version 1."""
+    engine = make_engine(settings.database_url)
+    clean(engine)
+    context = AppContext(settings=settings, engine=engine, registry=full_registry)
+    install_version(context, trained_fraud)
+    install_text_version(context, trained_self_harm)
+    yield context
+    engine.dispose()

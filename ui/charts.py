@@ -26,19 +26,24 @@ def queue_depth(rows: Sequence[dict[str, Any]]) -> alt.Chart:
     )
 
 
-def explanation(rows: Sequence[dict[str, Any]]) -> alt.Chart:
-    """Horizontal bars, heaviest on top; red pushes towards the positive verdict, blue away from it."""
+TABULAR_EFFECT = ("effect on the score, compared with a typical value", "+.0%", "+.1%")
+WORD_EFFECT = ("effect on the score's log-odds, compared with leaving the word out", "+.2f", "+.2f")
+
+
+def explanation(rows: Sequence[dict[str, Any]], words: bool = False) -> alt.Chart:
+    """Horizontal bars, heaviest on top; red pushes towards the positive verdict, blue away from it.
+    Tabular features move the probability (percentage points); words of a text move its log-odds."""
+    title, axis_format, tip_format = WORD_EFFECT if words else TABULAR_EFFECT
     return (
         alt.Chart(alt.Data(values=list(rows)))
         .mark_bar()
         .encode(
-            x=alt.X("contribution:Q", title="effect on the score, compared with a typical value",
-                    axis=alt.Axis(format="+.0%")),
+            x=alt.X("contribution:Q", title=title, axis=alt.Axis(format=axis_format)),
             y=alt.Y("feature:N", title=None, sort=alt.EncodingSortField(field="order", order="ascending"),
                     axis=alt.Axis(labelLimit=260)),
             color=alt.Color("effect:N", legend=alt.Legend(title=None, orient="top"),
                             scale=alt.Scale(domain=["raises score", "lowers score"], range=[RAISES, LOWERS])),
-            tooltip=["feature:N", alt.Tooltip("contribution:Q", format="+.1%"), "effect:N"],
+            tooltip=["feature:N", alt.Tooltip("contribution:Q", format=tip_format), "effect:N"],
         )
         .properties(height=alt.Step(26))
     )
@@ -70,4 +75,23 @@ def metric_by_version(rows: Sequence[dict[str, Any]], name: str = "roc_auc") -> 
             tooltip=["version:O", alt.Tooltip(f"{name}:Q", format=".4f"), "status:N"],
         )
         .properties(height=220)
+    )
+
+
+def precision_at_k(rows: Sequence[dict[str, Any]]) -> alt.Chart:
+    """One line per version: precision among its k highest-scored labelled predictions, precision 0..1.
+    k is ordinal (5, 10, 20 … 500, evenly spaced): the API's k values grow about geometrically."""
+    versions = [r["version"] for r in sorted(rows, key=lambda r: r["order"])]
+    ks = sorted({int(r["k"]) for r in rows})
+    return (
+        alt.Chart(alt.Data(values=list(rows)))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("k:O", title="k (top-scored labelled predictions)", sort=ks, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("precision:Q", title="precision at k", scale=alt.Scale(domain=[0, 1]),
+                    axis=alt.Axis(format=".0%")),
+            color=alt.Color("version:N", sort=list(dict.fromkeys(versions)), legend=alt.Legend(orient="top")),
+            tooltip=["version:N", "k:O", alt.Tooltip("precision:Q", format=".1%"), "labelled:Q"],
+        )
+        .properties(height=240)
     )

@@ -13,8 +13,8 @@ from typing import Any
 from reviewqueue.schemas import ActionCounts, ActionOut, Contribution, QueueOut, RunOut, VersionOut
 
 __all__ = [
-    "age_seconds", "decided_message", "human_age", "lease_text", "money", "pages_for", "percent",
-    "reviewable_queues", "top_reasons", "verdict_label", "verdict_shortcuts",
+    "age_seconds", "decided_message", "human_age", "lease_text", "money", "overdue_delta", "pages_for", "percent",
+    "queue_kind_text", "reviewable_queues", "sla_status", "top_reasons", "verdict_label", "verdict_shortcuts",
 ]
 
 # Streamlit keeps C (clear cache) and R (rerun) for itself; st.button refuses them as shortcuts.
@@ -78,6 +78,24 @@ def lease_text(expires_at: datetime | None, now: datetime) -> str:
     return f"Lease held until {clock} ({human_age(remaining)} left)"
 
 
+def sla_status(due_at: datetime | None, overdue: bool, created_at: datetime,
+               now: datetime) -> tuple[bool, str] | None:
+    """(is overdue, badge text) for an item with an SLA, None without one.
+
+    Overdue when the API says so, or when the due time has passed: the API flags only *pending* items, and
+    the item on the triage page is claimed by the reviewer looking at it.
+    """
+    if due_at is None:
+        return None
+    due, made = as_utc(due_at), as_utc(created_at)
+    sla = f"SLA {human_age((due - made).total_seconds())}"
+    clock = due.strftime("%H:%M UTC")
+    late = age_seconds(due, now)
+    if overdue or late > 0:
+        return True, f"OVERDUE ({sla}: was due {clock}, {human_age(late)} ago)"
+    return False, f"{sla}: due {clock} (in {human_age(-late)})"
+
+
 # --- numbers ----------------------------------------------------------------------------------------------
 
 def percent(score: float) -> str:
@@ -133,17 +151,18 @@ def short_id(action_id: str, length: int = 8) -> str:
 # --- triage -----------------------------------------------------------------------------------------------
 
 def verdict_shortcuts(verdicts: Sequence[str]) -> dict[str, str | None]:
-    """Keyboard key per verdict: its first letter, or its position 1..9 when that letter is shared,
-    not a letter, or reserved by Streamlit (C, R). Past the ninth, a colliding verdict gets no key."""
+    """Keyboard key per verdict: each verdict's first letter when every verdict has its own usable one;
+    otherwise every verdict gets its position, 1..9 from the left (one scheme per row of buttons, never a mix).
+
+    A first letter is unusable when it is shared, not an ASCII letter, or reserved by Streamlit (C, R):
+    "concern" / "no concern" → 1 / 2, fraud / legit → F / L. Past the ninth verdict, positions run out: None.
+    """
     firsts = [v[:1].lower() for v in verdicts]
-    keys: dict[str, str | None] = {}
-    for index, (verdict, first) in enumerate(zip(verdicts, firsts, strict=True)):
-        usable = first.isascii() and first.isalpha() and first not in RESERVED_SHORTCUT_KEYS
-        if usable and firsts.count(first) == 1:
-            keys[verdict] = first
-        else:
-            keys[verdict] = str(index + 1) if index < 9 else None
-    return keys
+    usable = [f.isascii() and f.isalpha() and f not in RESERVED_SHORTCUT_KEYS and firsts.count(f) == 1
+              for f in firsts]
+    if all(usable):
+        return dict(zip(verdicts, firsts, strict=True))
+    return {v: str(i + 1) if i < 9 else None for i, v in enumerate(verdicts)}
 
 
 def verdict_label(verdict: str, key: str | None) -> str:
@@ -197,6 +216,22 @@ def reviewable_queues(role: str, own_queues: Sequence[str], visible_queues: Sequ
         ordered = [q for q in visible_queues if q in own_queues]
         return ordered + [q for q in own_queues if q not in ordered]
     return []
+
+
+# --- queues -------------------------------------------------------------------------------------------------
+
+QUEUE_KINDS = {"decision": "ranked by risk", "learning": "ranked by uncertainty — learning budget"}
+
+
+def queue_kind_text(kind: str) -> str:
+    """What a queue's order means: decision queues clear the riskiest first, learning queues offer the items
+    the model is least sure about, up to a daily budget."""
+    return QUEUE_KINDS.get(kind, kind)
+
+
+def overdue_delta(count: int) -> str | None:
+    """The Overdue metric's delta (shown red): None when nothing is late."""
+    return f"{count} past SLA" if count > 0 else None
 
 
 # --- navigation -------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ class QueueStats:
     oldest_age_seconds: float | None
     overdue: int
     kind: str
+    sla_minutes: float | None
 
 
 def _queue_specs(ctx: AppContext) -> dict[str, tuple[ModelSpec, str]]:
@@ -78,6 +79,7 @@ def overview(ctx: AppContext, actor: Actor) -> list[QueueStats]:
             queue, spec.name if spec else None, row.pending if row else 0, row.claimed if row else 0, oldest,
             (now - oldest).total_seconds() if oldest else None,
             _overdue_count(ctx, spec, now) if spec and kind == "decision" else 0, kind,
+            spec.sla.minutes if spec and spec.sla and kind == "decision" else None,
         ))
     return out
 
@@ -85,7 +87,8 @@ def overview(ctx: AppContext, actor: Actor) -> list[QueueStats]:
 def sla_fields(ctx: AppContext, model_name: str, queue: str, status: str, priority: float,
                created_at: datetime) -> dict[str, Any]:
     due = sla_due_at(ctx.registry.model(model_name), queue, priority, created_at)
-    return {"sla_due_at": due, "overdue": bool(due and status == ItemStatus.PENDING and ctx.now() > due)}
+    # overdue until decided: a breach stays visible to whoever picks the item up late
+    return {"sla_due_at": due, "overdue": bool(due and status != ItemStatus.DECIDED and ctx.now() > due)}
 
 
 def claim_next(ctx: AppContext, actor: Actor, queue: str) -> dict[str, Any] | None:

@@ -1,4 +1,5 @@
-"""Test data for the UI tests: fraud events that fraud v1 scores in the review band (0.15 <= score < 0.9).
+"""Test data and drivers for the UI tests. Data: fraud events that fraud v1 scores in the review band
+(0.15 <= score < 0.9).
 
 `transaction(i, risky=True)` scores ~0.999 (auto_flag) and risky=False ~0.006 (auto_pass); neither reaches a
 human. UNCERTAIN_FEATURES, with any amount in UNCERTAIN_AMOUNTS, scores 0.23-0.51 with the session's fraud v1
@@ -9,10 +10,17 @@ human. UNCERTAIN_FEATURES, with any amount in UNCERTAIN_AMOUNTS, scores 0.23-0.5
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
+from streamlit.testing.v1 import AppTest
 
 from reviewqueue.client import Client
 from reviewqueue.schemas import PredictionOut
+
+APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 
 UNCERTAIN_FEATURES: dict[str, Any] = {
     "merchant_category": "digital_goods", "country_mismatch": True, "account_age_days": 900,
@@ -56,3 +64,36 @@ def ingest_uncertain(client: Client, n: int = 3, prefix: str = "ui") -> list[Pre
             # priority = score x amount (ExpectedLoss), ties oldest first
             return sorted(batch, key=lambda p: (-round(p.score * amount[p.external_id], 6), p.item_id or 0))
     raise AssertionError("no candidate combination scores in the review band; re-probe the model")
+
+
+@dataclass
+class Clinic:
+    """Tokens of the people in the clinical tests (sign-in passwords are f"{name}-pw")."""
+
+    clinician: str
+    admin: str
+    integration: str
+    ids: dict[str, int]
+
+
+# --- driving the app ----------------------------------------------------------------------------------------
+
+def sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    at.run()
+    at.text_input(key="signin-name").input(name)
+    at.text_input(key="signin-password").input(password)
+    return at.button(key="signin-submit").click().run()
+
+
+def texts(at: AppTest) -> str:
+    """Everything the page shows as text, for 'does the page say X' assertions."""
+    parts: list[str] = []
+    for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
+        parts.extend(str(e.value) for e in at.get(kind))
+    parts.extend(f"{m.label}: {m.value}" for m in at.metric)
+    return "\n".join(parts)
+
+
+def rows(ctx: Any, sql: str, **params: Any) -> list[Any]:
+    with ctx.engine.connect() as conn:
+        return list(conn.execute(text(sql), params).all())

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,37 +13,8 @@ from streamlit.testing.v1 import AppTest
 from reviewqueue.client import Client
 from reviewqueue.sandbox.sink import Sink
 from reviewqueue.services import outbox
-from tests.ui.helpers import ingest_uncertain
+from tests.ui.helpers import APP, ingest_uncertain, rows, sign_in, texts
 from ui import format as fmt
-
-APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
-
-
-@pytest.fixture
-def app(live_api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.setenv("REVIEWQUEUE_API_URL", live_api)
-    yield AppTest.from_file(APP, default_timeout=30)
-
-
-def sign_in(at: AppTest, name: str, password: str) -> AppTest:
-    at.run()
-    at.text_input(key="signin-name").input(name)
-    at.text_input(key="signin-password").input(password)
-    return at.button(key="signin-submit").click().run()
-
-
-def texts(at: AppTest) -> str:
-    """Everything the page shows as text, for 'does the page say X' assertions."""
-    parts: list[str] = []
-    for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
-        parts.extend(str(e.value) for e in at.get(kind))
-    parts.extend(f"{m.label}: {m.value}" for m in at.metric)
-    return "\n".join(parts)
-
-
-def rows(ctx: Any, sql: str, **params: Any) -> list[Any]:
-    with ctx.engine.connect() as conn:
-        return list(conn.execute(text(sql), params).all())
 
 
 def test_wrong_password_shows_the_servers_message(app: AppTest, people: Any) -> None:

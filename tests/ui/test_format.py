@@ -65,10 +65,13 @@ def test_display_value_keeps_one_string_per_cell() -> None:
 
 @pytest.mark.parametrize(("verdicts", "keys"), [
     (["fraud", "legit"], {"fraud": "f", "legit": "l"}),
-    (["fraud", "friendly_fraud", "legit"], {"fraud": "1", "friendly_fraud": "2", "legit": "l"}),
+    # one letter shared, or unusable: every verdict gets its position (never a mix of letters and digits)
+    (["fraud", "friendly_fraud", "legit"], {"fraud": "1", "friendly_fraud": "2", "legit": "3"}),
     # C and R are Streamlit's own keys
-    (["confirm", "reject", "escalate"], {"confirm": "1", "reject": "2", "escalate": "e"}),
-    (["Approve", "2fa", "Ärger"], {"Approve": "a", "2fa": "2", "Ärger": "3"}),
+    (["confirm", "reject", "escalate"], {"confirm": "1", "reject": "2", "escalate": "3"}),
+    (["concern", "no concern"], {"concern": "1", "no concern": "2"}),
+    (["Approve", "2fa", "Ärger"], {"Approve": "1", "2fa": "2", "Ärger": "3"}),
+    (["approve", "deny", "escalate"], {"approve": "a", "deny": "d", "escalate": "e"}),
 ])
 def test_verdict_shortcuts(verdicts: list[str], keys: dict[str, str]) -> None:
     assert fmt.verdict_shortcuts(verdicts) == keys
@@ -80,6 +83,8 @@ def test_verdict_shortcuts_are_unique_and_valid(verdicts: list[str]) -> None:
     assert list(keys) == verdicts
     given_keys = [k for k in keys.values() if k is not None]
     assert len(given_keys) == len(set(given_keys))
+    digits = [k for k in given_keys if k.isdigit()]
+    assert not digits or len(digits) == len(given_keys)  # one scheme per row of buttons
     for verdict, key in keys.items():
         assert key is None or (key in "123456789" and len(key) == 1) or key == verdict[0].lower()
         assert key not in {"c", "r"}
@@ -197,3 +202,20 @@ def test_sandbox_rows() -> None:
     assert hooks[0] == {"endpoint": "default", "external id": "tx-1", "verdict": "fraud",
                         "decided by": "reviewer", "received": "2025-03-01 12:00 UTC", "webhook id": "msg_1"}
     assert hooks[1]["verdict"] == "—" and hooks[1]["received"] == "—"
+
+
+def test_sla_status() -> None:
+    made = NOW - timedelta(minutes=20)
+    assert fmt.sla_status(None, False, made, NOW) is None
+    assert fmt.sla_status(made + timedelta(minutes=15), False, made, NOW) == (
+        True, "OVERDUE (SLA 15 min: was due 11:55 UTC, 5 min ago)")  # claimed: the API says False, the clock not
+    assert fmt.sla_status(NOW + timedelta(minutes=4), False, NOW - timedelta(minutes=11), NOW) == (
+        False, "SLA 15 min: due 12:04 UTC (in 4 min)")
+    assert fmt.sla_status(NOW + timedelta(minutes=4), True, NOW - timedelta(minutes=11), NOW)[0] is True
+
+
+def test_queue_kind_and_overdue_delta() -> None:
+    assert fmt.queue_kind_text("decision") == "ranked by risk"
+    assert fmt.queue_kind_text("learning") == "ranked by uncertainty — learning budget"
+    assert fmt.queue_kind_text("other") == "other"
+    assert fmt.overdue_delta(0) is None and fmt.overdue_delta(3) == "3 past SLA"

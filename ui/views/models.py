@@ -1,15 +1,18 @@
-"""Models: champion, labels towards the next retrain, versions and metrics, training runs; retrain now."""
+"""Models: champion, labels towards the next retrain, versions and metrics, per-version quality (labels used,
+held-out precision / recall / AUC, precision at k of the queue's top items), training runs; retrain now."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from reviewqueue.schemas import ModelOut
+from reviewqueue.schemas import ModelOut, VersionOut, VersionQuality
 from ui import charts, session
 from ui import format as fmt
+from ui import quality as qual
 
 client, me = session.require()
 METRIC = "roc_auc"  # the fraud model's promotion metric; the API does not say which one a model uses
+QUALITY_VERSIONS = 6  # newest versions with a quality report (one API call each)
 
 
 def _retrain(model: ModelOut) -> None:
@@ -25,6 +28,37 @@ def _retrain(model: ModelOut) -> None:
             failed = run.status == "failed"
             status.update(label=fmt.run_summary(run, METRIC), state="error" if failed else "complete",
                           expanded=False)
+
+
+def _quality(model: ModelOut, versions: list[VersionOut]) -> None:
+    """Per version: labels used and held-out metrics (table); precision at k, one line per version (chart)."""
+    recent = qual.latest_versions(versions, QUALITY_VERSIONS)
+    reports: dict[int, VersionQuality] = {}
+    for v in recent:
+        report = session.call(client.version_quality, model.name, v.version)
+        if report is not None:
+            reports[v.version] = report
+    if not reports:
+        st.markdown("**Quality by version**")
+        st.caption("No version to report on yet.")
+        return
+    table, chart = st.columns([3, 2])
+    with table:
+        st.markdown("**Quality by version**")
+        st.dataframe(qual.quality_rows(recent, reports), hide_index=True, width="stretch")
+        older = f" Showing the newest {len(recent)} versions." if len(versions) > len(recent) else ""
+        st.caption("Held-out metrics are measured when the version is trained, on labels it did not train on "
+                   "(held-out n of them; none for a zero-shot version). Labelled now: the predictions this "
+                   f"version scored that carry a label today.{older}")
+    with chart:
+        points = qual.precision_at_k_rows(reports)
+        st.markdown(f"**Precision at k — {model.queue}'s top items**")
+        if points:
+            st.altair_chart(charts.precision_at_k(points), width="stretch")
+            st.caption("Of each version's k highest-scored predictions that carry a label now, the share "
+                       "labelled with the positive verdict (the one the score predicts).")
+        else:
+            st.caption("No labelled predictions yet: decide items in the queue to see precision at k.")
 
 
 st.title("Models")
@@ -66,6 +100,7 @@ for model in models:
                 st.altair_chart(charts.metric_by_version(points, METRIC), width="stretch")
             else:
                 st.caption("No version has this metric yet.")
+        _quality(model, versions)
         st.markdown("**Training runs**")
         if runs:
             st.dataframe(fmt.run_rows(runs, versions, METRIC), hide_index=True, width="stretch")

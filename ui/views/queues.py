@@ -1,4 +1,8 @@
-"""Queues: depth, claimed now and oldest pending age of each queue; start triage on one."""
+"""Queues: depth, claimed now, oldest pending age and items past their SLA of each queue; start triage on one.
+
+Decision queues are ranked by risk (the riskiest first); learning queues by the model's uncertainty, filled up
+to a daily budget: their items teach the next model most, and carry no SLA.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +26,23 @@ st.altair_chart(charts.queue_depth(fmt.queue_depth_rows(queues)), width="stretch
 
 for q in queues:
     with st.container(border=True):
-        name, pending, claimed, oldest, action = st.columns([2, 1, 1, 1, 1.2], vertical_alignment="center")
+        name, pending, claimed, oldest, overdue, action = st.columns([2, 1, 1, 1, 1, 1.2],
+                                                                     vertical_alignment="center")
         name.subheader(q.queue)
+        learning = q.kind == "learning"
+        kind = ":violet-badge[:material/school: learning]" if learning else ":gray-badge[:material/gavel: decision]"
+        name.markdown(f"{kind} {fmt.queue_kind_text(q.kind)}")
+        if q.overdue:
+            name.markdown(f":red-badge[:material/alarm: {q.overdue} overdue]")
         name.caption(f"model: {q.model or '—'}")
         pending.metric("Pending", q.pending)
         claimed.metric("Claimed now", q.claimed)
         oldest.metric("Oldest pending", fmt.human_age(q.oldest_age_seconds),
                       help=f"since {fmt.when(q.oldest_pending_at)}" if q.oldest_pending_at else None)
+        overdue.metric("Overdue", "—" if learning else q.overdue, delta=fmt.overdue_delta(q.overdue),
+                       delta_color="inverse", delta_arrow="off",
+                       help="Learning queues have no SLA" if learning else
+                       "High-risk pending items past their SLA (the on-call channel is paged for each)")
         if q.queue in mine and action.button("Start triage", key=f"start-{q.queue}", type="primary",
                                              icon=":material/play_arrow:", width="stretch"):
             st.session_state["triage_queue"] = q.queue

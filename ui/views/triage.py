@@ -13,7 +13,7 @@ import streamlit as st
 
 from reviewqueue import errors
 from reviewqueue.schemas import ItemOut
-from ui import charts, session
+from ui import charts, highlight, session
 from ui import format as fmt
 
 client, me = session.require()
@@ -81,35 +81,66 @@ def _claim_button(queue: str, label: str = "Claim next") -> None:
               args=(queue,))
 
 
+def _sla_badge(item: ItemOut, now: datetime) -> None:
+    status = fmt.sla_status(item.sla_due_at, item.overdue, item.created_at, now)
+    if status is None:
+        return
+    overdue, text = status
+    if overdue:  # a red bar across the card: this one should have been seen already
+        st.error(f"**{text}**", icon=":material/alarm:")
+    else:
+        st.markdown(f":orange-badge[:material/schedule: {text}]")
+
+
 def _show(item: ItemOut) -> None:
+    now = datetime.now(UTC)
+    field = highlight.text_feature(item.features, item.explanation)  # None: a tabular item
     with st.container(border=True):
         title, kind = st.columns([4, 1], vertical_alignment="center")
         title.subheader(item.external_id)
         badge = ":orange-badge[audit sample]" if item.kind == "audit" else ":blue-badge[review]"
         kind.markdown(f"{badge} &nbsp; item #{item.id}")
-        amount, score, priority, age = st.columns(4)
-        amount.metric("Amount", fmt.headline_amount(item.features, item.context) or "—")
+        _sla_badge(item, now)
+        if field is None:
+            amount, score, priority, age = st.columns(4)
+            amount.metric("Amount", fmt.headline_amount(item.features, item.context) or "—")
+        else:
+            score, priority, age = st.columns(3)
         score.metric("Score", fmt.percent(item.score),
                      help="The model's probability for the positive verdict")
         priority.metric("Priority", f"{item.priority:,.2f}", help="Higher priority is reviewed first")
-        age.metric("Age", fmt.human_age(fmt.age_seconds(item.created_at, datetime.now(UTC))))
+        age.metric("Age", fmt.human_age(fmt.age_seconds(item.created_at, now)))
         route, lease = st.columns(2)
         route.caption(f"route **{item.route}** · model **{item.model} v{item.model_version}** · "
                       f"queue **{item.queue}**")
         with lease:
             _lease_clock(state.get("triage_expires"))
-        st.markdown(fmt.top_reasons(item.explanation))
+        if field is None:
+            st.markdown(fmt.top_reasons(item.explanation))
+        else:
+            # the patient's words: escaped in highlight_html, and st.html sanitises once more
+            st.html(highlight.highlight_html(str(item.features[field]), item.explanation, field)
+                    + highlight.top_words_html(item.explanation))
+            st.caption("Highlighted words moved the score most when left out one at a time: red raised it "
+                       "(towards concern), blue lowered it; the stronger the colour, the bigger the effect. "
+                       "Hover a word for its effect.")
         _decision_bar(item)
 
     facts, why = st.columns([2, 3])
     with facts:
-        st.markdown("**Transaction**")
-        st.dataframe(fmt.kv_rows(item.features), hide_index=True, width="stretch")
+        if field is None:
+            st.markdown("**Transaction**")
+            st.dataframe(fmt.kv_rows(item.features), hide_index=True, width="stretch")
         st.markdown("**Context**")
         st.dataframe(fmt.kv_rows(item.context, key_name="field"), hide_index=True, width="stretch")
     with why:
         st.markdown("**Why this score**")
-        if item.explanation:
+        if item.explanation and field is not None:
+            st.altair_chart(charts.explanation(highlight.word_rows(item.explanation), words=True),
+                            width="stretch")
+            st.caption("Each bar: how much the score's log-odds change when this word is left out. "
+                       "Red raises the score, blue lowers it.")
+        elif item.explanation:
             st.altair_chart(charts.explanation(fmt.explanation_rows(item.explanation)), width="stretch")
             st.caption("Each bar: how far this value moves the score compared with a typical value. "
                        "Red raises the score (towards the positive verdict), blue lowers it.")
