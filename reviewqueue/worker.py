@@ -73,6 +73,7 @@ class Worker:
         self._scheduler_enabled = ctx.settings.scheduler_enabled if scheduler is None else scheduler
         self.scheduler: BackgroundScheduler | None = None
         self._training_lock = threading.Lock()
+        self._signalled = False
 
     # scheduler -----------------------------------------------------------------
     def _leader_only(self, job: Callable[[], Any], name: str) -> Callable[[], None]:
@@ -130,7 +131,7 @@ class Worker:
             self.start_scheduler()
         log.info("worker started", extra={"action": "worker_started", "worker_id": self.id})
         try:
-            while not self.stop_event.is_set():
+            while not self.stop_event.is_set() and not self._signalled:
                 try:
                     handled = self.dispatcher.run_once()
                 except OperationalError as exc:
@@ -138,7 +139,7 @@ class Worker:
                                 extra={"action": "outbox_db_down", "error": str(exc.orig)[:200]})
                     handled = 0
                 if handled == 0:
-                    self.stop_event.wait(self.ctx.settings.worker_poll_seconds)
+                    self.stop_event.wait(min(self.ctx.settings.worker_poll_seconds, 0.5))
         finally:
             self.shutdown()
 
@@ -154,5 +155,6 @@ class Worker:
         log.info("worker stopped", extra={"action": "worker_stopped", "worker_id": self.id})
 
     def install_signal_handlers(self) -> None:
+        # A handler must not take locks (Event.set does, and may interrupt a thread holding it): set a flag.
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop())
+            signal.signal(sig, lambda *_: setattr(self, "_signalled", True))

@@ -98,17 +98,22 @@ def close_item_with_lease(
 def lease_outbox_batch(
     conn: Connection, worker_id: str, now: datetime, limit: int, visibility_seconds: int
 ) -> list[Row[Any]]:
-    """lease_outbox_batch: take up to ``limit`` due pending actions for one worker (SKIP LOCKED on PostgreSQL)."""
+    """lease_outbox_batch: take up to ``limit`` due pending actions for one worker (SKIP LOCKED on PostgreSQL).
+
+    The due rows are picked in a CTE joined by equality: PostgreSQL evaluates ``id IN (SELECT … LIMIT n)``
+    as a semi-join that can re-run the limited subquery per row and lease far more than ``limit``.
+    """
     due = (
         select(outbox.c.id)
         .where(outbox.c.status == ActionStatus.PENDING, outbox.c.next_attempt_at <= now)
         .order_by(outbox.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
     )
     statement = (
         update(outbox)
-        .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == ActionStatus.PENDING)
+        .where(outbox.c.id == due.c.id, outbox.c.status == ActionStatus.PENDING)
         .values(
             status=ActionStatus.IN_FLIGHT,
             leased_by=worker_id,
@@ -118,6 +123,21 @@ def lease_outbox_batch(
         .returning(*outbox.c)
     )
     return list(conn.execute(statement).all())
+
+
+def extend_action_leases(
+    conn: Connection, worker_id: str, action_ids: list[str], now: datetime, visibility_seconds: int
+) -> int:
+    """extend_action_leases: a live worker keeps the actions it is still delivering (heartbeat)."""
+    if not action_ids:
+        return 0
+    statement = (
+        update(outbox)
+        .where(outbox.c.id.in_(action_ids), outbox.c.status == ActionStatus.IN_FLIGHT,
+               outbox.c.leased_by == worker_id)
+        .values(lease_expires_at=now + timedelta(seconds=visibility_seconds))
+    )
+    return conn.execute(statement).rowcount
 
 
 def reclaim_stale_actions(conn: Connection, now: datetime) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import stripe
@@ -102,7 +103,15 @@ def _apply(ctx: AppContext, conn: Any, event: dict[str, Any], event_row_id: int)
         value = spec.positive_verdict if verdict_of == "positive" else spec.negative_verdict
         conn.execute(insert(labels).values(
             prediction_id=prediction_id, model_name=spec.name, value=value, source=LabelSource.CHARGEBACK,
-            actor=f"stripe:{event['id']}", inbound_event_id=event_row_id, created_at=ctx.now(),
+            actor=f"stripe:{event['id']}", inbound_event_id=event_row_id, created_at=_event_time(ctx, event),
         ))
         labelled += 1
     return f"labelled {labelled} prediction(s)" if labelled else f"no prediction for charge {charge}"
+
+
+def _event_time(ctx: AppContext, event: dict[str, Any]) -> datetime:
+    """When Stripe says the event happened: events arrive out of order, and the latest fact must win."""
+    created = event.get("created")
+    if isinstance(created, int) and not isinstance(created, bool) and 0 < created < 2**33:
+        return datetime.fromtimestamp(created, UTC)
+    return ctx.now()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -53,6 +54,7 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=ctx.settings.worker_concurrency,
                                         thread_name_prefix="rq-deliver")
         self._rng = random.Random()
+        self._delivering = threading.Event()
 
     def run_once(self) -> int:
         """One pass: reclaim actions of vanished workers, lease a batch, deliver it. Returns actions handled."""
@@ -67,8 +69,27 @@ class Dispatcher:
                                                s.outbox_visibility_seconds)
         if not batch:
             return 0
-        list(self._pool.map(self._deliver_and_record, batch))
+        heartbeat = threading.Thread(target=self._keep_leases, args=([row.id for row in batch],),
+                                     name="rq-outbox-heartbeat", daemon=True)
+        self._delivering.clear()
+        heartbeat.start()
+        try:
+            list(self._pool.map(self._deliver_and_record, batch))
+        finally:
+            self._delivering.set()
+            heartbeat.join()
         return len(batch)
+
+    def _keep_leases(self, action_ids: list[str]) -> None:
+        """Extend this batch's leases every visibility/3 while it is being delivered, so a slow provider
+        never lets another worker take (and deliver again) an action this worker is still working on."""
+        visibility = self.ctx.settings.outbox_visibility_seconds
+        while not self._delivering.wait(max(0.5, visibility / 3)):
+            try:
+                with self.ctx.engine.begin() as conn:
+                    queries.extend_action_leases(conn, self.worker_id, action_ids, self.ctx.now(), visibility)
+            except Exception:  # the next beat retries; the lease is still valid for 2/3 of its length
+                log.warning("could not extend action leases", extra={"action": "outbox_heartbeat_failed"})
 
     def _deliver_and_record(self, row: Any) -> None:
         action = ActionContext(
@@ -82,13 +103,13 @@ class Dispatcher:
                                                                       "action_id": row.id})
 
     def _attempt(self, action: ActionContext) -> dict[str, Any]:
-        now = self.ctx.now()
         connector = self.connectors.get(action.connector)
         try:
             if connector is None:
                 raise ConnectorNotConfigured(f"connector {action.connector!r} is not configured in this worker")
             outcome = connector.deliver(action)
         except RetryableDeliveryError as exc:
+            now = self.ctx.now()  # back off from when the attempt failed, not from when it started
             if self.policy.should_retry(action.attempt):
                 delay = self.policy.delay(action.attempt, exc.retry_after, self._rng)
                 log.info("action will retry", extra={"action": "outbox_retry", "action_id": action.action_id,
@@ -103,6 +124,7 @@ class Dispatcher:
         except Exception as exc:  # a connector bug must not wedge the action: count it as retryable
             log.exception("connector raised unexpectedly", extra={"action": "outbox_connector_bug",
                                                                   "action_id": action.action_id})
+            now = self.ctx.now()
             if self.policy.should_retry(action.attempt):
                 delay = self.policy.delay(action.attempt, None, self._rng)
                 return {"status": ActionStatus.PENDING, "last_error": _error(exc), "leased_by": None,
@@ -111,7 +133,7 @@ class Dispatcher:
             return self._dead(exc)
         log.info("action delivered", extra={"action": "outbox_done", "action_id": action.action_id,
                                             "connector": action.connector})
-        return {"status": ActionStatus.DONE, "outcome": outcome, "done_at": now, "leased_by": None,
+        return {"status": ActionStatus.DONE, "outcome": outcome, "done_at": self.ctx.now(), "leased_by": None,
                 "lease_expires_at": None, "last_error": None}
 
     def _dead(self, exc: Exception) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def version_quality(ctx: AppContext, model_name: str, version: int) -> dict[str,
         labelled = conn.execute(
             select(predictions.c.id, predictions.c.score, labels.c.value, labels.c.source)
             .join(labels, labels.c.prediction_id == predictions.c.id)
-            .where(predictions.c.version_id == row.id).order_by(labels.c.id)
+            .where(predictions.c.version_id == row.id).order_by(labels.c.created_at, labels.c.id)
         ).all()
     best: dict[int, Any] = {}
     for item in labelled:  # one label per prediction: chargeback over reviewer, newest among equals

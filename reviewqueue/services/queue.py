@@ -161,6 +161,7 @@ def list_items(
     ctx: AppContext, actor: Actor, queue: str, status: str | None, after_id: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """Keyset-paged item list; reads no payload columns."""
+    actor.require(Role.ADMIN, Role.DATA_SCIENTIST, Role.REVIEWER)
     if actor.role == Role.REVIEWER:
         actor.require_queue(queue)
     declared = _queue_specs(ctx)

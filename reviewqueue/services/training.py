@@ -121,7 +121,7 @@ def collect_labels(ctx: AppContext, spec: ModelSpec) -> LabelledData:
             select(labels.c.id, labels.c.prediction_id, labels.c.value, labels.c.source, predictions.c.features)
             .join(predictions, predictions.c.id == labels.c.prediction_id)
             .where(labels.c.model_name == spec.name)
-            .order_by(labels.c.id)
+            .order_by(labels.c.created_at, labels.c.id)
         ).all()
     best: dict[int, Any] = {}
     for row in rows:

@@ -1,0 +1,42 @@
+"""Fixtures of the fault suite: one localstripe and one sink per session (each test counts only its own
+charges, and the sink is reset per test), the real API in process, and a Rig that starts workers and
+fault proxies and stops every one of them at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reviewqueue.sandbox import LocalStripe, Sink
+from reviewqueue.services.context import AppContext
+from tests.faults.rig import Rig
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[LocalStripe]:
+    with LocalStripe() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _session_sink() -> Iterator[Sink]:
+    with Sink() as server:
+        yield server
+
+
+@pytest.fixture
+def sink(_session_sink: Sink) -> Iterator[Sink]:
+    _session_sink.reset()
+    yield _session_sink
+    _session_sink.reset()
+
+
+@pytest.fixture
+def rig(ctx: AppContext, localstripe: LocalStripe, sink: Sink, live_api: str, tmp_path: Path) -> Iterator[Rig]:
+    result = Rig(ctx, localstripe, sink, live_api, tmp_path)
+    try:
+        yield result
+    finally:
+        result.stop()
