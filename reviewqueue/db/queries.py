@@ -48,6 +48,18 @@ def claim_next_item(
     return conn.execute(statement).first()
 
 
+def live_item_held_by(conn: Connection, queue: str, principal_id: int, now: datetime) -> Row[Any] | None:
+    """live_item_held_by: the item of this queue the reviewer already holds under a live lease, if any."""
+    statement = (
+        select(items.c.id, items.c.lease_token)
+        .where(items.c.queue == queue, items.c.status == ItemStatus.CLAIMED, items.c.claimed_by == principal_id,
+               items.c.lease_expires_at >= now)
+        .order_by(items.c.id)
+        .limit(1)
+    )
+    return conn.execute(statement).first()
+
+
 def release_expired_item_leases(conn: Connection, now: datetime) -> int:
     """release_expired_item_leases: claimed items whose lease ran out go back to pending (own index scan)."""
     statement = (

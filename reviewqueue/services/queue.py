@@ -98,7 +98,13 @@ def claim_next(ctx: AppContext, actor: Actor, queue: str) -> dict[str, Any] | No
     now = ctx.now()
     with ctx.engine.begin() as conn:
         queries.release_expired_item_leases(conn, now)
-        row = queries.claim_next_item(conn, [queue], actor.id, token, now, ctx.settings.lease_seconds)
+        held = queries.live_item_held_by(conn, queue, actor.id, now)
+        row = None if held else queries.claim_next_item(conn, [queue], actor.id, token, now,
+                                                        ctx.settings.lease_seconds)
+    if held is not None:
+        # The reviewer already holds one (a reload, a second tab, or a reply lost to a network error after
+        # the claim committed): give it back rather than leasing a second item that nobody sees.
+        return item_view(ctx, actor, held.id, lease_token=held.lease_token)
     if row is None:
         return None
     log.info("item claimed", extra={"action": "item_claimed", "item_id": row.id, "actor": actor.name})

@@ -40,7 +40,11 @@ def test_claim_returns_the_highest_expected_loss_first_then_oldest(ctx, people, 
     clock.advance(1)
     ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(3, amount=39.0)])
     a = actors(ctx, people)
-    order = [queue.claim_next(ctx, a["reviewer"], "fraud")["external_id"] for _ in range(4)]
+    order = []
+    for _ in range(4):
+        item = queue.claim_next(ctx, a["reviewer"], "fraud")
+        order.append(item["external_id"])
+        decisions.decide(ctx, a["reviewer"], item["id"], "legit", item["lease_token"])
     # 41.0 twice (older id first), then 40.0, then 39.0: amounts share one score band in this model
     assert order[2:] == ["tx-u0", "tx-u3"]
     assert set(order[:2]) == {"tx-u1", "tx-u2"}
@@ -175,3 +179,18 @@ def test_audit_items_label_with_source_audit(ctx, people):
     with ctx.engine.connect() as conn:
         by_source = dict(conn.execute(select(Decision.source, func.count()).group_by(Decision.source)).all())
     assert by_source == {"model": 1, "reviewer": 1}
+
+
+def test_claiming_again_returns_the_item_you_already_hold(ctx, people):
+    """A reload or a lost reply must not lease a second item that nobody sees."""
+    ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(0), uncertain(1)])
+    reviewer = actors(ctx, people)["reviewer"]
+    first = queue.claim_next(ctx, reviewer, "fraud")
+    again = queue.claim_next(ctx, reviewer, "fraud")
+    assert (again["id"], again["lease_token"]) == (first["id"], first["lease_token"])
+    with ctx.engine.connect() as conn:
+        claimed = conn.execute(select(func.count()).select_from(ReviewItem.__table__)
+                               .where(ReviewItem.__table__.c.status == "claimed")).scalar_one()
+    assert claimed == 1
+    decisions.decide(ctx, reviewer, first["id"], "legit", first["lease_token"])
+    assert queue.claim_next(ctx, reviewer, "fraud")["id"] != first["id"]
