@@ -25,6 +25,9 @@ CONCERN = (
     "everyone would be better off without me",
     "I cut myself again last night",
     "I feel hopeless and I want to die",
+    # means and method: plan language is the strongest warning sign and reads unlike the phrasings above
+    "I have been saving up my pills to take them all at once",
+    "I know how I would do it and I have what I need",
 )
 NO_CONCERN = (
     "I need to reschedule my appointment",

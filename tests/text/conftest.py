@@ -9,9 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="exporting the encoder needs torch (an export-time dependency)")
-pytest.importorskip("transformers", reason="exporting the encoder needs transformers")
-
 from reviewqueue.text.export import export_encoder  # noqa: E402
 from reviewqueue.text.graph import fuse_head, quantize_int8  # noqa: E402
 from reviewqueue.text.locate import minilm_dir  # noqa: E402

@@ -93,6 +93,7 @@ def test_serving_loads_and_scores_without_torch_or_transformers(fused_dir: Path)
     code = (
         "import sys\n"
         "from pathlib import Path\n"
+        "import reviewqueue.text.graph, reviewqueue.text.zero_shot, reviewqueue.text.locate\n"
         "from reviewqueue.text.serving import TextSession\n"
         f"p = TextSession(Path({str(fused_dir)!r})).score(['I need a repeat prescription'])\n"
         "assert p.shape == (1,)\n"

@@ -54,8 +54,6 @@ def text_registry() -> Registry:
 @pytest.fixture(scope="session")
 def trained_self_harm(tmp_path_factory: pytest.TempPathFactory, text_registry: Registry) -> dict[str, Any]:
     """Train self_harm v1 (zero-shot head on the exported encoder) once per session; return its version row."""
-    pytest.importorskip("torch", reason="exporting the sentence encoder needs torch")
-    pytest.importorskip("transformers", reason="exporting the sentence encoder needs transformers")
     folder = tmp_path_factory.mktemp("train-text")
     url = f"sqlite:///{folder / 'scratch.db'}"
     upgrade(url)
