@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,8 +12,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Text that reaches the database: PostgreSQL refuses NUL characters in text, so refuse them here, by field.
+SafeStr = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+LeaseToken = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class EventIn(Strict):
-    external_id: str = Field(min_length=1, max_length=200, description="Your id; re-sending it is a no-op.")
+    external_id: SafeStr = Field(min_length=1, max_length=200, description="Your id; re-sending it is a no-op.")
     features: dict[str, Any] = Field(description="The model's declared input features.")
     context: dict[str, Any] = Field(default_factory=dict, description="Declared non-feature fields for actions.")
 
@@ -39,8 +44,8 @@ class PredictResponse(BaseModel):
 
 
 class SignInRequest(Strict):
-    name: str = Field(min_length=1, max_length=120)
-    password: str = Field(min_length=1, max_length=200)
+    name: SafeStr = Field(min_length=1, max_length=120)
+    password: SafeStr = Field(min_length=1, max_length=200)
 
 
 class PrincipalOut(BaseModel):
@@ -113,7 +118,7 @@ class ItemSummary(BaseModel):
 
 
 class LeaseRequest(Strict):
-    lease_token: str = Field(min_length=1, max_length=64)
+    lease_token: LeaseToken
 
 
 class LeaseOut(BaseModel):
@@ -122,9 +127,9 @@ class LeaseOut(BaseModel):
 
 
 class DecisionRequest(Strict):
-    verdict: str = Field(min_length=1, max_length=64)
-    lease_token: str = Field(min_length=1, max_length=64)
-    note: str = Field(default="", max_length=2000)
+    verdict: SafeStr = Field(min_length=1, max_length=64)
+    lease_token: LeaseToken
+    note: SafeStr = Field(default="", max_length=2000)
 
 
 class DecisionOut(BaseModel):

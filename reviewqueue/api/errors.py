@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reviewqueue import errors
@@ -73,6 +73,11 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("database unavailable", extra={"action": "db_unavailable", "error": str(exc.orig)[:200]})
         return error_response(503, "database_unavailable", "the database is unavailable; try again shortly",
                               headers={"Retry-After": "2"})
+
+    @app.exception_handler(DataError)
+    async def _bad_value(_: Request, exc: DataError) -> JSONResponse:
+        # a value the database cannot store (e.g. a NUL character in text): the client's input, not our fault
+        return error_response(422, "invalid_value", "a value cannot be stored (for example a NUL character in text)")
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:

@@ -84,7 +84,7 @@ def _validate_context(spec: ModelSpec, context: Any, where: str) -> dict[str, An
             raise ValidationFailed(f"{where}.{key}: unknown context field (declared: {list(spec.context_fields)})",
                                    field=f"{where}.{key}")
         ok = value is None or isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value))
-        if not ok or (isinstance(value, str) and len(value) > 500):
+        if not ok or (isinstance(value, str) and (len(value) > 500 or "\x00" in value)):
             raise ValidationFailed(f"{where}.{key}: expected a string (≤ 500 chars), number or boolean",
                                    field=f"{where}.{key}")
     return dict(context)

@@ -146,3 +146,15 @@ def test_claim_on_empty_queue_is_204_and_sign_in_errors(api, people):
     assert r.status_code == 200
     me = api.get("/v1/me", headers=bearer(r.json()["token"])).json()
     assert me == {"id": people.ids["reviewer"], "name": "reviewer", "role": "reviewer", "queues": ["fraud"]}
+
+
+@pytest.mark.parametrize("field", ["note", "lease_token"])
+def test_nul_characters_are_refused_at_the_edge(api, ctx, people, field):
+    """PostgreSQL cannot store NUL in text: refuse it as the client's mistake (422 naming the field), not a 500."""
+    api.post("/v1/models/fraud/predictions", json={"events": [uncertain(1)]}, headers=bearer(people.integration))
+    item = api.post("/v1/queues/fraud/claim", headers=bearer(people.reviewer)).json()
+    body = {"verdict": "fraud", "lease_token": item["lease_token"], "note": "ok"}
+    body[field] = "bad\x00value"
+    r = api.post(f"/v1/items/{item['id']}/decision", json=body, headers=bearer(people.reviewer))
+    assert r.status_code == 422 and error_of(r)["field"] == field
+    assert totals(ctx)["Decision"] == 0
