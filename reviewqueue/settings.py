@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(8, ge=1)
     retry_base_seconds: float = Field(1.0, gt=0)
     retry_max_seconds: float = Field(300.0, gt=0)
-    worker_poll_seconds: float = Field(0.5, gt=0)
+    worker_poll_seconds: float = Field(0.1, gt=0)  # idle poll; 0.5 s made decision → delivered p50 275 ms
     worker_concurrency: int = Field(8, ge=1)
     scheduler_enabled: bool = True
     leader_lease_seconds: int = Field(30, ge=2)

@@ -184,7 +184,8 @@ def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], now:
         for r in wanted
     ]
     if spec.learning is not None:
-        learning = _learning_sample(conn, spec, [r for r in rows if r not in wanted], now)
+        taken = {id(r) for r in wanted}  # identity set: a list membership test per row is quadratic
+        learning = _learning_sample(conn, spec, [r for r in rows if id(r) not in taken], now)
         wanted += learning
         item_rows += [
             {"prediction_id": r["id"], "queue": spec.learning.queue, "kind": "learning",

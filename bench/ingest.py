@@ -1,0 +1,276 @@
+"""Batch ingest (validate + score + store predictions + route + enqueue + auto-decide) vs bare inserts + bare ORT.
+
+For each backend (PostgreSQL, SQLite) and batch size, in the same run and with rotated order:
+  product   reviewqueue.services.ingest.ingest(ctx, actor, "fraud", events)   (one commit)
+  bare      the same prediction rows (same columns, JSON payloads serialised in the loop) written with
+            COPY (PostgreSQL) or sqlite3 executemany (SQLite) into the same table, one commit
+  ort       a bare onnxruntime session scoring the same batch (pre-encoded float32 matrix), same model file
+"% of bare incl. scoring" = product rows/s ÷ (batch ÷ (bare insert seconds + bare ORT seconds)).
+With --diagnostics (PostgreSQL only) a variant measures a proposed change (not product code):
+  copy      the product's ingest unchanged, except that every multi-row INSERT it executes (predictions,
+            review items, decisions, outbox actions) is carried out as id pre-allocation (nextval) + COPY
+The product writes more than the bare path: a decision and its outbox action(s) for every auto-decided event,
+and a review item for every uncertain one; the table reports how many rows it wrote per event.
+
+    .venv/bin/python bench/ingest.py                      # batches of 1,000 and 10,000 on PG and SQLite
+    .venv/bin/python bench/ingest.py --batches 1000 --backends pg
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import common as c
+
+COLUMNS = ("model_name", "external_id", "version_id", "score", "route", "audited", "features", "context",
+           "correlation_key", "created_at")
+
+
+def make_events(n: int, prefix: str, pool: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        f = pool[i % len(pool)]
+        out.append({"external_id": f"{prefix}-{i}", "features": f,
+                    "context": {"charge_id": f"ch_{prefix}_{i}", "user_id": f"u{i % 5000}", "currency": "usd"}})
+    return out
+
+
+def feature_pool(n: int = 20_000) -> list[dict[str, Any]]:
+    from models.fraud import synthetic_transactions
+
+    frame = synthetic_transactions(n=n, seed=11).drop(columns="label")
+    rows = frame.to_dict("records")
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in rows]
+
+
+def bare_rows(events: list[dict[str, Any]], scores: np.ndarray, version_id: int, routing: Any) -> list[tuple]:
+    now = datetime.now(UTC)
+    return [("fraud", e["external_id"], version_id, float(s), routing.route(float(s)).value, False,
+             e["features"], e["context"], e["context"]["charge_id"], now) for e, s in zip(events, scores, strict=True)]
+
+
+def bare_pg(dsn: str, rows: list[tuple]) -> float:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        t0 = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(f"COPY predictions ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row((*r[:6], json.dumps(r[6]), json.dumps(r[7]), *r[8:]))
+        conn.commit()
+        return time.perf_counter() - t0
+
+
+def bare_sqlite(path: Path, rows: list[tuple]) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    try:
+        t0 = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            [(*r[:6], json.dumps(r[6]), json.dumps(r[7]), r[8], r[9].replace(tzinfo=None).isoformat(sep=" "))
+             for r in rows])
+        conn.execute("COMMIT")
+        return time.perf_counter() - t0
+    finally:
+        conn.close()
+
+
+def ort_session(artifact: str) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # what the product uses on 2 cores (cores // 2)
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(artifact, options, providers=["CPUExecutionProvider"])
+
+
+class _Ids:
+    """What the product reads back from ``insert(...).returning(table.c.id, sort_by_parameter_order=True)``."""
+
+    def __init__(self, ids: list[Any]) -> None:
+        self._ids = ids
+
+    def scalars(self) -> _Ids:
+        return self
+
+    def all(self) -> list[Any]:
+        return self._ids
+
+
+@contextlib.contextmanager
+def copy_inserts() -> Any:
+    """Diagnostic: run multi-row INSERTs (≥ 50 rows, same keys, RETURNING at most the primary key) as COPY."""
+    from sqlalchemy import JSON
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.sql.dml import Insert
+
+    original = Connection.execute
+
+    def execute(self: Any, statement: Any, parameters: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if not (isinstance(statement, Insert) and isinstance(parameters, list) and len(parameters) >= 50
+                and self.dialect.name == "postgresql"):
+            return original(self, statement, parameters, *args, **kwargs)
+        table = statement.table
+        pk = list(table.primary_key.columns)
+        returning = list(getattr(statement, "_returning", ()) or ())
+        keys = set(parameters[0])
+        if (len(pk) != 1 or any(set(p) != keys for p in parameters)
+                or any(getattr(col, "name", None) != pk[0].name for col in returning)):
+            return original(self, statement, parameters, *args, **kwargs)
+        raw = self.connection.driver_connection
+        rows = parameters
+        if returning and pk[0].name not in keys:
+            ids = [r[0] for r in raw.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) "
+                                             "FROM generate_series(1, %s)", (table.name, pk[0].name, len(rows)))]
+            rows = [{**r, pk[0].name: i} for r, i in zip(rows, ids, strict=True)]
+        columns = list(rows[0])
+        json_cols = {name for name in columns if isinstance(table.c[name].type, JSON)}
+        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row([json.dumps(r[k]) if k in json_cols and r[k] is not None else r[k] for k in columns])
+        return _Ids([r[pk[0].name] for r in rows])
+
+    Connection.execute = execute  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Connection.execute = original  # type: ignore[method-assign]
+
+
+def row_counts(ctx: Any) -> dict[str, int]:
+    from sqlalchemy import text
+
+    with ctx.engine.connect() as conn:
+        return {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())
+                for t in ("predictions", "review_items", "decisions", "outbox_actions")}
+
+
+def main() -> None:
+    p = c.parser(__doc__.splitlines()[0])
+    p.add_argument("--batches", default="1000,10000")
+    p.add_argument("--backends", default="pg,sqlite")
+    p.add_argument("--diagnostics", action="store_true", help="also run the COPY variant (PostgreSQL)")
+    args = p.parse_args()
+    url_pg = c.pg_url_checked(args.pg_url)
+    info = c.machine(url_pg)
+    c.print_machine(info)
+    from reviewqueue.domain.states import Role
+    from reviewqueue.services import ingest
+    from reviewqueue.services.auth import Actor
+
+    system = Actor(0, "bench", Role.INTEGRATION, ())
+    trained = c.trained_fraud()
+    pool = feature_pool()
+    batches = [int(b) for b in args.batches.split(",") if b]
+    results: dict[str, Any] = {"machine": info, "args": vars(args) | {"out": str(args.out)}, "backends": {}}
+    summary_rows = []
+    sqlite_path = (c.TMP / "ingest" / "ingest.db").resolve()
+    artifacts = (c.TMP / "ingest" / "artifacts").resolve()
+    counter = itertools.count()
+    for backend in [b for b in args.backends.split(",") if b]:
+        c.console.rule(f"ingest on {backend}")
+        def setup(backend: str = backend) -> tuple[str, Any, int]:
+            if backend == "pg":
+                c.reset_pg(url_pg)
+                url = url_pg
+            else:
+                url = c.reset_sqlite(sqlite_path)
+            ctx = c.make_ctx(url, artifacts)
+            version_id = c.install_version(ctx, c.trained_fraud())
+            ingest.ingest(ctx, system, "fraud", make_events(200, "warm", pool))  # model loaded, statements cached
+            return url, ctx, version_id
+
+        url, ctx, version_id = c.retry(f"setup {backend}", setup, url_pg)
+        spec = ctx.registry.model("fraud")
+        session = ort_session(str(artifacts / "fraud" / str(trained["version"]) / "model.onnx"))
+        backend_res: dict[str, Any] = {}
+
+        def one(variant: str, batch: int, r: int, backend: str = backend, url: str = url, ctx: Any = ctx,
+                version_id: int = version_id, spec: Any = spec, session: Any = session) -> dict[str, Any]:
+            events = make_events(batch, f"b{batch}r{r}{variant}{next(counter)}", pool)
+            if variant in ("product", "copy"):
+                before = row_counts(ctx)
+                with copy_inserts() if variant == "copy" else contextlib.nullcontext():
+                    t0 = time.perf_counter()
+                    ingest.ingest(ctx, system, "fraud", events)
+                    seconds = time.perf_counter() - t0
+                after = row_counts(ctx)
+                written = {k: after[k] - before[k] for k in after}
+                return {"variant": variant, "repeat": r, "seconds": seconds, "rows_per_s": batch / seconds,
+                        "written": written}
+            matrix = spec.features.encode([e["features"] for e in events])
+            name = session.get_inputs()[0].name
+            t0 = time.perf_counter()
+            scores = np.asarray(session.run(None, {name: matrix})[-1])[:, 1]
+            ort_s = time.perf_counter() - t0
+            rows = bare_rows(events, scores, version_id, spec.routing)
+            ins_s = bare_pg(c.psycopg_dsn(url), rows) if backend == "pg" else bare_sqlite(sqlite_path, rows)
+            return {"variant": "bare", "repeat": r, "insert_seconds": ins_s, "ort_seconds": ort_s,
+                    "insert_rows_per_s": batch / ins_s, "ort_rows_per_s": batch / ort_s,
+                    "incl_scoring_rows_per_s": batch / (ins_s + ort_s)}
+
+        for batch in batches:
+            runs: list[dict[str, Any]] = []
+            for r in range(args.repeats):
+                variants = ["product", "bare"] + (["copy"] if args.diagnostics and backend == "pg" else [])
+                for variant in c.rotate(variants, r):
+                    last = c.retry(f"{backend} {batch} {variant} repeat {r}",
+                                   lambda variant=variant, batch=batch, r=r: one(variant, batch, r), url_pg)
+                    runs.append(last)
+                    c.console.print(f"[dim]  {backend} batch {batch:>6,} repeat {r} {variant:8s} "
+                                    + (f"{last['rows_per_s']:9.0f} rows/s" if variant != "bare" else
+                                       f"insert {last['insert_rows_per_s']:9.0f} rows/s  ORT "
+                                       f"{last['ort_rows_per_s']:9.0f} rows/s") + "[/dim]")
+            prod = [x for x in runs if x["variant"] == "product"]
+            bare = [x for x in runs if x["variant"] == "bare"]
+            written = prod[-1]["written"]
+            s = {
+                "product_rows_per_s": c.med(x["rows_per_s"] for x in prod),
+                "bare_insert_rows_per_s": c.med(x["insert_rows_per_s"] for x in bare),
+                "bare_ort_rows_per_s": c.med(x["ort_rows_per_s"] for x in bare),
+                "bare_incl_scoring_rows_per_s": c.med(x["incl_scoring_rows_per_s"] for x in bare),
+                "rows_written_per_event": sum(written.values()) / batch,
+                "written": written,
+            }
+            s["pct_of_bare_insert"] = 100 * c.ratio(s["product_rows_per_s"], s["bare_insert_rows_per_s"])
+            s["pct_of_bare_incl_scoring"] = 100 * c.ratio(s["product_rows_per_s"], s["bare_incl_scoring_rows_per_s"])
+            copies = [x for x in runs if x["variant"] == "copy"]
+            if copies:
+                s["copy_rows_per_s"] = c.med(x["rows_per_s"] for x in copies)
+                s["copy_pct_of_bare_incl_scoring"] = 100 * c.ratio(s["copy_rows_per_s"],
+                                                                   s["bare_incl_scoring_rows_per_s"])
+            backend_res[str(batch)] = {"runs": runs, "summary": s}
+            summary_rows.append([f"{backend} × {batch:,}", s["product_rows_per_s"], s["bare_insert_rows_per_s"],
+                                 s["bare_ort_rows_per_s"], s["bare_incl_scoring_rows_per_s"],
+                                 s["pct_of_bare_incl_scoring"], s["pct_of_bare_insert"], s["rows_written_per_event"],
+                                 c.verdict(s["pct_of_bare_incl_scoring"] >= 40)])
+            if "copy_rows_per_s" in s:
+                summary_rows.append([f"  diagnostic: COPY inserts, {backend} × {batch:,}", s["copy_rows_per_s"],
+                                     s["bare_insert_rows_per_s"], s["bare_ort_rows_per_s"],
+                                     s["bare_incl_scoring_rows_per_s"], s["copy_pct_of_bare_incl_scoring"],
+                                     100 * c.ratio(s["copy_rows_per_s"], s["bare_insert_rows_per_s"]),
+                                     s["rows_written_per_event"], "(diagnostic)"])
+        ctx.engine.dispose()
+        results["backends"][backend] = backend_res
+    c.table(f"batch ingest, rows/s, median of {args.repeats}",
+            ["backend × batch", "product", "bare insert", "bare ORT", "bare insert+ORT", "% of bare incl. scoring",
+             "% of bare insert", "rows written / event", "≥ 40%"], summary_rows)
+    results["targets"] = {"ge_40pct": all(r[5] >= 40 for r in summary_rows if r[-1] != "(diagnostic)")}
+    c.save("ingest", results, args.out)
+
+
+if __name__ == "__main__":
+    main()
