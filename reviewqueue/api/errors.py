@@ -66,6 +66,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not decode the body at all (e.g. bytes that are not UTF-8)
+            return error_response(400, "malformed_body", f"body: not valid UTF-8 JSON ({exc.detail})", "body")
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     @app.exception_handler(OperationalError)

@@ -158,3 +158,12 @@ def test_nul_characters_are_refused_at_the_edge(api, ctx, people, field):
     r = api.post(f"/v1/items/{item['id']}/decision", json=body, headers=bearer(people.reviewer))
     assert r.status_code == 422 and error_of(r)["field"] == field
     assert totals(ctx)["Decision"] == 0
+
+
+def test_invalid_utf8_in_a_text_is_a_clear_400_and_stores_nothing(api, ctx, people):
+    """A patient message arriving as bytes that are not UTF-8 is refused whole (the JSON cannot be decoded)."""
+    body = b'{"events": [{"external_id": "m1", "features": {"text": "I feel \xff\xfe awful"}}]}'
+    r = api.post("/v1/models/fraud/predictions", content=body,
+                 headers={**bearer(people.integration), "Content-Type": "application/json"})
+    assert r.status_code == 400 and error_of(r)["field"] == "body", r.text
+    assert totals(ctx)["Prediction"] == 0
