@@ -57,26 +57,48 @@ def claim_next_item(
     return conn.execute(_CLAIM_NEXT, params).first()
 
 
+_CLAIMED: Any = literal_column("'claimed'")
+_HELD_BY = (
+    select(items.c.id, items.c.lease_token)
+    .where(items.c.queue == bindparam("queue"), items.c.status == _CLAIMED,
+           items.c.claimed_by == bindparam("principal_id"),
+           items.c.lease_expires_at >= bindparam("now", type_=UTCDateTime()))
+    .order_by(items.c.id)
+    .limit(1)
+)
+
+
 def live_item_held_by(conn: Connection, queue: str, principal_id: int, now: datetime) -> Row[Any] | None:
     """live_item_held_by: the item of this queue the reviewer already holds under a live lease, if any."""
-    statement = (
-        select(items.c.id, items.c.lease_token)
-        .where(items.c.queue == queue, items.c.status == ItemStatus.CLAIMED, items.c.claimed_by == principal_id,
-               items.c.lease_expires_at >= now)
-        .order_by(items.c.id)
-        .limit(1)
-    )
-    return conn.execute(statement).first()
+    return conn.execute(_HELD_BY, {"queue": queue, "principal_id": principal_id, "now": now}).first()
+
+
+_RELEASE_EXPIRED = (
+    update(items)
+    .where(items.c.status == _CLAIMED, items.c.lease_expires_at < bindparam("now", type_=UTCDateTime()))
+    .values(status=ItemStatus.PENDING.value, claimed_by=None, lease_token=None, lease_expires_at=None)
+)
 
 
 def release_expired_item_leases(conn: Connection, now: datetime) -> int:
     """release_expired_item_leases: claimed items whose lease ran out go back to pending (own index scan)."""
-    statement = (
-        update(items)
-        .where(items.c.status == ItemStatus.CLAIMED, items.c.lease_expires_at < now)
-        .values(status=ItemStatus.PENDING, claimed_by=None, lease_token=None, lease_expires_at=None)
-    )
-    return conn.execute(statement).rowcount
+    return conn.execute(_RELEASE_EXPIRED, {"now": now}).rowcount
+
+
+# The lease holder's predicate, shared by renew and close: this item, claimed by this reviewer with this
+# token, lease still running.
+_HOLDER = (
+    items.c.id == bindparam("item_id"),
+    items.c.status == _CLAIMED,
+    items.c.claimed_by == bindparam("principal_id"),
+    items.c.lease_token == bindparam("held_token"),  # not "lease_token": _CLOSE sets that column
+    items.c.lease_expires_at >= bindparam("now", type_=UTCDateTime()),
+)
+_RENEW = update(items).where(*_HOLDER).values(lease_expires_at=bindparam("expires_at", type_=UTCDateTime()))
+_CLOSE = update(items).where(*_HOLDER).values(
+    status=ItemStatus.DECIDED.value, decided_at=bindparam("decided_at", type_=UTCDateTime()),
+    lease_token=None, lease_expires_at=None,
+)
 
 
 def renew_item_lease(
@@ -84,36 +106,40 @@ def renew_item_lease(
 ) -> datetime | None:
     """renew_item_lease: extend a live lease held by this reviewer with this token; None if lost."""
     expires = now + timedelta(seconds=lease_seconds)
-    statement = (
-        update(items)
-        .where(
-            items.c.id == item_id,
-            items.c.status == ItemStatus.CLAIMED,
-            items.c.claimed_by == principal_id,
-            items.c.lease_token == lease_token,
-            items.c.lease_expires_at >= now,
-        )
-        .values(lease_expires_at=expires)
-    )
-    return expires if conn.execute(statement).rowcount == 1 else None
+    params = {"item_id": item_id, "principal_id": principal_id, "held_token": lease_token, "now": now,
+              "expires_at": expires}
+    return expires if conn.execute(_RENEW, params).rowcount == 1 else None
 
 
 def close_item_with_lease(
     conn: Connection, item_id: int, principal_id: int, lease_token: str, now: datetime
 ) -> bool:
     """close_item_with_lease: decide an item only from the live lease that holds it."""
-    statement = (
-        update(items)
-        .where(
-            items.c.id == item_id,
-            items.c.status == ItemStatus.CLAIMED,
-            items.c.claimed_by == principal_id,
-            items.c.lease_token == lease_token,
-            items.c.lease_expires_at >= now,
-        )
-        .values(status=ItemStatus.DECIDED, decided_at=now, lease_token=None, lease_expires_at=None)
+    params = {"item_id": item_id, "principal_id": principal_id, "held_token": lease_token, "now": now,
+              "decided_at": now}
+    return conn.execute(_CLOSE, params).rowcount == 1
+
+
+_PENDING_ACTION: Any = literal_column("'pending'")
+_DUE = (
+    select(outbox.c.id)
+    .where(outbox.c.status == _PENDING_ACTION, outbox.c.next_attempt_at <= bindparam("now", type_=UTCDateTime()))
+    .order_by(outbox.c.next_attempt_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+    .cte("due")
+)
+_LEASE_BATCH = (
+    update(outbox)
+    .where(outbox.c.id == _DUE.c.id, outbox.c.status == _PENDING_ACTION)
+    .values(
+        status=ActionStatus.IN_FLIGHT.value,
+        leased_by=bindparam("worker_id"),
+        lease_expires_at=bindparam("expires_at", type_=UTCDateTime()),
+        attempts=outbox.c.attempts + 1,
     )
-    return conn.execute(statement).rowcount == 1
+    .returning(*outbox.c)
+)
 
 
 def lease_outbox_batch(
@@ -124,26 +150,9 @@ def lease_outbox_batch(
     The due rows are picked in a CTE joined by equality: PostgreSQL evaluates ``id IN (SELECT … LIMIT n)``
     as a semi-join that can re-run the limited subquery per row and lease far more than ``limit``.
     """
-    due = (
-        select(outbox.c.id)
-        .where(outbox.c.status == ActionStatus.PENDING, outbox.c.next_attempt_at <= now)
-        .order_by(outbox.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("due")
-    )
-    statement = (
-        update(outbox)
-        .where(outbox.c.id == due.c.id, outbox.c.status == ActionStatus.PENDING)
-        .values(
-            status=ActionStatus.IN_FLIGHT,
-            leased_by=worker_id,
-            lease_expires_at=now + timedelta(seconds=visibility_seconds),
-            attempts=outbox.c.attempts + 1,
-        )
-        .returning(*outbox.c)
-    )
-    return list(conn.execute(statement).all())
+    params = {"now": now, "limit": limit, "worker_id": worker_id,
+              "expires_at": now + timedelta(seconds=visibility_seconds)}
+    return list(conn.execute(_LEASE_BATCH, params).all())
 
 
 def extend_action_leases(
@@ -161,29 +170,26 @@ def extend_action_leases(
     return conn.execute(statement).rowcount
 
 
+_RECLAIM = (
+    update(outbox)
+    .where(outbox.c.status == literal_column("'in_flight'"),
+           outbox.c.lease_expires_at < bindparam("now", type_=UTCDateTime()))
+    .values(status=ActionStatus.PENDING.value, outcome_unknown=True, leased_by=None, lease_expires_at=None,
+            next_attempt_at=bindparam("retry_at", type_=UTCDateTime()))
+)
+
+
 def reclaim_stale_actions(conn: Connection, now: datetime) -> int:
     """reclaim_stale_actions: in-flight actions whose worker vanished go back to pending, marked outcome-unknown."""
-    statement = (
-        update(outbox)
-        .where(outbox.c.status == ActionStatus.IN_FLIGHT, outbox.c.lease_expires_at < now)
-        .values(status=ActionStatus.PENDING, outcome_unknown=True, leased_by=None, lease_expires_at=None,
-                next_attempt_at=now)
-    )
-    return conn.execute(statement).rowcount
+    return conn.execute(_RECLAIM, {"now": now, "retry_at": now}).rowcount
 
 
 def finish_action(conn: Connection, action_id: str, worker_id: str, values: dict[str, Any]) -> bool:
-    """finish_action: record an attempt's result, only while this worker still holds the action."""
-    statement = (
-        update(outbox)
-        .where(
-            outbox.c.id == action_id,
-            outbox.c.status == ActionStatus.IN_FLIGHT,
-            outbox.c.leased_by == worker_id,
-        )
-        .values(**values)
-    )
-    return conn.execute(statement).rowcount == 1
+    """finish_action: record one attempt's result, only while this worker still holds the action.
+
+    A group of one for ``record_outcomes``: ``values`` is one of its outcome shapes.
+    """
+    return action_id in record_outcomes(conn, worker_id, {action_id: values})
 
 
 def acquire_lease(conn: Connection, name: str, holder: str, now: datetime, seconds: int) -> bool:
@@ -212,8 +218,76 @@ def queue_overview(conn: Connection, now: datetime) -> list[Row[Any]]:
             func.count().filter(items.c.status == ItemStatus.CLAIMED).label("claimed"),
             func.min(items.c.created_at).filter(items.c.status == ItemStatus.PENDING).label("oldest"),
         )
-        # IN (literals), not "!= 'decided'": lets PostgreSQL use ix_items_queue_status instead of a full scan
+        # IN (the literals of ix_items_open's predicate), not "!= 'decided'": an index-only scan of open items
         .where(items.c.status.in_([literal_column("'pending'"), literal_column("'claimed'")]))
         .group_by(items.c.queue)
     )
     return list(conn.execute(statement).all())
+
+
+# Recording a group of attempts' outcomes (BENCHMARKS.md §5): a transaction per action spent most of the
+# delivery threads' time in COMMIT and statement building. Built once at import, one statement per outcome
+# shape, so a group is one SELECT plus one executemany per shape in one transaction. The status in WHERE is a
+# literal, as in _LEASE_BATCH; bind names differ from column names, which SQLAlchemy reserves in SET clauses.
+_IN_FLIGHT_ACTION: Any = literal_column("'in_flight'")
+_HOLDER_OF_ACTION = (
+    outbox.c.id == bindparam("action_id"),
+    outbox.c.status == _IN_FLIGHT_ACTION,
+    outbox.c.leased_by == bindparam("worker_id"),
+)
+# FOR UPDATE in id order: the rows stay ours until COMMIT, and two transactions lock them in the same order
+_HELD_ACTIONS = (
+    select(outbox.c.id)
+    .where(outbox.c.id.in_(bindparam("action_ids", expanding=True)), outbox.c.status == _IN_FLIGHT_ACTION,
+           outbox.c.leased_by == bindparam("worker_id"))
+    .order_by(outbox.c.id)
+    .with_for_update()
+)
+_RECORD_DONE = update(outbox).where(*_HOLDER_OF_ACTION).values(
+    status=ActionStatus.DONE.value, outcome=bindparam("new_outcome", type_=outbox.c.outcome.type),
+    done_at=bindparam("new_done_at", type_=UTCDateTime()), leased_by=None, lease_expires_at=None, last_error=None,
+)
+_RECORD_RETRY = update(outbox).where(*_HOLDER_OF_ACTION).values(
+    status=ActionStatus.PENDING.value, last_error=bindparam("new_last_error"),
+    next_attempt_at=bindparam("new_next_attempt_at", type_=UTCDateTime()), leased_by=None, lease_expires_at=None,
+    # a failed call may still have reached the provider: the next attempt looks before acting
+    outcome_unknown=True,
+)
+_RECORD_DEAD = update(outbox).where(*_HOLDER_OF_ACTION).values(
+    status=ActionStatus.DEAD.value, last_error=bindparam("new_last_error"), leased_by=None, lease_expires_at=None,
+)
+# outcome status → (statement, the outcome's keys it binds)
+_OUTCOME_SHAPES: dict[str, tuple[Any, tuple[str, ...]]] = {
+    ActionStatus.DONE.value: (_RECORD_DONE, ("outcome", "done_at")),
+    ActionStatus.PENDING.value: (_RECORD_RETRY, ("last_error", "next_attempt_at")),
+    ActionStatus.DEAD.value: (_RECORD_DEAD, ("last_error",)),
+}
+
+
+def held_actions(conn: Connection, worker_id: str, action_ids: list[str]) -> list[str]:
+    """held_actions: which of these actions this worker still holds in flight, locked until the transaction ends."""
+    ids = sorted(action_ids)
+    if not ids:
+        return []
+    return list(conn.execute(_HELD_ACTIONS, {"action_ids": ids, "worker_id": worker_id}).scalars())
+
+
+def record_outcomes(conn: Connection, worker_id: str, outcomes: dict[str, dict[str, Any]]) -> set[str]:
+    """record_outcomes: write a group of attempts' results, one executemany per outcome shape, only for the
+    actions this worker still holds; returns the ids recorded (the others' leases were lost).
+
+    Each outcome is ``{"status": "done", "outcome", "done_at"}``, ``{"status": "pending", "last_error",
+    "next_attempt_at"}`` (a retry, marked outcome-unknown) or ``{"status": "dead", "last_error"}``.
+    """
+    held = held_actions(conn, worker_id, list(outcomes))
+    by_shape: dict[str, list[dict[str, Any]]] = {}
+    for action_id in held:
+        values = outcomes[action_id]
+        status = str(values["status"])
+        _statement, keys = _OUTCOME_SHAPES[status]
+        row = {f"new_{key}": values.get(key) for key in keys}
+        by_shape.setdefault(status, []).append({**row, "action_id": action_id, "worker_id": worker_id})
+    for status, rows in by_shape.items():
+        # guarded again per row: on SQLite FOR UPDATE is dropped (BEGIN IMMEDIATE already serialises writers)
+        conn.execute(_OUTCOME_SHAPES[status][0], rows)
+    return set(held)

@@ -108,6 +108,12 @@ class ReviewItem(SQLModel, table=True):
             postgresql_where=text("status = 'claimed'"), sqlite_where=text("status = 'claimed'"),
         ),
         Index("ix_items_queue_status", "queue", "status"),
+        # queue overview: counts and oldest pending per queue from the index alone, open items only
+        Index(
+            "ix_items_open", "queue", "status", "created_at",
+            postgresql_where=text("status IN ('pending', 'claimed')"),
+            sqlite_where=text("status IN ('pending', 'claimed')"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     prediction_id: int = Field(foreign_key="predictions.id", unique=True)
@@ -165,7 +171,8 @@ class OutboxAction(SQLModel, table=True):
             "ix_outbox_inflight", "lease_expires_at",
             postgresql_where=text("status = 'in_flight'"), sqlite_where=text("status = 'in_flight'"),
         ),
-        Index("ix_outbox_status", "status"),
+        # (status, id): a dead-letter page reads its 50 index entries in id order instead of sorting every dead row
+        Index("ix_outbox_status", "status", "id"),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     # None for actions no decision fired, such as an SLA page about an item nobody claimed

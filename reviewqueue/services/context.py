@@ -28,6 +28,8 @@ class AppContext:
     registry: Registry
     scorers: ScorerCache = field(default_factory=ScorerCache)
     clock: Callable[[], datetime] = utc_now
+    # when claim_next last swept expired leases in this process (see services.queue.LEASE_SWEEP_EVERY)
+    last_lease_sweep: datetime | None = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -11,7 +11,7 @@ import reviewqueue.db.tables  # noqa: F401
 from reviewqueue.db.engine import make_engine
 from reviewqueue.db.migrate import downgrade, upgrade
 
-HOT_INDEXES = {"review_items": {"ix_items_claim", "ix_items_lease"},
+HOT_INDEXES = {"review_items": {"ix_items_claim", "ix_items_lease", "ix_items_open"},
                "outbox_actions": {"ix_outbox_due", "ix_outbox_inflight", "ix_outbox_status"}}
 
 
@@ -20,12 +20,16 @@ def test_head_matches_models_and_keeps_hot_indexes(database_url):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
         names = {table: {ix["name"] for ix in inspect(conn).get_indexes(table)} for table in HOT_INDEXES}
+        outbox_status = next(ix for ix in inspect(conn).get_indexes("outbox_actions")
+                             if ix["name"] == "ix_outbox_status")
     # expression indexes can't be compared by autogenerate; everything else must match exactly
     meaningful = [d for d in diff if not (isinstance(d, tuple) and d[0] in ("add_index", "remove_index")
                                           and d[1].name == "ix_items_claim")]
     assert meaningful == [], meaningful
     for table, wanted in HOT_INDEXES.items():
         assert wanted <= names[table], f"{table} lost {wanted - names[table]}"
+    # dead-letter pages walk (status, id) in order; a (status)-only index would sort every dead row
+    assert outbox_status["column_names"] == ["status", "id"]
     engine.dispose()
 
 
