@@ -108,6 +108,11 @@ class ReviewItem(SQLModel, table=True):
             postgresql_where=text("status = 'claimed'"), sqlite_where=text("status = 'claimed'"),
         ),
         Index("ix_items_queue_status", "queue", "status"),
+        # "do you already hold one?" before every claim: only claimed rows, found by their holder
+        Index(
+            "ix_items_holder", "claimed_by", "id",
+            postgresql_where=text("status = 'claimed'"), sqlite_where=text("status = 'claimed'"),
+        ),
         # queue overview: counts and oldest pending per queue from the index alone, open items only
         Index(
             "ix_items_open", "queue", "status", "created_at",

@@ -99,7 +99,7 @@ def authenticate(ctx: AppContext, token: str | None) -> Actor:
         .where(tokens.c.token_hash == hash_token(token), tokens.c.revoked.is_(False),
                principals.c.disabled.is_(False))
     )
-    with ctx.engine.connect() as conn:
+    with ctx.read() as conn:
         row = conn.execute(query).first()
     if row is None or (row.expires_at is not None and row.expires_at < ctx.now()):
         raise Unauthorized("the token is unknown, revoked or expired")
@@ -108,7 +108,7 @@ def authenticate(ctx: AppContext, token: str | None) -> Actor:
 
 def sign_in(ctx: AppContext, name: str, password: str) -> tuple[str, Actor]:
     """Check a password and issue a session token that expires after settings.session_hours."""
-    with ctx.engine.connect() as conn:
+    with ctx.read() as conn:
         row = conn.execute(select(principals).where(principals.c.name == name)).first()
     if row is None or row.disabled or not row.password_hash or not verify_password(password, row.password_hash):
         raise Unauthorized("unknown user or wrong password")

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection
 
 from reviewqueue.db import queries
 from reviewqueue.db.tables import ModelVersion, Prediction, ReviewItem
@@ -51,7 +52,7 @@ def _queue_specs(ctx: AppContext) -> dict[str, tuple[ModelSpec, str]]:
 def _overdue_count(ctx: AppContext, spec: ModelSpec, now: datetime) -> int:
     if spec.sla is None:
         return 0
-    with ctx.engine.connect() as conn:
+    with ctx.read() as conn:
         return int(conn.execute(
             select(func.count()).select_from(items).where(
                 items.c.queue == spec.queue, items.c.status == ItemStatus.PENDING,
@@ -63,7 +64,7 @@ def _overdue_count(ctx: AppContext, spec: ModelSpec, now: datetime) -> int:
 def overview(ctx: AppContext, actor: Actor) -> list[QueueStats]:
     """Depth, claimed now, oldest age and overdue count for each queue this actor may see (empty ones too)."""
     now = ctx.now()
-    with ctx.engine.connect() as conn:
+    with ctx.read() as conn:
         rows = {r.queue: r for r in queries.queue_overview(conn, now)}
     declared = _queue_specs(ctx)
 
@@ -113,16 +114,19 @@ def claim_next(ctx: AppContext, actor: Actor, queue: str) -> dict[str, Any] | No
         if _sweep_due(ctx, now):
             queries.release_expired_item_leases(conn, now)
         held = queries.live_item_held_by(conn, queue, actor.id, now)
-        row = None if held else queries.claim_next_item(conn, [queue], actor.id, token, now,
-                                                        ctx.settings.lease_seconds)
-    if held is not None:
-        # The reviewer already holds one (a reload, a second tab, or a reply lost to a network error after
-        # the claim committed): give it back rather than leasing a second item that nobody sees.
-        return item_view(ctx, actor, held.id, lease_token=held.lease_token)
-    if row is None:
-        return None
-    log.info("item claimed", extra={"action": "item_claimed", "item_id": row.id, "actor": actor.name})
-    return item_view(ctx, actor, row.id, lease_token=token)
+        if held is not None:
+            # The reviewer already holds one (a reload, a second tab, or a reply lost to a network error after
+            # the claim committed): give it back rather than leasing a second item that nobody sees.
+            item_id, token = held.id, held.lease_token
+        else:
+            claimed = queries.claim_next_item(conn, [queue], actor.id, token, now, ctx.settings.lease_seconds)
+            if claimed is None:
+                return None
+            item_id = claimed.id
+        row = _item_row(conn, item_id)  # same connection and transaction: no second checkout per claim
+    if held is None:
+        log.info("item claimed", extra={"action": "item_claimed", "item_id": item_id, "actor": actor.name})
+    return _view(ctx, actor, row, item_id, lease_token=token)
 
 
 def renew(ctx: AppContext, actor: Actor, item_id: int, lease_token: str) -> datetime:
@@ -139,18 +143,30 @@ def release_expired(ctx: AppContext) -> int:
         return queries.release_expired_item_leases(conn, ctx.now())
 
 
+_ITEM_VIEW = (
+    select(items, predictions.c.external_id, predictions.c.model_name, predictions.c.score,
+           predictions.c.route, predictions.c.features, predictions.c.context,
+           predictions.c.created_at.label("scored_at"), versions.c.version, versions.c.id.label("vid"),
+           versions.c.artifact_path, versions.c.sha256, versions.c.input_schema)
+    .join(predictions, predictions.c.id == items.c.prediction_id)
+    .join(versions, versions.c.id == predictions.c.version_id)
+    .where(items.c.id == bindparam("item_id"))
+)
+
+
 def item_view(ctx: AppContext, actor: Actor, item_id: int, lease_token: str | None = None) -> dict[str, Any]:
     """Everything the triage page shows: the event, score, version, explanation, verdicts and the lease."""
-    with ctx.engine.connect() as conn:
-        row = conn.execute(
-            select(items, predictions.c.external_id, predictions.c.model_name, predictions.c.score,
-                   predictions.c.route, predictions.c.features, predictions.c.context,
-                   predictions.c.created_at.label("scored_at"), versions.c.version, versions.c.id.label("vid"),
-                   versions.c.artifact_path, versions.c.sha256, versions.c.input_schema)
-            .join(predictions, predictions.c.id == items.c.prediction_id)
-            .join(versions, versions.c.id == predictions.c.version_id)
-            .where(items.c.id == item_id)
-        ).first()
+    with ctx.read() as conn:
+        row = _item_row(conn, item_id)
+    return _view(ctx, actor, row, item_id, lease_token)
+
+
+def _item_row(conn: Connection, item_id: int) -> Any:
+    return conn.execute(_ITEM_VIEW, {"item_id": item_id}).first()
+
+
+def _view(ctx: AppContext, actor: Actor, row: Any, item_id: int,
+          lease_token: str | None) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"item {item_id} not found", field="item_id")
     if not actor.can_review(row.queue) and actor.role not in (Role.ADMIN, Role.DATA_SCIENTIST):
@@ -196,7 +212,7 @@ def list_items(
         query = query.where(items.c.status == status)
     if after_id is not None:
         query = query.where(items.c.id < after_id)
-    with ctx.engine.connect() as conn:
+    with ctx.read() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query).all()]
     if queue in declared:
         spec = declared[queue][0]

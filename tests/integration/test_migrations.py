@@ -11,7 +11,7 @@ import reviewqueue.db.tables  # noqa: F401
 from reviewqueue.db.engine import make_engine
 from reviewqueue.db.migrate import downgrade, upgrade
 
-HOT_INDEXES = {"review_items": {"ix_items_claim", "ix_items_lease", "ix_items_open"},
+HOT_INDEXES = {"review_items": {"ix_items_claim", "ix_items_lease", "ix_items_open", "ix_items_holder"},
                "outbox_actions": {"ix_outbox_due", "ix_outbox_inflight", "ix_outbox_status"}}
 
 

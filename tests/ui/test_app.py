@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from reviewqueue.client import Client
 from reviewqueue.sandbox.sink import Sink
-from reviewqueue.services import outbox
+from reviewqueue.services import outbox, queue
 from tests.ui.helpers import APP, ingest_uncertain, rows, sign_in, texts
 from ui import format as fmt
 
@@ -136,6 +136,8 @@ def test_lost_lease_warns_and_offers_the_next_item(
     with ctx.engine.begin() as conn:  # the reviewer walked away: the lease ran out, a colleague took the item
         conn.execute(text("UPDATE review_items SET lease_expires_at = :past WHERE id = :i"),
                      {"past": datetime(2000, 1, 1, tzinfo=UTC), "i": queued[0].item_id})
+    # the worker's lease sweep (every 2 s; a claim also sweeps, at most once a second per API process)
+    assert queue.release_expired(ctx) == 1
     with Client(live_api, people.reviewer2) as colleague:
         taken = colleague.claim_next("fraud")
     assert taken is not None and taken.id == queued[0].item_id
