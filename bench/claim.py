@@ -3,13 +3,10 @@
 Variants, same run, same data, rotated order per repeat:
   bare      the very statement queries.claim_next_item sends (captured from the engine at start-up:
             UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id), bare psycopg, own connection
-  queries   reviewqueue.db.queries.claim_next_item in ``engine.begin()`` (the product's engine: pool + pre-ping)
-  service   the statements services.queue.claim_next runs before building the item view, in one transaction:
-            release_expired_item_leases (+ live_item_held_by where the product has it) + claim_next_item
-With --diagnostics, two variants that measure proposed changes (not product code):
-  prebuilt  the same statement built once at import with bindparam()s (SQLAlchemy then skips rebuilding and
-            re-keying it per call), product engine, engine.begin() per claim
-  prebuilt-noping  the same on an engine without pool_pre_ping (the per-checkout SELECT 1 round trip)
+  queries   reviewqueue.db.queries.claim_next_item in ``engine.begin()`` on the product's engine (make_engine)
+  service   services.queue.claim_in_transaction in ``engine.begin()``: what a claim request runs in the database
+            (lease sweep when due, "already holding one?" lookup, the claim, the item view's row), each claim by
+            another reviewer of the thread's pool, so the held-item lookup finds nothing, as for a fresh claim
 
 Each run makes ``--claims`` claims (split over the threads) after a short unmeasured warm-up, then the claimed
 items go back to pending and the table is vacuumed, so every run starts from the same queue.
@@ -32,34 +29,6 @@ import common as c
 
 LEASE_SECONDS = 300
 VARIANTS = ("bare", "queries", "service")
-DIAGNOSTICS = ("prebuilt", "prebuilt-noping")
-_PREBUILT: Any = None
-
-
-def prebuilt_claim() -> Any:
-    """Proposed form of queries.claim_next_item: one module-level statement, values bound per call."""
-    global _PREBUILT
-    if _PREBUILT is None:
-        from sqlalchemy import bindparam, select, update
-
-        from reviewqueue.db.queries import items
-
-        best = (
-            select(items.c.id)
-            .where(items.c.status == "pending", items.c.queue.in_(bindparam("queues", expanding=True)))
-            .order_by(items.c.priority.desc(), items.c.created_at, items.c.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        _PREBUILT = (
-            update(items)
-            .where(items.c.id == best, items.c.status == "pending")
-            .values(status="claimed", claimed_by=bindparam("principal_id"), lease_token=bindparam("token"),
-                    lease_expires_at=bindparam("expires"))
-            .returning(items.c.id)
-        )
-    return _PREBUILT
 
 
 _SENTINEL_TOKEN = "bench-sentinel-lease-token"
@@ -133,13 +102,14 @@ def capture_claim_sql(url: str) -> ClaimSQL:
 
 
 class Claimer:
-    """One thread's claim loop for one variant."""
+    """One thread's claim loop for one variant; ``principal_ids`` is the thread's pool of reviewers."""
 
-    def __init__(self, variant: str, url: str, engine: Any, principal_id: int, claim_sql: ClaimSQL) -> None:
+    def __init__(self, variant: str, url: str, ctx: Any, principal_ids: list[int], claim_sql: ClaimSQL) -> None:
         self.variant = variant
         self.claim_sql = claim_sql
-        self.principal_id = principal_id
-        self.engine = engine
+        self.principal_ids = principal_ids
+        self.turn = 0
+        self.ctx = ctx
         self.conn: Any = None
         if variant == "bare":
             import psycopg
@@ -147,27 +117,24 @@ class Claimer:
             self.conn = psycopg.connect(c.psycopg_dsn(url))
 
     def claim(self) -> int | None:
-        token = secrets.token_hex(16)
-        now = datetime.now(UTC)
+        principal_id = self.principal_ids[0]
         if self.variant == "bare":
-            row = self.conn.execute(self.claim_sql.sql, self.claim_sql.bind(
-                self.principal_id, token, now + timedelta(seconds=LEASE_SECONDS))).fetchone()
+            token = secrets.token_hex(16)
+            expires = datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS)
+            row = self.conn.execute(self.claim_sql.sql, self.claim_sql.bind(principal_id, token, expires)).fetchone()
             self.conn.commit()
             return row[0] if row else None
         from reviewqueue.db import queries
+        from reviewqueue.services import queue
 
-        if self.variant.startswith("prebuilt"):
-            with self.engine.begin() as conn:
-                row = conn.execute(prebuilt_claim(), {"queues": ["fraud"], "principal_id": self.principal_id,
-                                                      "token": token,
-                                                      "expires": now + timedelta(seconds=LEASE_SECONDS)}).first()
-            return row.id if row else None
-        with self.engine.begin() as conn:
-            if self.variant == "service":  # the statements services.queue.claim_next runs for a reviewer
-                queries.release_expired_item_leases(conn, now)
-                if hasattr(queries, "live_item_held_by"):  # newer product: "do you already hold one?" first
-                    queries.live_item_held_by(conn, "fraud", self.principal_id, now)
-            row = queries.claim_next_item(conn, ["fraud"], self.principal_id, token, now, LEASE_SECONDS)
+        with self.ctx.engine.begin() as conn:
+            if self.variant == "service":
+                self.turn += 1
+                reviewer = self.principal_ids[self.turn % len(self.principal_ids)]
+                got = queue.claim_in_transaction(self.ctx, conn, reviewer, "fraud")
+                return got.item_id if got else None
+            row = queries.claim_next_item(conn, ["fraud"], principal_id, secrets.token_hex(16), datetime.now(UTC),
+                                          LEASE_SECONDS)
         return row.id if row else None
 
     def close(self) -> None:
@@ -175,17 +142,10 @@ class Claimer:
             self.conn.close()
 
 
-def run_once(variant: str, url: str, principal_ids: list[int], claims: int, warmup: int,
+def run_once(variant: str, url: str, principal_ids: list[list[int]], claims: int, warmup: int,
              claim_sql: ClaimSQL) -> dict[str, Any]:
-    from reviewqueue.db.engine import make_engine
-
-    engine: Any = None
-    if variant == "prebuilt-noping":
-        from sqlalchemy import create_engine
-
-        engine = create_engine(url, pool_size=10, max_overflow=20)  # make_engine minus pool_pre_ping
-    elif variant != "bare":
-        engine = make_engine(url)
+    ctx: Any = None if variant == "bare" else c.make_ctx(url, c.TMP / "claim" / "artifacts",
+                                                       lease_seconds=LEASE_SECONDS)
     threads_n = len(principal_ids)
     per_thread = max(1, claims // threads_n)
     latencies: list[list[float]] = [[] for _ in range(threads_n)]
@@ -194,7 +154,7 @@ def run_once(variant: str, url: str, principal_ids: list[int], claims: int, warm
     barrier = threading.Barrier(threads_n + 1)
 
     def work(i: int) -> None:
-        claimer = Claimer(variant, url, engine, principal_ids[i], claim_sql)
+        claimer = Claimer(variant, url, ctx, principal_ids[i], claim_sql)
         try:
             for _ in range(warmup):  # connections open, statements prepared, pool filled
                 claimer.claim()
@@ -221,8 +181,8 @@ def run_once(variant: str, url: str, principal_ids: list[int], claims: int, warm
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    if engine is not None:
-        engine.dispose()
+    if ctx is not None:
+        ctx.engine.dispose()
     if errors:
         raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
     allv = [x for lat in latencies for x in lat]
@@ -237,20 +197,21 @@ def restore(url: str) -> None:
               "VACUUM (ANALYZE) review_items")
 
 
-def build(url: str, size: int, threads: int) -> list[int]:
-    """Fresh schema, a stand-in model version, one reviewer per claimer thread, ``size`` pending items."""
+def build(url: str, size: int, threads: int, per_thread: int) -> list[list[int]]:
+    """Fresh schema, a stand-in model version, a pool of ``per_thread`` reviewers per claimer thread, ``size``
+    pending items."""
     c.reset_pg(url)
     c.pg_exec(url, "INSERT INTO model_versions (model_name, version, status, artifact_path, sha256, input_schema,"
                    " data_fingerprint, metrics, lineage, created_at) VALUES ('fraud', 1, 'champion', 'none', "
                    "'none', '{}', 'none', '{}', '{}', now())")
-    principal_ids = []
-    for i in range(threads):
-        principal_ids.append(c.pg_scalar(
-            url, "INSERT INTO principals (name, role, queues, created_at, disabled) "
-                 'VALUES (%s, \'reviewer\', \'["fraud"]\', now(), false) RETURNING id', (f"claimer-{i}",)))
+    c.pg_exec(url, "INSERT INTO principals (name, role, queues, created_at, disabled) "
+                   "SELECT 'claimer-' || g, 'reviewer', '[\"fraud\"]', now(), false "
+                   "FROM generate_series(0, %(n)s::int - 1) g", params={"n": threads * per_thread})
+    ids = [int(i) for i in c.pg_scalar(url, "SELECT array_agg(id ORDER BY id) FROM principals "
+                                           "WHERE name LIKE 'claimer-%%'")]
     c.seed_items_pg(url, 1, size)
-    c.vacuum_analyze(url, "predictions", "review_items")
-    return principal_ids
+    c.vacuum_analyze(url, "predictions", "review_items", "principals")
+    return [ids[t * per_thread:(t + 1) * per_thread] for t in range(threads)]
 
 
 def explain_claim(url: str, principal_id: int, claim_sql: ClaimSQL) -> dict[str, Any]:
@@ -284,9 +245,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--claims", type=int, default=4000, help="measured claims per run (all threads together)")
     p.add_argument("--warmup", type=int, default=10, help="unmeasured claims per thread before each run")
-    p.add_argument("--diagnostics", action="store_true", help="also run the variants that measure proposed fixes")
     args = p.parse_args()
-    variants = VARIANTS + (DIAGNOSTICS if args.diagnostics else ())
+    variants = VARIANTS
+    per_thread = max(args.claims // args.threads, 5) + args.warmup + 5  # a fresh reviewer for every service claim
     url = c.pg_url_checked(args.pg_url)
     info = c.machine(url)
     c.print_machine(info)
@@ -295,12 +256,12 @@ def main() -> None:
     for size in sizes:
         c.console.rule(f"{size:,} pending items")
         t0 = time.perf_counter()
-        principal_ids = c.retry(f"build {size:,}", lambda size=size: build(url, size, args.threads), url)
+        principal_ids = c.retry(f"build {size:,}", lambda size=size: build(url, size, args.threads, per_thread), url)
         build_s = time.perf_counter() - t0
         c.console.print(f"[dim]built {size:,} pending items in {build_s:.1f} s[/dim]")
         claim_sql = c.retry("capture", lambda: capture_claim_sql(url), url)
         results["claim_sql"] = " ".join(claim_sql.sql.split())
-        plan = c.retry("explain", lambda pids=principal_ids, cs=claim_sql: explain_claim(url, pids[0], cs), url)
+        plan = c.retry("explain", lambda pids=principal_ids, cs=claim_sql: explain_claim(url, pids[0][0], cs), url)
         runs: list[dict[str, Any]] = []
         for v in variants:  # warm every code path and the buffer cache once, unmeasured
             c.retry(f"warm {v}",

@@ -26,7 +26,7 @@ SMALL: dict[str, list[str]] = {
     "list_views": ["--items", "100000", "--repeats", "1", "--calls", "10", "--imports", "2"],
 }
 FULL: dict[str, list[str]] = {
-    "claim": ["--sizes", "10000,100000,1000000", "--diagnostics"],
+    "claim": ["--sizes", "10000,100000,1000000"],
     "claim_http": ["--workers", "1,2"],
     "ingest": ["--diagnostics"],
     "predict_http": [],

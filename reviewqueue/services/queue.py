@@ -105,28 +105,42 @@ def _sweep_due(ctx: AppContext, now: datetime) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Claim:
+    item_id: int
+    lease_token: str
+    already_held: bool
+    row: Any  # the item view's row, read in the claim transaction
+
+
 def claim_next(ctx: AppContext, actor: Actor, queue: str) -> dict[str, Any] | None:
     """Lease the highest-priority pending item of ``queue`` to the actor; None when the queue is empty."""
     actor.require_queue(queue)
-    token = secrets.token_hex(16)
-    now = ctx.now()
     with ctx.engine.begin() as conn:
-        if _sweep_due(ctx, now):
-            queries.release_expired_item_leases(conn, now)
-        held = queries.live_item_held_by(conn, queue, actor.id, now)
-        if held is not None:
-            # The reviewer already holds one (a reload, a second tab, or a reply lost to a network error after
-            # the claim committed): give it back rather than leasing a second item that nobody sees.
-            item_id, token = held.id, held.lease_token
-        else:
-            claimed = queries.claim_next_item(conn, [queue], actor.id, token, now, ctx.settings.lease_seconds)
-            if claimed is None:
-                return None
-            item_id = claimed.id
-        row = _item_row(conn, item_id)  # same connection and transaction: no second checkout per claim
-    if held is None:
-        log.info("item claimed", extra={"action": "item_claimed", "item_id": item_id, "actor": actor.name})
-    return _view(ctx, actor, row, item_id, lease_token=token)
+        claim = claim_in_transaction(ctx, conn, actor.id, queue)
+    if claim is None:
+        return None
+    if not claim.already_held:
+        log.info("item claimed", extra={"action": "item_claimed", "item_id": claim.item_id, "actor": actor.name})
+    return _view(ctx, actor, claim.row, claim.item_id, lease_token=claim.lease_token)
+
+
+def claim_in_transaction(ctx: AppContext, conn: Connection, principal_id: int, queue: str) -> Claim | None:
+    """The statements of one claim, in the caller's transaction (bench/claim.py times exactly these)."""
+    now = ctx.now()
+    if _sweep_due(ctx, now):
+        queries.release_expired_item_leases(conn, now)
+    held = queries.live_item_held_by(conn, queue, principal_id, now)
+    if held is not None:
+        # The reviewer already holds one (a reload, a second tab, or a reply lost to a network error after
+        # the claim committed): give it back rather than leasing a second item that nobody sees.
+        return Claim(held.id, held.lease_token, True, _item_row(conn, held.id))
+    token = secrets.token_hex(16)
+    claimed = queries.claim_next_item(conn, [queue], principal_id, token, now, ctx.settings.lease_seconds)
+    if claimed is None:
+        return None
+    # same connection and transaction: no second checkout per claim
+    return Claim(claimed.id, token, False, _item_row(conn, claimed.id))
 
 
 def renew(ctx: AppContext, actor: Actor, item_id: int, lease_token: str) -> datetime:
