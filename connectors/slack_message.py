@@ -1,14 +1,22 @@
-"""Post a message to a Slack channel with slack_sdk's ``chat.postMessage``.
+"""Post a message to a Slack channel with slack_sdk's ``chat.postMessage``, once per action in effect.
 
-Slack has no idempotency key, so this connector is at-least-once: a retry after a dropped response may post
-twice. Each message carries Slack message metadata with the action id, so a duplicate can be recognised.
+Slack has no idempotency key, so each message carries Slack message metadata with the action id, and when an
+earlier attempt may have posted (``outcome_unknown``: a dropped response, a worker killed before its outcome
+was committed) the connector first reads the channel's recent history (``conversations.history`` with
+``include_all_metadata``, the channel name resolved to its id with ``conversations.list``) and returns the
+message it finds instead of posting again. That needs the ``channels:history``/``groups:history`` and
+``channels:read``/``groups:read`` scopes; without them (or past the bounded look-back) it logs a warning and
+posts, at-least-once as before, rather than dead-letter the alert.
 slack_sdk's built-in retry handlers are switched off: the outbox owns retry timing.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +38,14 @@ __all__ = ["SlackMessageConnector", "render_text", "translate_slack_error"]
 log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10
+EVENT_TYPE = "reviewqueue_action"
+# How far back an earlier attempt's message is looked for: every retry of an action (outbox_max_attempts at
+# up to retry_max_seconds apart) falls well inside a day; an admin replay days later may post again.
+LOOKBACK_SECONDS = 24 * 3600
+HISTORY_PAGE_SIZE = 200
+HISTORY_MAX_PAGES = 10  # at most 2,000 of the channel's latest messages are read per look-up
+# Slack channel ids (public C…, private G…, direct D…) are upper-case; channel names are lower-case
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")
 # ok=false error codes Slack documents as transient (they can come with HTTP 200)
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
@@ -50,6 +66,7 @@ class SlackMessageConnector:
         self._settings = settings
         self._client: WebClient | None = None
         self._lock = threading.Lock()
+        self._channel_ids: dict[str, str] = {}  # channel name → id, learnt from conversations.list
 
     def deliver(self, action: ActionContext) -> dict[str, Any]:
         client = self._slack()
@@ -59,7 +76,7 @@ class SlackMessageConnector:
         text = render_text(action.params.get("text"), action.payload, self._settings.ui_base_url)
         payload = action.payload
         metadata = {
-            "event_type": "reviewqueue_action",
+            "event_type": EVENT_TYPE,
             "event_payload": {
                 "action_id": action.action_id,
                 "model": str(payload.get("model", "")),
@@ -67,6 +84,12 @@ class SlackMessageConnector:
             },
         }
         try:
+            if action.outcome_unknown:
+                earlier = self._find_message(client, channel, action.action_id)
+                if earlier is not None:
+                    log.info("slack message already posted", extra={"action": "slack_found",
+                                                                    "action_id": action.action_id})
+                    return earlier
             response = client.chat_postMessage(channel=channel, text=text, metadata=metadata)
         except SlackApiError as exc:
             raise translate_slack_error(exc) from exc
@@ -79,6 +102,65 @@ class SlackMessageConnector:
 
     def close(self) -> None:
         self._client = None  # urllib-based: no pooled connections to release
+
+    # -- looking before posting again ----------------------------------------------------------------------
+
+    def _find_message(self, client: WebClient, channel: str, action_id: str) -> dict[str, Any] | None:
+        """The message an earlier attempt of this action posted, as an outcome; None when there is none.
+
+        Transient Slack errors propagate (the action retries, still outcome-unknown); a refusal such as a
+        missing scope cannot heal by retrying, so it is logged and the caller posts.
+        """
+        try:
+            channel_id = self._channel_id(client, channel)
+            if channel_id is None:  # not a channel this app can see: nothing of ours is there
+                return None
+            for message in self._recent_messages(client, channel_id):
+                if _posted_by(message, action_id):
+                    return {"channel": channel_id, "ts": message.get("ts")}
+        except SlackApiError as exc:
+            error = translate_slack_error(exc)
+            if isinstance(error, RetryableDeliveryError):
+                raise
+            log.warning("cannot look for an earlier slack message; posting, which may duplicate it",
+                        extra={"action": "slack_lookup_refused", "action_id": action_id, "error": str(error)})
+        return None
+
+    def _channel_id(self, client: WebClient, channel: str) -> str | None:
+        """conversations.history takes a channel id only; postMessage params usually name the channel."""
+        if CHANNEL_ID.fullmatch(channel):
+            return channel
+        name = channel.removeprefix("#")
+        with self._lock:
+            if name in self._channel_ids:
+                return self._channel_ids[name]
+        cursor = None
+        while True:
+            page = client.conversations_list(types="public_channel,private_channel", exclude_archived=True,
+                                             limit=200, cursor=cursor)
+            found = {c["name"]: c["id"] for c in page.get("channels") or [] if "name" in c and "id" in c}
+            with self._lock:
+                self._channel_ids.update(found)
+            if name in found:
+                return found[name]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+
+    @staticmethod
+    def _recent_messages(client: WebClient, channel_id: str) -> Iterator[dict[str, Any]]:
+        """The channel's messages of the look-back window, newest first, at most HISTORY_MAX_PAGES pages."""
+        oldest = f"{time.time() - LOOKBACK_SECONDS:.6f}"
+        cursor = None
+        for _ in range(HISTORY_MAX_PAGES):
+            page = client.conversations_history(channel=channel_id, include_all_metadata=True, oldest=oldest,
+                                                limit=HISTORY_PAGE_SIZE, cursor=cursor)
+            yield from page.get("messages") or []
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return
+        log.warning("slack look-up stopped after its page limit",
+                    extra={"action": "slack_lookup_truncated", "channel": channel_id})
 
     def _slack(self) -> WebClient:
         token = self._settings.slack_token
@@ -113,6 +195,12 @@ def render_text(template: Any, payload: dict[str, Any], ui_base_url: str) -> str
         ) from None
     except (ValueError, IndexError, AttributeError, TypeError) as exc:
         raise PermanentDeliveryError(f"slack_message: cannot format the text: {exc}") from None
+
+
+def _posted_by(message: dict[str, Any], action_id: str) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return metadata.get("event_type") == EVENT_TYPE and payload.get("action_id") == action_id
 
 
 def _item_link(payload: dict[str, Any], ui_base_url: str) -> str | None:

@@ -1,8 +1,10 @@
 """A loopback stand-in for Slack's Web API and for webhook receivers, for tests and the demo.
 
-It speaks just enough of Slack for slack_sdk's ``chat.postMessage`` and receives Standard Webhooks at
-``POST /webhooks/{name}``, verifying each signature the way a careful receiver would (bad → 400, a
-``webhook-id`` seen before → 200 without recording it again). Faults can be scripted per endpoint.
+It speaks just enough of Slack for slack_sdk's ``chat.postMessage``, ``conversations.list`` and
+``conversations.history`` (the look-up a connector does before posting again when an earlier attempt's
+outcome is unknown) and receives Standard Webhooks at ``POST /webhooks/{name}``, verifying each signature the
+way a careful receiver would (bad → 400, a ``webhook-id`` seen before → 200 without recording it again).
+Faults can be scripted per endpoint (every Slack method shares the ``slack`` one, as an outage would).
 
 What it received is readable in-process (``sink.slack_messages``, ``sink.webhooks``) and over HTTP
 (``GET /sandbox/messages``) for subprocess tests and the demo UI.
@@ -11,6 +13,9 @@ What it received is readable in-process (``sink.slack_messages``, ``sink.webhook
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
+import math
 import socket
 import threading
 import time
@@ -223,7 +228,15 @@ class Sink:
         async def post_message(request: Request) -> JSONResponse:
             return await self._post_message(request)
 
-        @app.post("/api/{method}")
+        @app.api_route("/api/conversations.list", methods=["GET", "POST"])
+        async def conversations_list(request: Request) -> JSONResponse:
+            return await self._slack_call(request, self._conversations_list)
+
+        @app.api_route("/api/conversations.history", methods=["GET", "POST"])
+        async def conversations_history(request: Request) -> JSONResponse:
+            return await self._slack_call(request, self._conversations_history)
+
+        @app.api_route("/api/{method}", methods=["GET", "POST"])
         async def unknown_method(method: str) -> JSONResponse:
             return JSONResponse({"ok": False, "error": "unknown_method"})
 
@@ -243,40 +256,84 @@ class Sink:
         return app
 
     async def _post_message(self, request: Request) -> JSONResponse:
+        return await self._slack_call(request, self._chat_post_message)
+
+    async def _slack_call(
+        self, request: Request, method: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> JSONResponse:
+        """What every Web API method does first: scripted faults, then the arguments, then the token."""
         fault = self._next_fault("slack")
         if fault is not None:
             error = "ratelimited" if fault.status == 429 else "internal_error"
             return _fault_response(fault, {"ok": False, "error": error})
-        if request.headers.get("content-type", "").startswith("application/json"):
-            try:
-                body = await request.json()
-            except ValueError:
-                return JSONResponse({"ok": False, "error": "invalid_json"})
-            if not isinstance(body, dict):
-                return JSONResponse({"ok": False, "error": "invalid_json"})
-        else:
-            body = dict(await request.form())
-        # Slack accepts the token as a bearer header or as a form field
-        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or body.get("token")
+        args = await _slack_args(request)
+        if args is None:
+            return JSONResponse({"ok": False, "error": "invalid_json"})
+        # Slack accepts the token as a bearer header or as an argument
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or args.get("token")
         if not token:
             return JSONResponse({"ok": False, "error": "not_authed"})
         if token != self.slack_token:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
+        try:
+            return JSONResponse(method(args))
+        except ValueError:  # a malformed ts, limit or cursor
+            return JSONResponse({"ok": False, "error": "invalid_arguments"})
+
+    def _chat_post_message(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = body.get("channel")
-        if not channel:
-            return JSONResponse({"ok": False, "error": "channel_not_found"})
-        channels = self.slack_channels
-        if channels is not None and channel not in channels:
-            return JSONResponse({"ok": False, "error": "channel_not_found"})
+        # like Slack: a channel name (with or without '#') or a channel id
+        name = self._channel_name(channel) if isinstance(channel, str) and channel else None
+        if name is None:
+            return {"ok": False, "error": "channel_not_found"}
         text = body.get("text")
         if not text and not body.get("blocks"):
-            return JSONResponse({"ok": False, "error": "no_text"})
+            return {"ok": False, "error": "no_text"}
         with self._changed:
             self._ts += 1
             ts = f"{int(time.time())}.{self._ts:06d}"
         message = {"type": "message", "text": text, "ts": ts, "metadata": body.get("metadata")}
-        self._record(self._slack, {"channel": channel, **message, "received_at": _now()})
-        return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
+        self._record(self._slack, {"channel": channel, "channel_id": _channel_id(name), **message,
+                                   "received_at": _now()})
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every channel the sink knows (``slack_channels`` and those posted to), by name, cursor-paged."""
+        channels = [{"id": _channel_id(name), "name": name, "is_channel": True, "is_private": False,
+                     "is_archived": False, "is_member": True} for name in sorted(self._known_channels())]
+        page, next_cursor = _page(channels, args, default_limit=100, max_limit=1000)
+        return {"ok": True, "channels": page, "response_metadata": {"next_cursor": next_cursor}}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A channel's messages, newest first, by channel id only (as Slack: a name is channel_not_found);
+        ``metadata`` only with ``include_all_metadata``; ``oldest``/``latest``/``inclusive``, cursor-paged."""
+        channel = args.get("channel")
+        names = {_channel_id(name): name for name in self._known_channels()}
+        if not isinstance(channel, str) or channel not in names:
+            return {"ok": False, "error": "channel_not_found"}
+        in_window = _ts_window(args)
+        messages = [_history_entry(m, _flag(args.get("include_all_metadata")))
+                    for m in reversed(self.slack_messages)
+                    if m["channel_id"] == channel and in_window(float(m["ts"]))]
+        page, next_cursor = _page(messages, args, default_limit=100, max_limit=999)
+        return {"ok": True, "messages": page, "has_more": bool(next_cursor), "pin_count": 0,
+                "response_metadata": {"next_cursor": next_cursor}}
+
+    def _known_channels(self) -> set[str]:
+        with self._changed:
+            posted = {_strip(m["channel"]) for m in self._slack if not _looks_like_id(m["channel"])}
+            allowed = {_strip(c) for c in self.slack_channels or ()}
+        return posted | allowed
+
+    def _channel_name(self, channel: str) -> str | None:
+        """The channel a postMessage argument names, or None when it is not one that can be posted to."""
+        if _looks_like_id(channel):
+            return {_channel_id(n): n for n in self._known_channels()}.get(channel)
+        name = _strip(channel)
+        allowed = self.slack_channels
+        if allowed is not None and name not in {_strip(c) for c in allowed}:
+            return None
+        return name
 
     async def _receive_webhook(self, name: str, request: Request) -> JSONResponse:
         webhook_id = request.headers.get("webhook-id")
@@ -310,6 +367,73 @@ class Sink:
             self._attempts.append({**attempt, "status": 200, "duplicate": duplicate})
             self._changed.notify_all()
         return JSONResponse({"ok": True, "duplicate": duplicate})
+
+
+async def _slack_args(request: Request) -> dict[str, Any] | None:
+    """A Web API call's arguments: the query string (GET), then a JSON or form body; None when JSON is bad."""
+    args: dict[str, Any] = dict(request.query_params)
+    if request.method != "POST":
+        return args
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        return {**args, **body}
+    return {**args, **dict(await request.form())}
+
+
+def _strip(channel: str) -> str:
+    return channel.removeprefix("#")
+
+
+def _looks_like_id(channel: str) -> bool:
+    """Slack channel ids are upper-case (C…, G…, D…); channel names are lower-case."""
+    return len(channel) >= 9 and channel[0] in "CGD" and channel.isalnum() and channel.isupper()
+
+
+def _channel_id(name: str) -> str:
+    """A stable, Slack-shaped id for a channel name."""
+    return "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()
+
+
+def _flag(value: Any) -> bool:
+    """Slack's boolean arguments: true/1 (slack_sdk sends 1/0 in query strings)."""
+    return value is True or str(value).lower() in {"1", "true"}
+
+
+def _ts_window(args: dict[str, Any]) -> Callable[[float], bool]:
+    oldest = float(args.get("oldest") or 0)
+    latest = float(args.get("latest") or math.inf)
+    if _flag(args.get("inclusive")):
+        return lambda ts: oldest <= ts <= latest
+    return lambda ts: oldest < ts < latest
+
+
+def _history_entry(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+    entry = {"type": "message", "text": message["text"], "ts": message["ts"], "bot_id": "BSANDBOX"}
+    metadata = message.get("metadata")
+    if isinstance(metadata, str):  # posted form-encoded: Slack keeps the parsed object
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            metadata = None
+    if with_metadata and metadata:
+        entry["metadata"] = metadata
+    return entry
+
+
+def _page(entries: list[dict[str, Any]], args: dict[str, Any], *, default_limit: int,
+          max_limit: int) -> tuple[list[dict[str, Any]], str]:
+    """One page of ``entries`` and the cursor of the next ("" at the end), as Slack's cursor pagination."""
+    cursor = str(args.get("cursor") or "")
+    start = int(base64.b64decode(cursor).decode().removeprefix("offset:")) if cursor else 0
+    limit = max(1, min(int(args.get("limit") or default_limit), max_limit))
+    end = start + limit
+    next_cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(entries) else ""
+    return entries[start:end], next_cursor
 
 
 def _now() -> str:

@@ -7,14 +7,16 @@ At any time: all actions = pending + in_flight + done + dead.
 from __future__ import annotations
 
 import logging
+import math
 import random
-import threading
+import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import ActionContext, Connector
 from reviewqueue.db import queries
@@ -44,7 +46,20 @@ def retry_policy(ctx: AppContext) -> RetryPolicy:
 
 
 class Dispatcher:
-    """Leases a batch, delivers it with a small thread pool, records each outcome while still holding the lease."""
+    """Leases a batch, delivers it with a small thread pool, records the outcomes while still holding the lease.
+
+    Outcomes are recorded in groups, one transaction each (BENCHMARKS.md §5: a transaction per action spent
+    most of the delivery threads' time committing). A group is flushed once it holds ``flush_max_outcomes``
+    or its oldest outcome has waited ``flush_after_seconds``, and at the end of the batch, so a slow provider
+    never holds back the recording of fast ones. The window this opens between a provider's effect and its
+    commit is covered like any crash: the lease expires, the action is reclaimed as outcome-unknown, and the
+    connector looks for its effect before acting again.
+    """
+
+    flush_max_outcomes = 50
+    flush_after_seconds = 0.025
+    flush_retry_seconds = 0.5  # after a failed flush (the database blinked), before the next try
+    final_flush_attempts = 3  # at the end of a batch; then the error propagates and the leases run out
 
     def __init__(self, ctx: AppContext, connectors: Mapping[str, Connector], worker_id: str) -> None:
         self.ctx = ctx
@@ -54,7 +69,6 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=ctx.settings.worker_concurrency,
                                         thread_name_prefix="rq-deliver")
         self._rng = random.Random()
-        self._delivering = threading.Event()
 
     def run_once(self) -> int:
         """One pass: reclaim actions of vanished workers, lease a batch, deliver it. Returns actions handled."""
@@ -67,81 +81,145 @@ class Dispatcher:
         with self.ctx.engine.begin() as conn:
             batch = queries.lease_outbox_batch(conn, self.worker_id, now, s.outbox_batch_size,
                                                s.outbox_visibility_seconds)
-        if not batch:
-            return 0
-        heartbeat = threading.Thread(target=self._keep_leases, args=([row.id for row in batch],),
-                                     name="rq-outbox-heartbeat", daemon=True)
-        self._delivering.clear()
-        heartbeat.start()
-        try:
-            list(self._pool.map(self._deliver_and_record, batch))
-        finally:
-            self._delivering.set()
-            heartbeat.join()
+        if batch:
+            self._deliver_batch(batch)
         return len(batch)
 
-    def _keep_leases(self, action_ids: list[str]) -> None:
-        """Extend this batch's leases every visibility/3 while it is being delivered, so a slow provider
-        never lets another worker take (and deliver again) an action this worker is still working on."""
-        visibility = self.ctx.settings.outbox_visibility_seconds
-        while not self._delivering.wait(max(0.5, visibility / 3)):
-            try:
-                with self.ctx.engine.begin() as conn:
-                    queries.extend_action_leases(conn, self.worker_id, action_ids, self.ctx.now(), visibility)
-            except Exception:  # the next beat retries; the lease is still valid for 2/3 of its length
-                log.warning("could not extend action leases", extra={"action": "outbox_heartbeat_failed"})
+    def _deliver_batch(self, batch: list[Any]) -> None:
+        """Deliver on the pool; this thread collects outcomes as they complete, flushes groups and keeps the
+        leases alive, so all of this worker's writes to the batch's rows are sequential (no lock-order races)."""
+        recorder = _Recorder(self, [row.id for row in batch])
+        waiting = {self._pool.submit(self._deliver, row) for row in batch}
+        while waiting:
+            done, waiting = wait(waiting, timeout=recorder.seconds_to_next_duty(), return_when=FIRST_COMPLETED)
+            for future in done:
+                recorder.add(*future.result())
+                recorder.do_duties()  # a group never grows past flush_max_outcomes
+            recorder.do_duties()  # woken by a deadline: a group's window or a heartbeat
+        recorder.finish()
 
-    def _deliver_and_record(self, row: Any) -> None:
+    def _deliver(self, row: Any) -> tuple[str, dict[str, Any]]:
         action = ActionContext(
             action_id=row.id, connector=row.connector, params=row.params, payload=row.payload,
             attempt=row.attempts, outcome_unknown=row.outcome_unknown,
         )
-        values = self._attempt(action)
-        with self.ctx.engine.begin() as conn:
-            if not queries.finish_action(conn, row.id, self.worker_id, values):
-                log.warning("lost the lease before recording", extra={"action": "outbox_lease_lost",
-                                                                      "action_id": row.id})
+        return row.id, self._attempt(action)
 
     def _attempt(self, action: ActionContext) -> dict[str, Any]:
+        """Deliver once; the outcome in one of the shapes ``queries.record_outcomes`` writes."""
         connector = self.connectors.get(action.connector)
         try:
             if connector is None:
                 raise ConnectorNotConfigured(f"connector {action.connector!r} is not configured in this worker")
             outcome = connector.deliver(action)
         except RetryableDeliveryError as exc:
-            now = self.ctx.now()  # back off from when the attempt failed, not from when it started
-            if self.policy.should_retry(action.attempt):
-                delay = self.policy.delay(action.attempt, exc.retry_after, self._rng)
-                log.info("action will retry", extra={"action": "outbox_retry", "action_id": action.action_id,
-                                                     "attempt": action.attempt, "delay": delay})
-                return {"status": ActionStatus.PENDING, "last_error": _error(exc), "leased_by": None,
-                        "lease_expires_at": None, "next_attempt_at": now + timedelta(seconds=delay),
-                        # a failed call may still have reached the provider: look before acting again
-                        "outcome_unknown": True}
-            return self._dead(exc)
+            return self._retry_or_dead(action, exc, exc.retry_after)
         except PermanentDeliveryError as exc:
             return self._dead(exc)
         except Exception as exc:  # a connector bug must not wedge the action: count it as retryable
             log.exception("connector raised unexpectedly", extra={"action": "outbox_connector_bug",
                                                                   "action_id": action.action_id})
-            now = self.ctx.now()
-            if self.policy.should_retry(action.attempt):
-                delay = self.policy.delay(action.attempt, None, self._rng)
-                return {"status": ActionStatus.PENDING, "last_error": _error(exc), "leased_by": None,
-                        "lease_expires_at": None, "next_attempt_at": now + timedelta(seconds=delay),
-                        "outcome_unknown": True}
-            return self._dead(exc)
+            return self._retry_or_dead(action, exc, None)
         log.info("action delivered", extra={"action": "outbox_done", "action_id": action.action_id,
                                             "connector": action.connector})
-        return {"status": ActionStatus.DONE, "outcome": outcome, "done_at": self.ctx.now(), "leased_by": None,
-                "lease_expires_at": None, "last_error": None}
+        return {"status": ActionStatus.DONE, "outcome": outcome, "done_at": self.ctx.now()}
+
+    def _retry_or_dead(self, action: ActionContext, exc: Exception, retry_after: float | None) -> dict[str, Any]:
+        now = self.ctx.now()  # back off from when the attempt failed, not from when it started
+        if not self.policy.should_retry(action.attempt):
+            return self._dead(exc)
+        delay = self.policy.delay(action.attempt, retry_after, self._rng)
+        log.info("action will retry", extra={"action": "outbox_retry", "action_id": action.action_id,
+                                             "attempt": action.attempt, "delay": delay})
+        # recorded outcome-unknown: a failed call may still have reached the provider
+        return {"status": ActionStatus.PENDING, "last_error": _error(exc),
+                "next_attempt_at": now + timedelta(seconds=delay)}
 
     def _dead(self, exc: Exception) -> dict[str, Any]:
         log.error("action dead-lettered", extra={"action": "outbox_dead", "error": _error(exc)})
-        return {"status": ActionStatus.DEAD, "last_error": _error(exc), "leased_by": None, "lease_expires_at": None}
+        return {"status": ActionStatus.DEAD, "last_error": _error(exc)}
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+class _Recorder:
+    """One batch's bookkeeping on the dispatching thread: outcomes not yet recorded, when the next group is
+    due, and the lease heartbeat for the actions whose outcome is not committed yet."""
+
+    def __init__(self, dispatcher: Dispatcher, action_ids: list[str]) -> None:
+        self.d = dispatcher
+        self.unrecorded = set(action_ids)  # still ours to keep alive: no outcome committed yet
+        self.group: dict[str, dict[str, Any]] = {}
+        self.group_due = math.inf  # monotonic time the current group must be flushed by
+        self.visibility = dispatcher.ctx.settings.outbox_visibility_seconds
+        self.beat_every = max(0.5, self.visibility / 3)
+        self.next_beat = time.monotonic() + self.beat_every
+
+    def add(self, action_id: str, outcome: dict[str, Any]) -> None:
+        if not self.group:
+            self.group_due = time.monotonic() + self.d.flush_after_seconds
+        self.group[action_id] = outcome
+        if len(self.group) >= self.d.flush_max_outcomes:
+            self.group_due = time.monotonic()
+
+    def seconds_to_next_duty(self) -> float:
+        return max(0.0, min(self.group_due, self.next_beat) - time.monotonic())
+
+    def do_duties(self) -> None:
+        now = time.monotonic()
+        if now >= self.group_due:
+            try:
+                self.flush()
+            except SQLAlchemyError:  # kept: retried at the next due time, while the heartbeat holds the leases
+                log.warning("could not record outcomes, will retry", exc_info=True,
+                            extra={"action": "outbox_record_failed", "count": len(self.group)})
+                self.group_due = time.monotonic() + self.d.flush_retry_seconds
+        if now >= self.next_beat:
+            self.beat()
+
+    def finish(self) -> None:
+        """Record what is left; retry a failed flush a few times before giving up (the leases then expire and
+        the actions are reclaimed as outcome-unknown)."""
+        for attempt in range(1, self.d.final_flush_attempts + 1):
+            try:
+                self.flush()
+                return
+            except SQLAlchemyError:
+                if attempt == self.d.final_flush_attempts:
+                    raise
+                log.warning("could not record outcomes, will retry", exc_info=True,
+                            extra={"action": "outbox_record_failed", "count": len(self.group)})
+                time.sleep(self.d.flush_retry_seconds)
+                self.beat()
+
+    def flush(self) -> None:
+        """Record the group in one transaction; on an error it stays whole for the next try."""
+        if not self.group:
+            return
+        d = self.d
+        with d.ctx.engine.begin() as conn:
+            # looked up at call time: the fault tests kill the worker inside this transaction
+            recorded = queries.record_outcomes(conn, d.worker_id, self.group)
+        for action_id in self.group.keys() - recorded:
+            log.warning("lost the lease before recording", extra={"action": "outbox_lease_lost",
+                                                                  "action_id": action_id})
+        self.unrecorded -= self.group.keys()
+        self.group = {}
+        self.group_due = math.inf
+
+    def beat(self) -> None:
+        """Extend the leases of actions without a committed outcome, so a slow provider never lets another
+        worker take (and deliver again) an action this worker is still working on."""
+        self.next_beat = time.monotonic() + self.beat_every
+        if not self.unrecorded:
+            return
+        try:
+            with self.d.ctx.engine.begin() as conn:
+                queries.extend_action_leases(conn, self.d.worker_id, sorted(self.unrecorded), self.d.ctx.now(),
+                                             self.visibility)
+        except SQLAlchemyError:  # the next beat retries; the lease is still valid for 2/3 of its length
+            log.warning("could not extend action leases", extra={"action": "outbox_heartbeat_failed"})
 
 
 def _error(exc: Exception) -> str:

@@ -21,6 +21,7 @@ KILL_POINTS = [
     ("stripe_refund", "before_record"),
     ("stripe_refund", "before_commit"),
     ("webhook", "after_call"),
+    ("slack_message", "before_commit"),  # the group dies with posted messages in it: none may be posted twice
 ]
 
 
