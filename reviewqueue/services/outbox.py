@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -45,6 +45,9 @@ def retry_policy(ctx: AppContext) -> RetryPolicy:
     return RetryPolicy(s.retry_base_seconds, s.retry_max_seconds, s.outbox_max_attempts)
 
 
+RECLAIM_EVERY = timedelta(seconds=1)
+
+
 class Dispatcher:
     """Leases a batch, delivers it with a small thread pool, records the outcomes while still holding the lease.
 
@@ -69,21 +72,32 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=ctx.settings.worker_concurrency,
                                         thread_name_prefix="rq-deliver")
         self._rng = random.Random()
+        self._last_reclaim: datetime | None = None
 
     def run_once(self) -> int:
         """One pass: reclaim actions of vanished workers, lease a batch, deliver it. Returns actions handled."""
         now = self.ctx.now()
         s = self.ctx.settings
-        with self.ctx.engine.begin() as conn:
-            reclaimed = queries.reclaim_stale_actions(conn, now)
-        if reclaimed:
-            log.warning("reclaimed in-flight actions", extra={"action": "outbox_reclaimed", "count": reclaimed})
-        with self.ctx.engine.begin() as conn:
+        reclaimed = 0
+        with self.ctx.engine.begin() as conn:  # one transaction: the reclaim costs no extra BEGIN/COMMIT
+            if self._reclaim_due(now):
+                reclaimed = queries.reclaim_stale_actions(conn, now)
             batch = queries.lease_outbox_batch(conn, self.worker_id, now, s.outbox_batch_size,
                                                s.outbox_visibility_seconds)
+        if reclaimed:
+            log.warning("reclaimed in-flight actions", extra={"action": "outbox_reclaimed", "count": reclaimed})
         if batch:
             self._deliver_batch(batch)
         return len(batch)
+
+    def _reclaim_due(self, now: datetime) -> bool:
+        """At most once a second: leases run for outbox_visibility_seconds (≥ 1 s), so a reclaim per pass
+        (~7% of a busy dispatcher's time) found nothing almost every time."""
+        last = self._last_reclaim
+        if last is not None and timedelta(0) <= now - last < RECLAIM_EVERY:
+            return False
+        self._last_reclaim = now
+        return True
 
     def _deliver_batch(self, batch: list[Any]) -> None:
         """Deliver on the pool; this thread collects outcomes as they complete, flushes groups and keeps the
