@@ -9,12 +9,14 @@ at most one live claim (a repeated claim returns the held item), so product requ
 ``--reviewers`` reviewers' tokens; the bare endpoint runs the product's captured claim statement.
 
     .venv/bin/python bench/claim_http.py                 # 2 worker processes (SO_REUSEPORT), 16 connections
-    .venv/bin/python bench/claim_http.py --workers 1,2 --launcher uvicorn   # as `reviewqueue api --workers N`
+    .venv/bin/python bench/claim_http.py --workers 1,2 --launcher reviewqueue   # `reviewqueue api --workers N`
+    .venv/bin/python bench/claim_http.py --workers 1,2 --launcher uvicorn   # `uvicorn --workers N` (Nagle stall)
 """
 
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from typing import Any
 
@@ -22,6 +24,31 @@ import common as c
 from claim import capture_claim_sql
 
 TOKEN_PREFIX = "rq_benchtok_"
+
+
+class ProductCli(c.Server):
+    """The product served as operators serve it, ``reviewqueue api --workers N`` (reviewqueue/api/serve.py), for
+    ``--launcher reviewqueue``. bench/common.py's Server only knows the uvicorn and reuseport launchers; this start()
+    is its uvicorn branch with the CLI's argv (one supervising process, quiet logs as in the other launchers)."""
+
+    def start(self, health: str = "/healthz", timeout: float = 90.0) -> ProductCli:
+        import httpx
+
+        from reviewqueue.api.serve import APP
+        from reviewqueue.processes import Child, wait_http
+
+        assert self.app == APP, "`reviewqueue api` serves only the product app"
+        c.TMP.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "reviewqueue.cli", "api", "--host", "127.0.0.1", "--port", str(self.port),
+                "--workers", str(self.workers), "--log-level", "warning", "--no-access-log"]
+        child = Child(f"{self.name}-0", argv, self.env, c.TMP / "logs" / f"{self.name}-0.log").start()
+        self.children.append(child)
+        wait_http(self.url + health, child, timeout=timeout)
+        if self.workers > 1:  # every worker process must have imported the app before load starts (as Server)
+            time.sleep(3.0)
+            for _ in range(8 * self.workers):
+                httpx.get(self.url + health, timeout=10)
+        return self
 
 
 def seed_reviewers(url: str, n: int) -> None:
@@ -52,9 +79,10 @@ def main() -> None:
     p.add_argument("--reviewers", type=int, default=20_000,
                    help="reviewers whose tokens the product requests rotate through (a reviewer holds one live claim)")
     p.add_argument("--seconds", type=float, default=8.0, help="load duration per run")
-    p.add_argument("--launcher", default="reuseport", choices=["uvicorn", "reuseport"],
-                   help="N SO_REUSEPORT servers (bench/serve.py), or `uvicorn --workers N` as `reviewqueue api` "
-                        "runs it (uvicorn 0.54 then stalls ~40 ms per response: see BENCHMARKS.md)")
+    p.add_argument("--launcher", default="reuseport", choices=["uvicorn", "reuseport", "reviewqueue"],
+                   help="N SO_REUSEPORT servers (bench/serve.py); `uvicorn --workers N` (uvicorn 0.54 then stalls "
+                        "~40 ms per response: see BENCHMARKS.md); or the product as `reviewqueue api --workers N` "
+                        "against the bare endpoint on N SO_REUSEPORT servers")
     args = p.parse_args()
     url = c.pg_url_checked(args.pg_url)
     info = c.machine(url)
@@ -103,9 +131,12 @@ def main() -> None:
     results: dict[str, Any] = {"machine": info, "args": vars(args) | {"out": str(args.out)}, "workers": {}}
     for workers in [int(w) for w in args.workers.split(",") if w]:
         c.console.rule(f"{workers} worker(s) ({args.launcher}), {args.connections} connections")
+        product_server = ProductCli if args.launcher == "reviewqueue" else c.Server
+        # The bare baseline has no CLI: under "reviewqueue" it runs on bench/serve.py, which has no stall either.
+        bare_launcher = "reuseport" if args.launcher == "reviewqueue" else args.launcher
         servers = {
-            "product": c.Server("api-product", "reviewqueue.api.main:app", product_env, workers, args.launcher),
-            "bare": c.Server("api-bare", "bare_app:app", bare_env, workers, args.launcher),
+            "product": product_server("api-product", "reviewqueue.api.main:app", product_env, workers, args.launcher),
+            "bare": c.Server("api-bare", "bare_app:app", bare_env, workers, bare_launcher),
         }
         runs: list[dict[str, Any]] = []
         try:

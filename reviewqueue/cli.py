@@ -139,13 +139,16 @@ def users_token(name: str, label: str = "cli") -> None:
 
 
 @app.command("api")
-def api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Serve the HTTP API."""
-    import uvicorn
+def api(
+    host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info",
+    access_log: Annotated[bool, typer.Option(help="One log line per request")] = True,
+) -> None:
+    """Serve the HTTP API (workers > 1: that many processes sharing one listening socket)."""
+    # Not uvicorn.run(workers=N): its shared socket leaves TCP_NODELAY off (~40 ms per response); see api/serve.py.
+    from reviewqueue.api.serve import serve
 
     _setup_logging()
-    uvicorn.run("reviewqueue.api.main:app", host=host, port=port, workers=workers, factory=False,
-                log_level="info")
+    serve(host=host, port=port, workers=workers, log_level=log_level, access_log=access_log)
 
 
 @app.command("worker")
