@@ -1,7 +1,8 @@
 """Ingest: validate a batch, score it with the champion, store predictions, route, enqueue — one commit.
 
 Idempotent on (model, external_id): a re-sent event returns the original result and changes nothing.
-Bulk inserts go through SQLAlchemy Core (the ORM is ~10x slower for this, see DESIGN §5).
+Bulk inserts go through db/bulk.py: ids allocated up front, then COPY (PostgreSQL) or one executemany (SQLite);
+INSERT … RETURNING in parameter order was the bottleneck (BENCHMARKS §3), the ORM slower still (DESIGN §5).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from reviewqueue.db import bulk
 from reviewqueue.db.tables import Decision, Prediction, ReviewItem
 from reviewqueue.domain.policies import Route
 from reviewqueue.domain.states import DecisionSource, Role
@@ -102,16 +105,26 @@ def ingest(ctx: AppContext, actor: Actor, model_name: str, events: Any) -> list[
         return _ingest_once(ctx, spec, clean)
 
 
+_EXISTING = (
+    select(predictions.c.id, predictions.c.external_id, predictions.c.score, predictions.c.route,
+           predictions.c.audited, predictions.c.version_id, items.c.id.label("item_id"))
+    .outerjoin(items, items.c.prediction_id == predictions.c.id)
+    .where(predictions.c.model_name == bindparam("model_name"))
+)
+# PostgreSQL: the whole batch as one array parameter. An IN list of 900 parameters, once psycopg prepared it,
+# could get a generic plan that compared every stored row with the list (seconds per chunk without statistics).
+_EXISTING_PG = _EXISTING.where(predictions.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String))))
+
+
 def _existing(conn: Connection, model_name: str, external_ids: list[str]) -> dict[str, Any]:
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_EXISTING_PG, {"model_name": model_name, "external_ids": external_ids}).all()
+        return {r.external_id: r for r in rows}
     found: dict[str, Any] = {}
-    for start in range(0, len(external_ids), IN_CHUNK):
+    for start in range(0, len(external_ids), IN_CHUNK):  # SQLite: chunks under its bound-parameter limit
         chunk = external_ids[start:start + IN_CHUNK]
-        rows = conn.execute(
-            select(predictions.c.id, predictions.c.external_id, predictions.c.score, predictions.c.route,
-                   predictions.c.audited, predictions.c.version_id, items.c.id.label("item_id"))
-            .outerjoin(items, items.c.prediction_id == predictions.c.id)
-            .where(predictions.c.model_name == model_name, predictions.c.external_id.in_(chunk))
-        ).all()
+        rows = conn.execute(_EXISTING.where(predictions.c.external_id.in_(chunk)),
+                            {"model_name": model_name}).all()
         found.update({r.external_id: r for r in rows})
     return found
 
@@ -129,7 +142,9 @@ def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) 
         existing = _existing(conn, spec.name, [e["external_id"] for e in clean])
         fresh = [e for e in clean if e["external_id"] not in existing]
         stored = _store_fresh(ctx, conn, spec, current, fresh) if fresh else {}
-        version_of = _version_numbers(conn, {r.version_id for r in existing.values()} | {current.id})
+        version_of = {current.id: current.version}
+        if existing:
+            version_of |= _version_numbers(conn, {r.version_id for r in existing.values()} - {current.id})
     results = []
     for event in clean:
         ext = event["external_id"]
@@ -160,10 +175,7 @@ def _store_fresh(
             "context": event["context"], "correlation_key": None if correlation is None else str(correlation),
             "created_at": now,
         })
-    inserted = conn.execute(
-        insert(predictions).returning(predictions.c.id, sort_by_parameter_order=True), rows
-    ).scalars().all()
-    for row, prediction_id in zip(rows, inserted, strict=True):
+    for row, prediction_id in zip(rows, bulk.insert_with_ids(conn, predictions, rows), strict=True):
         row["id"] = prediction_id
     item_ids = _enqueue(conn, spec, rows, now)
     _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now)
@@ -194,7 +206,7 @@ def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], now:
         ]
     if not wanted:
         return {}
-    ids = conn.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True), item_rows).scalars().all()
+    ids = bulk.insert_with_ids(conn, items, item_rows)
     return {r["id"]: item_id for r, item_id in zip(wanted, ids, strict=True)}
 
 
@@ -228,13 +240,10 @@ def _auto_decide(
          "source": DecisionSource.MODEL.value, "actor": f"model:{spec.name}", "note": "", "created_at": now}
         for r in rows
     ]
-    decision_ids = conn.execute(
-        insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True), decision_rows
-    ).scalars().all()
+    decision_ids = bulk.insert_with_ids(conn, decisions, decision_rows)
     actions: list[dict[str, Any]] = []
     for row, decision, decision_id in zip(rows, decision_rows, decision_ids, strict=True):
         payload = action_payload(spec=spec, prediction=row, verdict=decision["verdict"], source="model",
                                  actor=decision["actor"], item_id=item_ids.get(row["id"]), decision_id=decision_id)
         actions.extend(outbox_rows(spec, decision["verdict"], decision_id, payload, now))
-    if actions:
-        conn.execute(insert(outbox), actions)
+    bulk.insert_many(conn, outbox, actions)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, insert, select, text
+from sqlmodel import Session
 
 from reviewqueue.db.tables import Decision, ModelVersion, OutboxAction, Prediction, ReviewItem
 from reviewqueue.domain.states import Role
@@ -130,3 +134,127 @@ def test_concurrent_resends_store_each_event_once(ctx):
     assert count(ctx, Prediction) == 40 and count(ctx, ReviewItem) == 40
     ids = {tuple(r.prediction_id for r in batch) for batch in results}
     assert len(ids) == 1, "every caller gets the same predictions back"
+
+
+def rows_by(ctx, table, key: str) -> dict:
+    with ctx.engine.connect() as conn:
+        return {getattr(r, key): r for r in conn.execute(select(table.__table__)).all()}
+
+
+def test_stored_rows_carry_the_returned_ids_and_point_to_each_other(ctx):
+    events = [uncertain(i) for i in range(3)] + [transaction(i, risky=True) for i in range(3)] + \
+             [transaction(100 + i) for i in range(3)]
+    results = {r.external_id: r for r in ingest.ingest(ctx, SYSTEM, "fraud", events)}
+    stored = rows_by(ctx, Prediction, "external_id")
+    items = rows_by(ctx, ReviewItem, "id")
+    decisions = rows_by(ctx, Decision, "id")
+    actions = rows_by(ctx, OutboxAction, "id")
+    assert {ext: r.prediction_id for ext, r in results.items()} == {ext: p.id for ext, p in stored.items()}
+    ids_in_batch_order = [results[e["external_id"]].prediction_id for e in events]
+    assert ids_in_batch_order == sorted(ids_in_batch_order)
+    assert {r.item_id: r.prediction_id for r in results.values() if r.item_id} == \
+        {i.id: i.prediction_id for i in items.values()}
+    auto = {r.prediction_id for r in results.values() if r.route != "review"}
+    assert sorted(d.prediction_id for d in decisions.values()) == sorted(auto)
+    for action in actions.values():
+        decision = decisions[action.decision_id]
+        prediction = next(p for p in stored.values() if p.id == decision.prediction_id)
+        assert action.payload["decision_id"] == decision.id
+        assert action.payload["prediction_id"] == prediction.id
+        assert action.payload["external_id"] == prediction.external_id
+        assert action.payload["features"] == prediction.features and action.payload["verdict"] == decision.verdict
+    assert {a.decision_id for a in actions.values()} == set(decisions)
+
+
+def test_ingested_json_and_datetimes_are_stored_as_the_orm_stores_them(ctx):
+    # microseconds in a zone that is not UTC: the column type must store the same instant either way
+    ctx.clock = lambda: datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=timezone(timedelta(hours=-3)))
+    event = transaction(1, risky=True)
+    event["context"] = {"charge_id": "ch_ü", "user_id": "u\"1\"", "currency": "usd"}
+    ingest.ingest(ctx, SYSTEM, "fraud", [event])
+    original = next(iter(rows_by(ctx, Prediction, "external_id").values()))
+    action = next(iter(rows_by(ctx, OutboxAction, "id").values()))
+    with Session(ctx.engine) as session:
+        session.add(Prediction(**(original._asdict() | {"id": None, "external_id": "via-orm"})))
+        session.add(OutboxAction(**(action._asdict() | {"id": "via-orm"})))
+        session.commit()
+    via_orm, via_ingest = stored_text(ctx, Prediction, "external_id", ["via-orm", event["external_id"]],
+                                      ["features", "context", "created_at", "score", "audited", "correlation_key"])
+    assert via_ingest == via_orm
+    via_orm, via_ingest = stored_text(ctx, OutboxAction, "id", ["via-orm", action.id],
+                                      ["params", "payload", "next_attempt_at", "created_at", "outcome_unknown"])
+    assert via_ingest == via_orm
+    assert original.created_at == ctx.now() and original.features == event["features"]
+
+
+def stored_text(ctx, model, key: str, keys: list[str], columns: list[str]) -> list[tuple]:
+    """The columns as the database holds them (cast to text), so a different serialisation would show."""
+    table = model.__table__
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(table.c[key], *[cast(table.c[c], String) for c in columns])
+                            .where(table.c[key].in_(keys))).all()
+    by_key = {r[0]: tuple(r[1:]) for r in rows}
+    return [by_key[k] for k in keys]
+
+
+def test_a_lost_race_is_retried_and_nothing_is_stored_twice(ctx, monkeypatch, caplog):
+    first = ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(1), transaction(2)])
+    real_existing = ingest._existing
+    calls: list[int] = []
+
+    def stale_then_real(*args):  # the first read misses what a concurrent request has just stored
+        calls.append(1)
+        return {} if len(calls) == 1 else real_existing(*args)
+
+    monkeypatch.setattr(ingest, "_existing", stale_then_real)
+    with caplog.at_level(logging.INFO, logger="reviewqueue.services.ingest"):
+        again = ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(3), uncertain(1), transaction(2)])
+    assert any(getattr(r, "action", None) == "ingest_retry" for r in caplog.records)
+    assert [r.duplicate for r in again] == [False, True, True]
+    assert [r.prediction_id for r in again[1:]] == [r.prediction_id for r in first]
+    assert again[1].item_id == first[0].item_id
+    assert (count(ctx, Prediction), count(ctx, ReviewItem), count(ctx, Decision)) == (3, 2, 1)
+    assert count(ctx, OutboxAction) == 1
+
+
+def test_an_external_id_raced_in_concurrently_is_stored_once(ctx, caplog):
+    with ctx.engine.connect() as conn:
+        version_id = conn.execute(select(ModelVersion.id)).scalar_one()
+    rival = {"model_name": "fraud", "external_id": "tx-u1", "version_id": version_id, "score": 0.5,
+             "route": "review", "audited": False, "features": {}, "context": {}, "correlation_key": None,
+             "created_at": ctx.now()}
+    results: list = []
+    with ctx.engine.connect() as other:
+        other.begin()  # holds its uncommitted row (PostgreSQL) or the write lock (SQLite)
+        rival_id = other.execute(insert(Prediction.__table__).returning(Prediction.id), rival).scalar_one()
+        with caplog.at_level(logging.INFO, logger="reviewqueue.services.ingest"):
+            worker = threading.Thread(
+                target=lambda: results.append(ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(1), uncertain(2)])))
+            worker.start()
+            wait_until_blocked(ctx)
+            other.commit()
+            worker.join(timeout=30)
+    assert results, "ingest did not finish"
+    raced, fresh = results[0]
+    assert raced.duplicate and raced.prediction_id == rival_id and raced.item_id is None
+    assert not fresh.duplicate and fresh.item_id is not None
+    assert (count(ctx, Prediction), count(ctx, ReviewItem)) == (2, 1)
+    if ctx.engine.dialect.name == "postgresql":  # SQLite's writer lock serialises them: no race to retry
+        assert any(getattr(r, "action", None) == "ingest_retry" for r in caplog.records)
+
+
+def wait_until_blocked(ctx) -> None:
+    """Until the ingest waits on the rival's lock (PostgreSQL); SQLite's busy wait is not visible, so pause."""
+    if ctx.engine.dialect.name != "postgresql":
+        time.sleep(0.5)
+        return
+    deadline = time.monotonic() + 20
+    with ctx.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND wait_event_type = 'Lock'")).scalar_one()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.05)
+    raise AssertionError("ingest never waited on the rival's row")

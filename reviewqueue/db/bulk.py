@@ -1,0 +1,176 @@
+"""Bulk INSERT for hot paths (batch ingest): ids allocated up front, rows written without RETURNING.
+
+``insert(...).returning(id, sort_by_parameter_order=True)`` is slow on both backends (BENCHMARKS §3): psycopg
+re-parses every multi-row VALUES page, and SQLite falls back to one statement per row to keep the order.
+Knowing the ids before writing lets each backend use its fastest path:
+
+* PostgreSQL: one ``nextval`` round trip for all ids, then ``COPY … FROM STDIN`` on the transaction's own
+  connection.
+* SQLite: ids continue from ``max(id)`` under the ``BEGIN IMMEDIATE`` write lock (engine.py) — the rowid
+  SQLite itself would pick for a table without AUTOINCREMENT — then one driver executemany.
+
+Both write through the driver with values already passed through SQLAlchemy's bind processors, so each value
+lands exactly as SQLAlchemy's INSERT would store it, without its per-row parameter bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeEngine
+
+Row = dict[str, Any]
+
+
+# Below this many rows a plain INSERT is cheaper on PostgreSQL: one round trip, where nextval + COPY take three
+# (a single prediction over HTTP writes 2-3 one-row batches).
+SMALL_BATCH = 16
+
+
+def insert_with_ids(conn: Connection, table: Table, rows: Sequence[Row]) -> list[int]:
+    """Insert rows that lack their integer primary key; returns the ids given to them, in row order."""
+    if not rows:
+        return []
+    pk = _integer_pk(table)
+    if conn.dialect.name == "postgresql" and len(rows) < SMALL_BATCH:
+        returning = insert(table).returning(table.c[pk], sort_by_parameter_order=True)
+        return list(conn.execute(returning, list(rows)).scalars().all())
+    ids = _allocate_ids(conn, table, pk, len(rows))
+    insert_many(conn, table, [{**row, pk: row_id} for row, row_id in zip(rows, ids, strict=True)])
+    return ids
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
+    """Insert rows that carry every column the caller wants set (all with the same keys), in one pass."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    _refuse_python_defaults(table, columns)
+    if conn.dialect.name == "postgresql" and len(rows) < SMALL_BATCH:
+        conn.execute(insert(table), list(rows))
+        return
+    write = {"postgresql": _copy, "sqlite": _executemany}.get(conn.dialect.name)
+    if write is None:
+        raise NotImplementedError(f"bulk insert on {conn.dialect.name}")
+    write(conn, table, columns, _bound_values(conn, table, columns, rows))
+
+
+def _integer_pk(table: Table) -> str:
+    columns = list(table.primary_key.columns)
+    if len(columns) != 1 or columns[0].type.python_type is not int:
+        raise ValueError(f"{table.name}: id allocation needs a single integer primary key")
+    return columns[0].name
+
+
+def _allocate_ids(conn: Connection, table: Table, pk: str, n: int) -> list[int]:
+    if conn.dialect.name == "postgresql":
+        return _pg_ids(conn, table, pk, n)
+    if conn.dialect.name == "sqlite":
+        return _sqlite_ids(conn, table, pk, n)
+    raise NotImplementedError(f"bulk id allocation on {conn.dialect.name}")
+
+
+def _pg_ids(conn: Connection, table: Table, pk: str, n: int) -> list[int]:
+    ids = conn.execute(
+        text("SELECT nextval(pg_get_serial_sequence(:table, :pk)) FROM generate_series(1, :n)"),
+        {"table": table.fullname, "pk": pk, "n": n},
+    ).scalars().all()
+    # concurrent batches may interleave in the sequence; sorted, ids still follow row order like INSERT's
+    return sorted(ids)
+
+
+def _sqlite_ids(conn: Connection, table: Table, pk: str, n: int) -> list[int]:
+    if not conn.in_transaction():
+        raise RuntimeError("SQLite id allocation needs the write transaction that will insert the rows")
+    last = conn.execute(select(func.coalesce(func.max(table.c[pk]), 0))).scalar_one()
+    if table.dialect_options["sqlite"]["autoincrement"]:
+        # AUTOINCREMENT promises never to reuse an id, even a deleted row's (explicit ids advance the sequence)
+        seq = conn.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :name"), {"name": table.name})
+        last = max(last, seq.scalar() or 0)
+    return list(range(last + 1, last + 1 + n))
+
+
+def _refuse_python_defaults(table: Table, columns: list[str]) -> None:
+    # the driver fills an omitted column from the server default only; SQLAlchemy would also run a Python-side one
+    missing = [c.name for c in table.columns if c.name not in columns and c.default is not None]
+    if missing:
+        raise ValueError(f"{table.name}: bulk insert needs explicit values for {', '.join(missing)}")
+
+
+def _bound_values(conn: Connection, table: Table, columns: list[str], rows: Sequence[Row]) -> Iterator[list[Any]]:
+    """Each row's values as SQLAlchemy would bind them, made as the driver consumes them (no second copy)."""
+    getter = _values_getter(columns)
+    processed = [(i, process) for i, name in enumerate(columns) if (process := _processor(conn, table.c[name].type))]
+    for row in rows:
+        values = list(getter(row))
+        for i, process in processed:
+            values[i] = process(values[i])
+        yield values
+
+
+def _processor(conn: Connection, type_: TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    process = type_.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    if process is not None and _holds_datetimes(type_):
+        # a batch stamps its rows with one instant: convert it once, not once per row (equal instants in other
+        # zones share the cache entry, which is right: the UTC type stores them the same)
+        return lru_cache(maxsize=16)(process)
+    return process
+
+
+def _holds_datetimes(type_: TypeEngine[Any]) -> bool:
+    try:
+        return type_.python_type is datetime
+    except NotImplementedError:
+        return False
+
+
+def _values_getter(columns: list[str]) -> Callable[[Row], Sequence[Any]]:
+    if len(columns) == 1:
+        return lambda row: (row[columns[0]],)
+    return itemgetter(*columns)
+
+
+def _copy(conn: Connection, table: Table, columns: list[str], values: Iterable[list[Any]]) -> None:
+    statement = f"COPY {_target(conn, table, columns)} FROM STDIN"
+    with _as_sqlalchemy_error(conn, statement), _driver(conn).cursor() as cursor, cursor.copy(statement) as copy:
+        for row in values:
+            copy.write_row(row)
+
+
+def _executemany(conn: Connection, table: Table, columns: list[str], values: Iterable[list[Any]]) -> None:
+    statement = f"INSERT INTO {_target(conn, table, columns)} VALUES ({', '.join('?' * len(columns))})"
+    with _as_sqlalchemy_error(conn, statement):
+        _driver(conn).executemany(statement, values)
+
+
+def _target(conn: Connection, table: Table, columns: list[str]) -> str:
+    quote = conn.dialect.identifier_preparer
+    return f"{quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
+
+
+def _driver(conn: Connection) -> Any:
+    """The DBAPI connection inside the transaction SQLAlchemy has open, so the rows commit or roll back with it."""
+    return conn.connection.driver_connection
+
+
+@contextmanager
+def _as_sqlalchemy_error(conn: Connection, statement: str) -> Iterator[None]:
+    """The driver call runs outside SQLAlchemy's error handling: wrap its errors as an INSERT's would be, so
+    ``except IntegrityError`` (ingest's race retry) and the API's lost-connection 503 still apply."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as exc:
+        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(statement, None, exc, dbapi_error, connection_invalidated=lost,
+                                  dialect=conn.dialect) from exc
