@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from connectors.base import ActionContext, Connector
 from reviewqueue.db import queries
@@ -185,9 +185,8 @@ class _Recorder:
         if now >= self.group_due:
             try:
                 self.flush()
-            except SQLAlchemyError:  # kept: retried at the next due time, while the heartbeat holds the leases
-                log.warning("could not record outcomes, will retry", exc_info=True,
-                            extra={"action": "outbox_record_failed", "count": len(self.group)})
+            except SQLAlchemyError as exc:  # kept: retried at the next due time, while the heartbeat holds the leases
+                self._log_failed_flush(exc)
                 self.group_due = time.monotonic() + self.d.flush_retry_seconds
         if now >= self.next_beat:
             self.beat()
@@ -199,13 +198,19 @@ class _Recorder:
             try:
                 self.flush()
                 return
-            except SQLAlchemyError:
+            except SQLAlchemyError as exc:
                 if attempt == self.d.final_flush_attempts:
                     raise
-                log.warning("could not record outcomes, will retry", exc_info=True,
-                            extra={"action": "outbox_record_failed", "count": len(self.group)})
+                self._log_failed_flush(exc)
                 time.sleep(self.d.flush_retry_seconds)
                 self.beat()
+
+    def _log_failed_flush(self, exc: SQLAlchemyError) -> None:
+        # an outage is expected and said in one line; anything else keeps its traceback
+        outage = isinstance(exc, OperationalError)
+        reason = "database unavailable" if outage else type(exc).__name__
+        log.warning(f"could not record outcomes ({reason}), will retry", exc_info=not outage,
+                    extra={"action": "outbox_record_failed", "count": len(self.group)})
 
     def flush(self) -> None:
         """Record the group in one transaction; on an error it stays whole for the next try."""

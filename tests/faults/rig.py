@@ -188,13 +188,9 @@ class Rig:
         conn.close()
         return [r[0] for r in rows]
 
-    def assert_flagged_effects_once(self, events: list[dict[str, Any]], note: str = "",
-                                    slack_at_least_once: bool = False) -> dict[str, int]:
-        """Every flagged event's four effects happened exactly once, counted where they live.
-
-        Slack has no idempotency key (connectors/slack_message.py: at-least-once); where a fault may cut a
-        worker off after a post, ``slack_at_least_once`` only requires each action's message to be there.
-        """
+    def assert_flagged_effects_once(self, events: list[dict[str, Any]], note: str = "") -> dict[str, int]:
+        """Every flagged event's four effects happened exactly once, counted where they live (Slack included:
+        a retry whose outcome is unknown finds its earlier message by action id, connectors/slack_message.py)."""
         refunds = self.refunds_per_charge(events)
         off = {c: n for c, n in refunds.items() if n != 1}
         assert not off, f"{note}refunds per charge must be 1; off: {off} of {len(refunds)} charges"
@@ -206,7 +202,7 @@ class Rig:
             by_connector.setdefault(a.connector, []).append(a.id)
         slack = self.slack_per_action()
         slack_off = {a: slack.get(a, 0) for a in by_connector.get("slack_message", [])
-                     if slack.get(a, 0) < 1 or (slack.get(a, 0) > 1 and not slack_at_least_once)}
+                     if slack.get(a, 0) != 1}
         assert not slack_off, f"{note}slack messages per action must be 1; off: {slack_off}"
         banned = self.banned_users()
         assert banned == sorted(e["context"]["user_id"] for e in events), f"{note}banned users: {banned}"
