@@ -151,6 +151,9 @@ def main() -> None:
             s.start()
         for v in servers:  # warm-up: ORT session loaded, statements prepared
             load(v, 2, 2)
+        # the warm-up's rows give the planner real statistics (this server runs autovacuum off; with none, the
+        # idempotency lookup's generic plan scanned every prediction of the model, ~1 ms and growing)
+        c.vacuum_analyze(url, "predictions", "review_items", "decisions", "outbox_actions")
         for clients in [int(x) for x in args.clients.split(",") if x]:
             c.console.rule(f"{clients} client(s)")
             runs = []
