@@ -69,33 +69,23 @@ class ClaimSQL:
 
 
 def capture_claim_sql(url: str) -> ClaimSQL:
-    """Run queries.claim_next_item once in a rolled-back transaction and keep what the engine sent.
+    """The SQL text and parameters queries.claim_next_item sends for one queue on PostgreSQL (compiled once by
+    the product and run on the driver cursor), with the per-claim parameters located.
 
     The bare baseline then executes this very SQL, so it follows the product when the statement changes.
     """
-    from sqlalchemy import event, text
-
     from reviewqueue.db import queries
     from reviewqueue.db.engine import make_engine
 
     engine = make_engine(url)
-    principal_id = _SENTINEL_PRINCIPAL
-    seen: list[tuple[str, Any]] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, parameters, _ctx, _many: seen.append((statement, parameters)))
-    with engine.connect() as conn:
-        trans = conn.begin()
-        conn.execute(text("INSERT INTO principals (id, name, role, queues, created_at, disabled) "
-                          "VALUES (:id, 'bench-capture', 'reviewer', '[]', now(), false)"), {"id": principal_id})
-        queries.claim_next_item(conn, ["fraud"], principal_id, _SENTINEL_TOKEN, _SENTINEL_NOW, LEASE_SECONDS)
-        trans.rollback()
+    sql, defaults = queries._CLAIM_FROM_ONE_QUEUE.sql(engine.dialect)
     engine.dispose()
-    sql, params = next((st, pa) for st, pa in seen if st.lstrip().upper().startswith("UPDATE REVIEW_ITEMS"))
-    params = dict(params)
     expires = _SENTINEL_NOW + timedelta(seconds=LEASE_SECONDS)
+    params = {**defaults, "queue": "fraud", "principal_id": _SENTINEL_PRINCIPAL, "lease_token": _SENTINEL_TOKEN,
+              "expires_at": expires}
     return ClaimSQL(
         sql=sql, params=params,
-        principal_keys=[k for k, v in params.items() if v == principal_id and not isinstance(v, bool)],
+        principal_keys=[k for k, v in params.items() if v == _SENTINEL_PRINCIPAL and not isinstance(v, bool)],
         token_keys=[k for k, v in params.items() if v == _SENTINEL_TOKEN],
         expires_keys=[k for k, v in params.items() if isinstance(v, datetime) and v == expires],
     )

@@ -241,7 +241,12 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=50.0, 
                    help="decisions per second in the latency phase (4 actions each)")
     p.add_argument("--seconds", type=float, default=6.0, help="producer duration per latency run")
-    p.add_argument("--polls", default="0.5,0.05", help="worker_poll_seconds values for the latency phase")
+    from reviewqueue.settings import Settings
+
+    product_poll = Settings.model_fields["worker_poll_seconds"].default
+    p.add_argument("--polls", default=f"{product_poll:g},0.5",
+                   help="worker_poll_seconds values for the latency phase; the first is the one the targets use "
+                        "(default: the product's default, then the previous default 0.5 s)")
     p.add_argument("--batch", type=int, default=None, help="outbox_batch_size for both (default: the product's)")
     p.add_argument("--diagnostics", action="store_true",
                    help="also run the product's previous recording (a transaction per action), for a before/after")

@@ -160,6 +160,8 @@ class ActionCounts(BaseModel):
     done: int
     dead: int
     total: int
+    done_estimated: bool = Field(
+        False, description="done (and so total) estimated from table statistics: exact counts only below 100k rows")
 
 
 class VersionOut(BaseModel):

@@ -9,11 +9,12 @@ so each statement stays a single conditional UPDATE … RETURNING on both.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, literal_column, select, update
 from sqlalchemy.engine import Connection, Row
 
+from reviewqueue.db.driver import CompiledOnce
 from reviewqueue.db.tables import Lease, OutboxAction, ReviewItem
 from reviewqueue.db.types import UTCDateTime
 from reviewqueue.domain.states import ActionStatus, ItemStatus
@@ -27,33 +28,52 @@ leases = Lease.__table__  # type: ignore[attr-defined]
 # The status is a literal, not a bound parameter, so PostgreSQL matches the partial index ix_items_claim
 # without re-planning each execution.
 _PENDING: Any = literal_column("'pending'")
-_BEST_PENDING = (
-    select(items.c.id)
-    .where(items.c.status == _PENDING, items.c.queue.in_(bindparam("queues", expanding=True)))
-    .order_by(items.c.priority.desc(), items.c.created_at, items.c.id)
-    .limit(1)
-    .with_for_update(skip_locked=True)
-    .scalar_subquery()
-)
-_CLAIM_NEXT = (
-    update(items)
-    .where(items.c.id == _BEST_PENDING, items.c.status == _PENDING)
-    .values(
-        status=ItemStatus.CLAIMED.value,
-        claimed_by=bindparam("principal_id"),
-        lease_token=bindparam("lease_token"),
-        lease_expires_at=bindparam("expires_at", type_=UTCDateTime()),
+
+
+def _claim_statement(queue_matches: Any) -> Any:
+    best_pending = (
+        select(items.c.id)
+        .where(items.c.status == _PENDING, queue_matches)
+        .order_by(items.c.priority.desc(), items.c.created_at, items.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
-    .returning(items.c.id)
-)
+    return (
+        update(items)
+        .where(items.c.id == best_pending, items.c.status == _PENDING)
+        .values(
+            status=ItemStatus.CLAIMED.value,
+            claimed_by=bindparam("principal_id"),
+            lease_token=bindparam("lease_token"),
+            lease_expires_at=bindparam("expires_at", type_=UTCDateTime()),
+        )
+        .returning(items.c.id)
+    )
+
+
+_CLAIM_NEXT = _claim_statement(items.c.queue.in_(bindparam("queues", expanding=True)))
+# One queue (every reviewer's claim): compiled once and run on the driver cursor on PostgreSQL, where
+# SQLAlchemy's per-execution work was most of the Python time of a claim (BENCHMARKS.md §1). "queue = $1",
+# not "= ANY($1)": the planner must see one queue to walk ix_items_claim in order instead of sorting.
+_CLAIM_FROM_ONE_QUEUE = CompiledOnce(_claim_statement(items.c.queue == bindparam("queue")))
+
+
+class Claimed(NamedTuple):
+    id: int
 
 
 def claim_next_item(
     conn: Connection, queues: list[str], principal_id: int, lease_token: str, now: datetime, lease_seconds: int
-) -> Row[Any] | None:
+) -> Any:
     """claim_next_item: lease the best pending item of the given queues to one reviewer, atomically."""
+    expires = now + timedelta(seconds=lease_seconds)
+    if conn.dialect.name == "postgresql" and len(queues) == 1:
+        row = _CLAIM_FROM_ONE_QUEUE.first(conn, {"queue": queues[0], "principal_id": principal_id,
+                                                 "lease_token": lease_token, "expires_at": expires})
+        return Claimed(row[0]) if row else None
     params = {"queues": list(queues), "principal_id": principal_id, "lease_token": lease_token,
-              "expires_at": now + timedelta(seconds=lease_seconds)}
+              "expires_at": expires}
     return conn.execute(_CLAIM_NEXT, params).first()
 
 
@@ -68,9 +88,21 @@ _HELD_BY = (
 )
 
 
-def live_item_held_by(conn: Connection, queue: str, principal_id: int, now: datetime) -> Row[Any] | None:
+_HELD_BY_ON_DRIVER = CompiledOnce(_HELD_BY)  # asked before every claim: same treatment as the claim
+
+
+class Held(NamedTuple):
+    id: int
+    lease_token: str
+
+
+def live_item_held_by(conn: Connection, queue: str, principal_id: int, now: datetime) -> Any:
     """live_item_held_by: the item of this queue the reviewer already holds under a live lease, if any."""
-    return conn.execute(_HELD_BY, {"queue": queue, "principal_id": principal_id, "now": now}).first()
+    params = {"queue": queue, "principal_id": principal_id, "now": now}
+    if conn.dialect.name == "postgresql":
+        row = _HELD_BY_ON_DRIVER.first(conn, params)
+        return Held(row[0], row[1]) if row else None
+    return conn.execute(_HELD_BY, params).first()
 
 
 _RELEASE_EXPIRED = (

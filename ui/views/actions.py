@@ -35,8 +35,10 @@ if problem := state.pop("actions_error", None):
 counts = session.call(client.action_counts)
 if counts is None:
     st.stop()
-tiles = [("Pending", counts.pending), ("In flight", counts.in_flight), ("Done", counts.done),
-         ("Dead", counts.dead), ("Total", counts.total)]
+about = "≈ " if counts.done_estimated else ""  # large tables: done is estimated, the rest exact
+tiles: list[tuple[str, int | str]] = [
+    ("Pending", counts.pending), ("In flight", counts.in_flight), ("Done", f"{about}{counts.done:,}"),
+    ("Dead", counts.dead), ("Total", f"{about}{counts.total:,}")]
 for column, (label, value) in zip(st.columns(len(tiles)), tiles, strict=True):
     column.metric(label, value)
 st.altair_chart(charts.action_counts(fmt.count_rows(counts)), width="stretch")
