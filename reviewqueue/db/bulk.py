@@ -16,7 +16,6 @@ lands exactly as SQLAlchemy's INSERT would store it, without its per-row paramet
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -24,8 +23,9 @@ from typing import Any
 
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
+
+from reviewqueue.db.driver import as_sqlalchemy_error, driver_connection
 
 Row = dict[str, Any]
 
@@ -140,37 +140,18 @@ def _values_getter(columns: list[str]) -> Callable[[Row], Sequence[Any]]:
 
 def _copy(conn: Connection, table: Table, columns: list[str], values: Iterable[list[Any]]) -> None:
     statement = f"COPY {_target(conn, table, columns)} FROM STDIN"
-    with _as_sqlalchemy_error(conn, statement), _driver(conn).cursor() as cursor, cursor.copy(statement) as copy:
+    driver = driver_connection(conn)
+    with as_sqlalchemy_error(conn, statement), driver.cursor() as cursor, cursor.copy(statement) as copy:
         for row in values:
             copy.write_row(row)
 
 
 def _executemany(conn: Connection, table: Table, columns: list[str], values: Iterable[list[Any]]) -> None:
     statement = f"INSERT INTO {_target(conn, table, columns)} VALUES ({', '.join('?' * len(columns))})"
-    with _as_sqlalchemy_error(conn, statement):
-        _driver(conn).executemany(statement, values)
+    with as_sqlalchemy_error(conn, statement):
+        driver_connection(conn).executemany(statement, values)
 
 
 def _target(conn: Connection, table: Table, columns: list[str]) -> str:
     quote = conn.dialect.identifier_preparer
     return f"{quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
-
-
-def _driver(conn: Connection) -> Any:
-    """The DBAPI connection inside the transaction SQLAlchemy has open, so the rows commit or roll back with it."""
-    return conn.connection.driver_connection
-
-
-@contextmanager
-def _as_sqlalchemy_error(conn: Connection, statement: str) -> Iterator[None]:
-    """The driver call runs outside SQLAlchemy's error handling: wrap its errors as an INSERT's would be, so
-    ``except IntegrityError`` (ingest's race retry) and the API's lost-connection 503 still apply."""
-    dbapi_error = conn.dialect.loaded_dbapi.Error
-    try:
-        yield
-    except dbapi_error as exc:
-        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(statement, None, exc, dbapi_error, connection_invalidated=lost,
-                                  dialect=conn.dialect) from exc
