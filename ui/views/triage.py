@@ -153,7 +153,8 @@ def _decision_bar(item: ItemOut) -> None:
     note, *buttons = st.columns([3] + [1] * len(item.verdicts), vertical_alignment="bottom")
     note.text_input("Note (optional)", key="triage-note", placeholder="Why you decided so, for the audit trail")
     for column, verdict in zip(buttons, item.verdicts, strict=True):
-        column.button(fmt.verdict_label(verdict, keys[verdict]), key=f"verdict-{verdict}",
+        # the label carries no "[F]": Streamlit draws the shortcut key inside the button itself
+        column.button(fmt.verdict_label(verdict, None), key=f"verdict-{verdict}",
                       shortcut=keys[verdict], on_click=_decide, args=(verdict,), type="primary",
                       width="stretch", help=fmt.verdict_help(verdict, keys[verdict]))
 
