@@ -67,8 +67,8 @@ def test_text_item_shows_the_message_escaped_with_its_words_highlighted(
     assert [m.label for m in at.metric] == ["Score", "Priority", "Age"]  # no Amount for a text item
     page = texts(at)
     assert "SLA 15 min: due" in page and "OVERDUE" not in page  # high risk, fresh
-    buttons = {b.key: b.label for b in at.button if b.key and b.key.startswith("verdict-")}
-    assert buttons == {"verdict-concern": "Concern  [1]", "verdict-no concern": "No concern  [2]"}
+    buttons = {b.key: (b.label, b.proto.shortcut) for b in at.button if b.key and b.key.startswith("verdict-")}
+    assert buttons == {"verdict-concern": ("Concern", "1"), "verdict-no concern": ("No concern", "2")}
 
     at.button(key="verdict-no concern").click().run()
     assert not at.exception
