@@ -314,15 +314,17 @@ def replay(ctx: AppContext, actor: Actor, action_id: str) -> dict[str, Any]:
     actor.require(Role.ADMIN)
     now = ctx.now()
     with ctx.engine.begin() as conn:
-        updated = conn.execute(
+        # the row as this replay left it: a worker polling every 0.1 s may lease it the moment we commit
+        replayed = conn.execute(
             outbox.update().where(outbox.c.id == action_id, outbox.c.status == ActionStatus.DEAD)
             .values(status=ActionStatus.PENDING, attempts=0, next_attempt_at=now, leased_by=None,
                     lease_expires_at=None)
-        ).rowcount
-        if not updated:
+            .returning(*LIST_COLUMNS, outbox.c.outcome, outbox.c.params)
+        ).first()
+        if replayed is None:
             exists = conn.execute(select(outbox.c.status).where(outbox.c.id == action_id)).first()
             if exists is None:
                 raise NotFound(f"action {action_id} not found", field="action_id")
             raise Conflict(f"action {action_id} is {exists.status}, only dead actions can be replayed")
     log.info("action replayed", extra={"action": "outbox_replayed", "action_id": action_id, "actor": actor.name})
-    return get_action(ctx, actor, action_id)
+    return dict(replayed._mapping)
