@@ -1,6 +1,6 @@
 """SQLModel table classes. No ``from __future__ import annotations`` here: SQLModel breaks with it.
 
-Hot paths (bulk ingest, claim-next, outbox lease) use SQLAlchemy Core on these tables, see db/queries.py.
+Hot paths (bulk ingest, claim-next, outbox lease) use SQLAlchemy Core on these tables, see db/items.py and db/outbox.py.
 List views select columns explicitly so they never read payload columns.
 """
 
@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, String, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from reviewqueue.db.types import UTCDateTime
@@ -239,3 +239,18 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     holder: str = Field(max_length=64)
     expires_at: datetime = _ts(nullable=False)
+
+
+# Core Table objects for the named statements in db/*.py: declared once, here. Named *_table so they never
+# shadow a module of the same aggregate (db.outbox, db.versions, …). Nothing outside db/ uses them.
+principals_table: Table = Principal.__table__  # type: ignore[attr-defined]
+tokens_table: Table = ApiToken.__table__  # type: ignore[attr-defined]
+versions_table: Table = ModelVersion.__table__  # type: ignore[attr-defined]
+predictions_table: Table = Prediction.__table__  # type: ignore[attr-defined]
+items_table: Table = ReviewItem.__table__  # type: ignore[attr-defined]
+decisions_table: Table = Decision.__table__  # type: ignore[attr-defined]
+labels_table: Table = Label.__table__  # type: ignore[attr-defined]
+outbox_table: Table = OutboxAction.__table__  # type: ignore[attr-defined]
+events_table: Table = InboundEvent.__table__  # type: ignore[attr-defined]
+runs_table: Table = TrainingRun.__table__  # type: ignore[attr-defined]
+leases_table: Table = Lease.__table__  # type: ignore[attr-defined]
