@@ -33,9 +33,9 @@ class ProductCli(c.Server):
 
     def start(self, health: str = "/healthz", timeout: float = 90.0) -> ProductCli:
         import httpx
+        from reviewqueue_dev.processes import Child, wait_http
 
         from reviewqueue.api.serve import APP
-        from reviewqueue.processes import Child, wait_http
 
         assert self.app == APP, "`reviewqueue api` serves only the product app"
         c.TMP.mkdir(parents=True, exist_ok=True)

@@ -445,7 +445,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, health: str = "/healthz", timeout: float = 90.0) -> Server:
-        from reviewqueue.processes import Child, wait_http
+        from reviewqueue_dev.processes import Child, wait_http
 
         TMP.mkdir(parents=True, exist_ok=True)
         if self.launcher == "reuseport":
@@ -475,7 +475,7 @@ class Server:
 
 def bench_env(extra: dict[str, str]) -> dict[str, str]:
     """Child environment: no inherited REVIEWQUEUE_*, the repository importable, one ORT thread per process."""
-    from reviewqueue.processes import child_env
+    from reviewqueue_dev.processes import child_env
 
     env = child_env(extra)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "bench"), env.get("PYTHONPATH", "")]).rstrip(

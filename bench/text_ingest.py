@@ -17,13 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from reviewqueue_dev.threaded_server import ThreadedServer  # noqa: E402
 
 from reviewqueue.api import create_app  # noqa: E402
 from reviewqueue.db.engine import make_engine  # noqa: E402
 from reviewqueue.db.migrate import upgrade  # noqa: E402
 from reviewqueue.domain.states import Role  # noqa: E402
 from reviewqueue.registry import Registry  # noqa: E402
-from reviewqueue.sandbox_server import ThreadedServer  # noqa: E402
 from reviewqueue.services import auth, training  # noqa: E402
 from reviewqueue.services.context import AppContext  # noqa: E402
 from reviewqueue.settings import Settings  # noqa: E402

@@ -23,8 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
-
-from reviewqueue.sandbox_server import free_port  # noqa: E402
+from reviewqueue_dev.threaded_server import free_port  # noqa: E402
 
 # the item heading (an <h3> holding the external id) shows another id than before the key press
 NEXT_ITEM_SHOWN = """(before) => Array.from(document.querySelectorAll('h1,h2,h3,h4'))

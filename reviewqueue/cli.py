@@ -176,17 +176,36 @@ def ui(port: int = 8501) -> None:
                                       "--server.headless", "true", "--browser.gatherUsageStats", "false"]))
 
 
-@app.command("run")
-def run(
-    api_port: int = 8000, ui_port: int = 8501,
-    data_dir: Annotated[Path, typer.Option(help="Where the embedded demo keeps its files")] = Path("var"),
-) -> None:
-    """Run everything on embedded SQLite with demo data and local sandboxes for Stripe, Slack and webhooks."""
-    from reviewqueue.demo import run_demo
+PLUGIN_GROUP = "reviewqueue.commands"
 
-    _setup_logging()
-    raise typer.Exit(run_demo(api_port=api_port, ui_port=ui_port, data_dir=data_dir))
+
+def _run_needs_dev_extra() -> None:
+    """Run everything with demo data and local sandboxes (needs the `dev` or `demo` extra)."""
+    console.print("`reviewqueue run` needs the demo tools: pip install 'reviewqueue[dev]' (or '.[dev]' in a checkout)")
+    raise typer.Exit(1)
+
+
+def load_plugin_commands(target: typer.Typer = app) -> None:
+    """Register the commands other distributions declare under the `reviewqueue.commands` entry-point group.
+
+    Loaded when the command line starts (main()), never on import: the runtime never imports the dev package
+    (`reviewqueue run` lives in reviewqueue_dev.cli). Without that plugin, `run` explains what is missing.
+    """
+    from importlib.metadata import entry_points
+
+    names = {c.name for c in target.registered_commands}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        if ep.name not in names:
+            target.command(ep.name)(ep.load())
+            names.add(ep.name)
+    if "run" not in names:
+        target.command("run")(_run_needs_dev_extra)
+
+
+def main() -> None:
+    load_plugin_commands(app)
+    app()
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.progress import track
 
 from reviewqueue.domain.states import Role
-from reviewqueue.processes import Child, api_child, child_env, ui_child, wait_http, worker_child
-from reviewqueue.sandbox import LocalStripe, Sink
 from reviewqueue.settings import Settings
+from reviewqueue_dev.processes import Child, api_child, child_env, ui_child, wait_http, worker_child
+from reviewqueue_dev.sandbox import LocalStripe, Sink
 
 log = logging.getLogger(__name__)
 console = Console()

@@ -186,7 +186,7 @@ def uncertain(i: int, **overrides: Any) -> dict[str, Any]:
 def live_api(ctx: AppContext) -> Iterator[str]:
     """The real API app served by uvicorn on 127.0.0.1 (a free port), over this test's database."""
     from reviewqueue.api import create_app
-    from reviewqueue.sandbox_server import ThreadedServer
+    from reviewqueue_dev.threaded_server import ThreadedServer
 
     with ThreadedServer(create_app(ctx)) as server:
         yield server.url

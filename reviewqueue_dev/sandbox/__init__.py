@@ -8,8 +8,8 @@ Both start with ``start()`` or ``with``, wait for readiness with a deadline, and
 
 from __future__ import annotations
 
-from reviewqueue.sandbox._wait import wait_until
-from reviewqueue.sandbox.localstripe import LocalStripe
-from reviewqueue.sandbox.sink import DEFAULT_SLACK_TOKEN, DEFAULT_WEBHOOK_SECRET, Sink
+from reviewqueue_dev.sandbox._wait import wait_until
+from reviewqueue_dev.sandbox.localstripe import LocalStripe
+from reviewqueue_dev.sandbox.sink import DEFAULT_SLACK_TOKEN, DEFAULT_WEBHOOK_SECRET, Sink
 
 __all__ = ["DEFAULT_SLACK_TOKEN", "DEFAULT_WEBHOOK_SECRET", "LocalStripe", "Sink", "wait_until"]

@@ -26,14 +26,14 @@ from typing import Any
 import httpx
 import stripe
 
-from reviewqueue.sandbox._wait import wait_until
+from reviewqueue_dev.sandbox._wait import wait_until
 
 __all__ = ["LocalStripe"]
 
 _CHILD = r"""
 import os, socket, sys
 import localstripe.resources as resources
-resources.Store.try_load_from_disk = lambda self: None  # see reviewqueue/sandbox/localstripe.py
+resources.Store.try_load_from_disk = lambda self: None  # see reviewqueue_dev/sandbox/localstripe.py
 resources.Store.dump_to_disk = lambda self: None
 from aiohttp import web
 from localstripe.server import app

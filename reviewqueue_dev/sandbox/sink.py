@@ -31,7 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from standardwebhooks import Webhook
 
-from reviewqueue.sandbox._wait import wait_until
+from reviewqueue_dev.sandbox._wait import wait_until
 
 __all__ = ["DEFAULT_SLACK_TOKEN", "DEFAULT_WEBHOOK_SECRET", "Endpoint", "Sink"]
 

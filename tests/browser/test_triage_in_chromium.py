@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from reviewqueue.processes import ROOT
-from reviewqueue.sandbox_server import free_port
+from reviewqueue_dev.processes import ROOT
+from reviewqueue_dev.threaded_server import free_port
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

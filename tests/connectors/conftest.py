@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from connectors.base import ActionContext
-from reviewqueue.sandbox import LocalStripe, Sink
 from reviewqueue.settings import Settings
+from reviewqueue_dev.sandbox import LocalStripe, Sink
 
 
 @pytest.fixture(scope="session")

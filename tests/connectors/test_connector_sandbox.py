@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reviewqueue.sandbox import LocalStripe, Sink
+from reviewqueue_dev.sandbox import LocalStripe, Sink
 
 PICKLE = Path("/tmp/localstripe.pickle")  # localstripe's hard-coded state file
 

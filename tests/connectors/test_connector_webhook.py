@@ -9,7 +9,7 @@ import pytest
 
 from connectors.webhook import WebhookConnector, check_destination
 from reviewqueue.errors import ConnectorNotConfigured, PermanentDeliveryError, RetryableDeliveryError
-from reviewqueue.sandbox import DEFAULT_WEBHOOK_SECRET
+from reviewqueue_dev.sandbox import DEFAULT_WEBHOOK_SECRET
 
 
 @pytest.fixture

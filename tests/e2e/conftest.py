@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from reviewqueue.demo import create_business_db, settings_env
-from reviewqueue.processes import Child, api_child, child_env, wait_http, worker_child
-from reviewqueue.sandbox import LocalStripe, Sink
-from reviewqueue.sandbox_server import free_port
 from reviewqueue.services.context import AppContext
+from reviewqueue_dev.demo import create_business_db, settings_env
+from reviewqueue_dev.processes import Child, api_child, child_env, wait_http, worker_child
+from reviewqueue_dev.sandbox import LocalStripe, Sink
+from reviewqueue_dev.threaded_server import free_port
 from tests.stripe_signing import WEBHOOK_SECRET
 
 

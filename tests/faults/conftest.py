@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reviewqueue.sandbox import LocalStripe, Sink
 from reviewqueue.services.context import AppContext
+from reviewqueue_dev.sandbox import LocalStripe, Sink
 from tests.faults.rig import Rig
 
 

@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from reviewqueue.client import Client
 from reviewqueue.db.tables import OutboxAction
-from reviewqueue.demo import create_business_db, settings_env
-from reviewqueue.processes import Child, child_env, worker_child
-from reviewqueue.sandbox import LocalStripe, Sink, wait_until
 from reviewqueue.services.context import AppContext
+from reviewqueue_dev.demo import create_business_db, settings_env
+from reviewqueue_dev.processes import Child, child_env, worker_child
+from reviewqueue_dev.sandbox import LocalStripe, Sink, wait_until
 from tests.conftest import transaction, uncertain
 from tests.faults.proxy import FaultProxy
 

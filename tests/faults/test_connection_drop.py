@@ -9,9 +9,9 @@ returning the response. The outbox retries with the outcome unknown, and the ret
 from __future__ import annotations
 
 from connectors.registry import build_connectors
-from reviewqueue.sandbox import wait_until
 from reviewqueue.services import outbox
 from reviewqueue.settings import Settings
+from reviewqueue_dev.sandbox import wait_until
 from tests.faults.proxy import Fault
 
 

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from reviewqueue.db.tables import Decision, OutboxAction
-from reviewqueue.sandbox import wait_until
+from reviewqueue_dev.sandbox import wait_until
 
 pytestmark = pytest.mark.postgres_only
 

@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from reviewqueue.sandbox import wait_until
+from reviewqueue_dev.sandbox import wait_until
 from tests.faults.proxy import Fault
 
 BASE, CAP = 0.1, 0.4  # retry_base_seconds, retry_max_seconds: delay n = min(CAP, BASE·2^(n-1)), jittered to [½, 1]

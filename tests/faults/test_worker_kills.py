@@ -11,7 +11,7 @@ import signal
 import pytest
 
 from reviewqueue.client import Client
-from reviewqueue.sandbox import wait_until
+from reviewqueue_dev.sandbox import wait_until
 from tests.faults.proxy import Fault
 
 N_EVENTS = 3  # confident-fraud events: 4 actions each (stripe_refund, slack_message, sql, webhook)

@@ -32,9 +32,9 @@ from reviewqueue.api import serve
 from reviewqueue.api.serve import bind_tcp_socket
 from reviewqueue.cli import app as cli_app
 from reviewqueue.db.migrate import upgrade
-from reviewqueue.demo import settings_env
-from reviewqueue.processes import Child, child_env, wait_http
-from reviewqueue.sandbox_server import free_port
+from reviewqueue_dev.demo import settings_env
+from reviewqueue_dev.processes import Child, child_env, wait_http
+from reviewqueue_dev.threaded_server import free_port
 
 
 def _accepted_nodelay(sock: socket.socket) -> bool:

@@ -17,11 +17,11 @@ from reviewqueue.db import queries
 from reviewqueue.db.tables import OutboxAction
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import Conflict, Forbidden, PermanentDeliveryError, RetryableDeliveryError
-from reviewqueue.sandbox import Sink, wait_until
 from reviewqueue.services import decisions, ingest, outbox, queue
 from reviewqueue.services.auth import Actor, authenticate
 from reviewqueue.settings import Settings
 from reviewqueue.testing import RecordingConnector
+from reviewqueue_dev.sandbox import Sink, wait_until
 from tests.clock import FakeClock
 from tests.conftest import transaction, uncertain
 

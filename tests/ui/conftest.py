@@ -36,7 +36,7 @@ def clinic_app(text_api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTe
 def text_api(text_ctx: AppContext) -> Iterator[str]:
     """The real API over text_ctx, served by uvicorn on a free loopback port."""
     from reviewqueue.api import create_app
-    from reviewqueue.sandbox_server import ThreadedServer
+    from reviewqueue_dev.threaded_server import ThreadedServer
 
     with ThreadedServer(create_app(text_ctx)) as server:
         yield server.url

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from reviewqueue.client import Client
-from reviewqueue.sandbox.sink import Sink
 from reviewqueue.services import outbox, queue
+from reviewqueue_dev.sandbox.sink import Sink
 from tests.ui.helpers import APP, ingest_uncertain, rows, sign_in, texts
 from ui import format as fmt
 
