@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from reviewqueue.errors import ValidationFailed
+
+if TYPE_CHECKING:  # numpy loads when encode() first runs, not on `import reviewqueue`
+    import numpy as np
 
 KINDS = ("float", "int", "bool", "category", "text")
 
@@ -116,6 +117,8 @@ class FeatureSchema:
 
     def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Rows of validated values → float32 matrix, columns in declaration order."""
+        import numpy as np
+
         matrix = np.empty((len(rows), len(self.features)), dtype=np.float32)
         for j, feature in enumerate(self.features):
             if feature.kind == "category":

@@ -10,16 +10,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from reviewqueue.domain.policies import ExpectedLoss, RoutingPolicy, ScorePriority
 from reviewqueue.errors import AlreadyRegistered, ConfigurationError, NotFound, RegistryFrozen
 from reviewqueue.features import FeatureSchema
 
+if TYPE_CHECKING:  # a plain `import reviewqueue` loads no pandas
+    import pandas as pd
+
 SPEC_ATTRIBUTE = "__reviewqueue_model__"
-TrainFn = Callable[[pd.DataFrame], Any]
+TrainFn = Callable[["pd.DataFrame"], Any]
 PriorityFn = Callable[[float, dict[str, Any]], float]
 
 
