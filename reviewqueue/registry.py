@@ -1,4 +1,4 @@
-"""The Registry: models (and connectors) by name. The decorator is sugar over ``Registry.add_model``.
+"""The Registry: models by name (connectors: connectors.registry). The decorator is sugar over ``Registry.add_model``.
 
 ``@reviewqueue.model(...)`` builds a ModelSpec and attaches it to the decorated train function; bootstrap
 imports the modules named in Settings.model_modules, collects the specs found there, then freezes the registry.
@@ -188,11 +188,14 @@ def _check_spec(spec: ModelSpec) -> None:
 
 
 class Registry:
-    """Models and connectors by name, filled at bootstrap, then frozen."""
+    """Models by name, filled at bootstrap, then frozen.
+
+    Connectors are not registered here: connectors.registry.build_connectors(settings) builds the shipped
+    ones from Settings, and the worker (``reviewqueue worker``) dispatches through that mapping.
+    """
 
     def __init__(self) -> None:
         self._models: dict[str, ModelSpec] = {}
-        self._connectors: dict[str, Any] = {}
         self._frozen = False
 
     def add_model(self, spec: ModelSpec) -> None:
@@ -202,13 +205,6 @@ class Registry:
         if first is not None:
             raise AlreadyRegistered(f"model {spec.name!r} is already registered by {first.owner}")
         self._models[spec.name] = spec
-
-    def add_connector(self, connector: Any) -> None:
-        if self._frozen:
-            raise RegistryFrozen()
-        if connector.name in self._connectors:
-            raise AlreadyRegistered(f"connector {connector.name!r} is already registered")
-        self._connectors[connector.name] = connector
 
     def load_modules(self, module_names: Iterable[str]) -> None:
         """Import each module and register every model spec defined in it."""
@@ -231,10 +227,3 @@ class Registry:
 
     def models(self) -> list[ModelSpec]:
         return list(self._models.values())
-
-    def connector(self, name: str) -> Any:
-        return self._connectors.get(name)
-
-    @property
-    def connectors(self) -> dict[str, Any]:
-        return dict(self._connectors)
