@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     inbound_webhook_secret: SecretStr | None = None  # Standard Webhooks secret business systems sign events with
     ui_base_url: str = "http://127.0.0.1:8501"
 
+    # serving: ONNX Runtime intra-op threads per session; 0 = auto (cores // 2, at least 1), since the API and
+    # the worker share a small machine's cores
+    ort_threads: int = Field(0, ge=0)
+
+    # the UI's demo extras, set by `reviewqueue run`
+    sandbox_url: str | None = None  # the local Slack/webhook sink whose messages the Sandbox page shows
+    demo: bool = False  # the sign-in page lists the demo accounts
+    business_db_hint: str | None = None  # how to look at the demo's business database
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "prod":
@@ -69,7 +78,3 @@ class Settings(BaseSettings):
             if value is not None and value.get_secret_value() in PLACEHOLDER_SECRETS:
                 raise ValueError(f"{name} is a placeholder secret; set a real one in production")
         return self
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

@@ -6,7 +6,6 @@ on failure instead of a traceback and signs the person out when their token stop
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -16,21 +15,30 @@ import streamlit as st
 from reviewqueue import errors
 from reviewqueue.client import Client
 from reviewqueue.schemas import PrincipalOut
+from reviewqueue.settings import Settings
 
-__all__ = ["api_url", "call", "client", "describe", "principal", "require", "sign_in", "sign_out"]
+__all__ = ["api_url", "call", "client", "describe", "principal", "require", "settings", "sign_in", "sign_out"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 DEFAULT_API_URL = "http://127.0.0.1:8000"
-CLIENT, PRINCIPAL, FLASH = "rq_client", "rq_principal", "rq_flash"
+CLIENT, PRINCIPAL, FLASH, SETTINGS = "rq_client", "rq_principal", "rq_flash", "rq_settings"
+
+
+def settings() -> Settings:
+    """The UI's REVIEWQUEUE_* configuration, read once per browser session."""
+    value = st.session_state.get(SETTINGS)
+    if not isinstance(value, Settings):
+        value = st.session_state[SETTINGS] = Settings()
+    return value
 
 
 def api_url() -> str:
-    return os.environ.get("REVIEWQUEUE_API_URL") or DEFAULT_API_URL
+    return settings().api_url or DEFAULT_API_URL
 
 
 def sandbox_url() -> str | None:
-    return os.environ.get("REVIEWQUEUE_SANDBOX_URL") or None
+    return settings().sandbox_url or None
 
 
 def client() -> Client | None:

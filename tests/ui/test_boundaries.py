@@ -1,4 +1,5 @@
-"""ui/ reaches reviewqueue only through the typed client, its schemas and its errors (DESIGN: thin edges)."""
+"""ui/ reaches reviewqueue only through the typed client, its schemas, its errors and Settings (DESIGN: thin edges;
+Settings is the only reader of REVIEWQUEUE_* variables, the UI's included)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import ast
 from pathlib import Path
 
 UI = Path(__file__).resolve().parents[2] / "ui"
-ALLOWED = {"reviewqueue.client", "reviewqueue.schemas", "reviewqueue.errors"}
+ALLOWED = {"reviewqueue.client", "reviewqueue.schemas", "reviewqueue.errors", "reviewqueue.settings"}
 GUARDED = {"reviewqueue", "connectors", "models", "sqlalchemy", "sqlmodel"}
 
 
@@ -21,7 +22,7 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_ui_imports_only_the_client_schemas_and_errors() -> None:
+def test_ui_imports_only_the_client_schemas_errors_and_settings() -> None:
     files = sorted(UI.rglob("*.py"))
     assert len(files) >= 9
     offending = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import httpx
@@ -49,6 +48,6 @@ if received is not None:
     else:
         st.caption("No webhooks yet: every verdict sends one.")
 
-if hint := os.environ.get("REVIEWQUEUE_BUSINESS_DB_HINT"):
+if hint := session.settings().business_db_hint:
     st.subheader("Business database")
     st.info(hint, icon=":material/database:")

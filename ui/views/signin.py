@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import httpx
 import streamlit as st
 
@@ -35,7 +33,7 @@ if submitted:
         else:
             st.rerun()
 
-if os.environ.get("REVIEWQUEUE_DEMO") == "1":
+if session.settings().demo:
     left.info(
         "**Demo accounts**\n"
         "- `ana` / `ana-demo`: reviewer, triages the fraud queue\n"
