@@ -3,19 +3,19 @@ REVIEWQUEUE_TEST_DATABASE_URL points at one (`.ci/run` runs both passes).
 
 Each test gets empty tables (TRUNCATE on PostgreSQL, DELETE on SQLite) and the fraud model's version 1,
 trained once per session and registered into the test's database, so tests don't pay for training.
+One localstripe and one Slack/webhook sink serve the whole session, started on first use; the sink is
+reset around each test. Plain helpers (event builders, make_settings, clean, …) live in tests/factories.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 
 from reviewqueue.db.engine import make_engine
 from reviewqueue.db.migrate import upgrade
@@ -25,10 +25,10 @@ from reviewqueue.registry import Registry
 from reviewqueue.services import auth, training
 from reviewqueue.services.context import AppContext
 from reviewqueue.settings import Settings
+from reviewqueue_dev.sandbox import LocalStripe, Sink
+from tests.factories import People, clean, create_person, install_text_version, install_version, make_settings
 
 PG_URL = os.environ.get("REVIEWQUEUE_TEST_DATABASE_URL")
-TABLES = ["labels", "outbox_actions", "decisions", "review_items", "predictions", "training_runs",
-          "model_versions", "inbound_events", "api_tokens", "principals", "leases"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -87,36 +87,6 @@ def trained_fraud(tmp_path_factory: pytest.TempPathFactory, registry: Registry) 
     return dict(row._mapping)
 
 
-def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "environment": "test", "database_url": database_url, "artifact_dir": tmp_path / "artifacts",
-        "lease_seconds": 300, "retry_base_seconds": 0.05, "retry_max_seconds": 1.0, "worker_poll_seconds": 0.05,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def clean(engine: Any) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in TABLES:
-                conn.execute(text(f"DELETE FROM {table}"))
-
-
-def install_version(ctx: AppContext, row: dict[str, Any]) -> int:
-    """Register an already-trained version (artifact copied into this test's artifact dir)."""
-    target = Path(ctx.settings.artifact_dir) / row["model_name"] / str(row["version"]) / "model.onnx"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(row["artifact_path"], target)
-    values = {k: v for k, v in row.items() if k != "id"}
-    values["artifact_path"] = str(target)
-    with ctx.engine.begin() as conn:
-        table = ModelVersion.__table__  # type: ignore[attr-defined]
-        return int(conn.execute(insert(table).values(**values).returning(table.c.id)).scalar_one())
-
-
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path)
@@ -132,17 +102,6 @@ def ctx(settings: Settings, registry: Registry, trained_fraud: dict[str, Any]) -
     engine.dispose()
 
 
-@dataclass
-class People:
-    admin: str
-    reviewer: str
-    reviewer2: str
-    outsider: str
-    integration: str
-    data_scientist: str
-    ids: dict[str, int]
-
-
 @pytest.fixture
 def people(ctx: AppContext) -> People:
     """One token per role; reviewers may work the fraud queue, the outsider reviewer may not."""
@@ -154,32 +113,9 @@ def people(ctx: AppContext) -> People:
     tokens: dict[str, str] = {}
     ids: dict[str, int] = {}
     for name, (role, queues) in specs.items():
-        ids[name] = auth.create_principal(ctx, name, role, queues, password=f"{name}-pw")
+        ids[name] = create_person(ctx, name, role, queues)
         tokens[name] = auth.issue_token(ctx, ids[name], label="test")
     return People(ids=ids, **tokens)
-
-
-def transaction(i: int, risky: bool = False, **overrides: Any) -> dict[str, Any]:
-    """A valid fraud event; risky ones land in the review band or above."""
-    features = {
-        "amount": 950.0 if risky else 25.0 + i % 50, "merchant_category": "digital_goods" if risky else "grocery",
-        "country_mismatch": risky, "account_age_days": 3 if risky else 900, "card_present": not risky,
-        "hour": 3 if risky else 14, "velocity_1h": 4 if risky else 0,
-    }
-    features.update(overrides)
-    return {"external_id": f"tx-{i}", "features": features,
-            "context": {"charge_id": f"ch_{i}", "user_id": f"u{i}", "currency": "usd"}}
-
-
-def uncertain(i: int, **overrides: Any) -> dict[str, Any]:
-    """A valid fraud event that fraud v1 scores inside the review band (about 0.36): it becomes an item."""
-    features = {
-        "amount": 40.0 + (i % 5) * 0.5, "merchant_category": "grocery", "country_mismatch": True,
-        "account_age_days": 5, "card_present": False, "hour": 3, "velocity_1h": 2,
-    }
-    features.update(overrides)
-    return {"external_id": f"tx-u{i}", "features": features,
-            "context": {"charge_id": f"ch_u{i}", "user_id": f"u{i}", "currency": "usd"}}
 
 
 @pytest.fixture
@@ -215,20 +151,6 @@ def trained_self_harm(tmp_path_factory: pytest.TempPathFactory, full_registry: R
     return {**dict(row._mapping), "artifact_dir": str(settings.artifact_dir)}
 
 
-def install_text_version(ctx: AppContext, row: dict[str, Any]) -> int:
-    """Like install_version, for a text version: its folder (graph + tokenizer) and the shared encoder."""
-    source = Path(row["artifact_path"]).parent
-    target = Path(ctx.settings.artifact_dir) / row["model_name"] / str(row["version"])
-    shutil.copytree(source, target, dirs_exist_ok=True)
-    encoder = Path(row["artifact_dir"]) / row["model_name"] / "_encoder"
-    shutil.copytree(encoder, target.parent / "_encoder", dirs_exist_ok=True)
-    values = {k: v for k, v in row.items() if k not in ("id", "artifact_dir")}
-    values["artifact_path"] = str(target / "model.onnx")
-    with ctx.engine.begin() as conn:
-        table = ModelVersion.__table__  # type: ignore[attr-defined]
-        return int(conn.execute(insert(table).values(**values).returning(table.c.id)).scalar_one())
-
-
 @pytest.fixture
 def text_ctx(settings: Settings, full_registry: Registry, trained_fraud: dict[str, Any],
              trained_self_harm: dict[str, Any]) -> Iterator[AppContext]:
@@ -240,3 +162,25 @@ def text_ctx(settings: Settings, full_registry: Registry, trained_fraud: dict[st
     install_text_version(context, trained_self_harm)
     yield context
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[LocalStripe]:
+    """One localstripe child process per session, started by the first test that asks; each test counts only
+    its own charges. Stopped (by PID) at the end of the session."""
+    with LocalStripe() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _session_sink() -> Iterator[Sink]:
+    with Sink() as server:
+        yield server
+
+
+@pytest.fixture
+def sink(_session_sink: Sink) -> Iterator[Sink]:
+    """The session's Slack/webhook sink, empty (no messages, deliveries or scripted faults) for each test."""
+    _session_sink.reset()
+    yield _session_sink
+    _session_sink.reset()

@@ -1,5 +1,6 @@
 """Fixtures for the connector tests: real peers on loopback (localstripe, the sink, a SQLite business DB).
 
+localstripe and the sink are the session's, from tests/conftest.py (the sink is reset for each test).
 REVIEWQUEUE_* variables are scrubbed by tests/conftest.py; every Settings here is built explicitly.
 """
 
@@ -15,25 +16,6 @@ import pytest
 
 from connectors.base import ActionContext
 from reviewqueue.settings import Settings
-from reviewqueue_dev.sandbox import LocalStripe, Sink
-
-
-@pytest.fixture(scope="session")
-def localstripe() -> Iterator[LocalStripe]:
-    with LocalStripe() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def _session_sink() -> Iterator[Sink]:
-    with Sink() as server:
-        yield server
-
-
-@pytest.fixture
-def sink(_session_sink: Sink) -> Sink:
-    _session_sink.reset()
-    return _session_sink
 
 
 @pytest.fixture

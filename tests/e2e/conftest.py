@@ -1,5 +1,6 @@
 """A real stack for end-to-end tests: the API and the worker as subprocesses, real connectors pointed at
-localstripe, the Slack/webhook sink and a business SQLite database — all on 127.0.0.1, all stopped after."""
+localstripe, the Slack/webhook sink and a business SQLite database — all on 127.0.0.1, all stopped after.
+localstripe and the sink are the session's (tests/conftest.py); each test uses its own charges and an empty sink."""
 
 from __future__ import annotations
 
@@ -45,27 +46,27 @@ class Stack:
 
 
 @pytest.fixture
-def stack(ctx: AppContext, tmp_path: Path) -> Iterator[Stack]:
-    with LocalStripe() as stripe, Sink() as sink:
-        business_db = tmp_path / "business.db"
-        create_business_db(business_db, [f"u{i}" for i in range(200)] + [f"u{i}" for i in range(1000, 1100)])
-        values = {
-            "environment": "test", "database_url": ctx.settings.database_url,
-            "artifact_dir": Path(ctx.settings.artifact_dir).resolve(), "stripe_webhook_secret": WEBHOOK_SECRET,
-            "business_db_url": f"sqlite:///{business_db}", "worker_poll_seconds": 0.05,
-            "retry_base_seconds": 0.2, "retry_max_seconds": 1.0, "outbox_visibility_seconds": 5,
-            "worker_concurrency": 4, "scheduler_enabled": False,
-            **stripe.settings_fields(), **sink.settings_fields("shop"),
-        }
-        env = child_env(settings_env(values))
-        result = Stack(ctx, stripe, sink, business_db, env, tmp_path / "logs")
-        port = free_port()
-        api = api_child(port, env, result.logs).start()
-        result.children.append(api)
-        result.api_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(f"{result.api_url}/healthz", api)
-            yield result
-        finally:
-            for child in reversed(result.children):
-                child.stop()
+def stack(ctx: AppContext, localstripe: LocalStripe, sink: Sink, tmp_path: Path) -> Iterator[Stack]:
+    stripe = localstripe  # the session's (tests/conftest.py); the sink is reset for each test
+    business_db = tmp_path / "business.db"
+    create_business_db(business_db, [f"u{i}" for i in range(200)] + [f"u{i}" for i in range(1000, 1100)])
+    values = {
+        "environment": "test", "database_url": ctx.settings.database_url,
+        "artifact_dir": Path(ctx.settings.artifact_dir).resolve(), "stripe_webhook_secret": WEBHOOK_SECRET,
+        "business_db_url": f"sqlite:///{business_db}", "worker_poll_seconds": 0.05,
+        "retry_base_seconds": 0.2, "retry_max_seconds": 1.0, "outbox_visibility_seconds": 5,
+        "worker_concurrency": 4, "scheduler_enabled": False,
+        **stripe.settings_fields(), **sink.settings_fields("shop"),
+    }
+    env = child_env(settings_env(values))
+    result = Stack(ctx, stripe, sink, business_db, env, tmp_path / "logs")
+    port = free_port()
+    api = api_child(port, env, result.logs).start()
+    result.children.append(api)
+    result.api_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{result.api_url}/healthz", api)
+        yield result
+    finally:
+        for child in reversed(result.children):
+            child.stop()

@@ -1,5 +1,5 @@
-"""Fixtures of the fault suite: one localstripe and one sink per session (each test counts only its own
-charges, and the sink is reset per test), the real API in process, and a Rig that starts workers and
+"""Fixtures of the fault suite: the session's localstripe and sink (tests/conftest.py: each test counts only
+its own charges, and the sink is reset per test), the real API in process, and a Rig that starts workers and
 fault proxies and stops every one of them at the end."""
 
 from __future__ import annotations
@@ -12,25 +12,6 @@ import pytest
 from reviewqueue.services.context import AppContext
 from reviewqueue_dev.sandbox import LocalStripe, Sink
 from tests.faults.rig import Rig
-
-
-@pytest.fixture(scope="session")
-def localstripe() -> Iterator[LocalStripe]:
-    with LocalStripe() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def _session_sink() -> Iterator[Sink]:
-    with Sink() as server:
-        yield server
-
-
-@pytest.fixture
-def sink(_session_sink: Sink) -> Iterator[Sink]:
-    _session_sink.reset()
-    yield _session_sink
-    _session_sink.reset()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from reviewqueue.domain.states import Role
 from reviewqueue.services import auth
 from reviewqueue.services.context import AppContext
+from tests.factories import create_person
 from tests.ui.helpers import APP, Clinic
 
 
@@ -49,6 +50,6 @@ def clinic(text_ctx: AppContext) -> Clinic:
     tokens: dict[str, str] = {}
     ids: dict[str, int] = {}
     for name, (role, queues) in specs.items():
-        ids[name] = auth.create_principal(text_ctx, name, role, queues, password=f"{name}-pw")
+        ids[name] = create_person(text_ctx, name, role, queues)
         tokens[name] = auth.issue_token(text_ctx, ids[name], label="test")
     return Clinic(ids=ids, **tokens)
