@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from reviewqueue.api import create_app
 from reviewqueue.db.tables import Decision, Label, OutboxAction, Prediction, ReviewItem
-from tests.conftest import uncertain
+from tests.factories import uncertain
 
 
 @pytest.fixture

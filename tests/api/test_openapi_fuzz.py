@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from schemathesis.checks import positive_data_acceptance
 
 from reviewqueue.api import create_app
-from tests.conftest import uncertain
+from tests.factories import uncertain
 
 SKIPPED_OPERATIONS = {"POST /v1/models/{model}/retrain"}  # trains a model per example: covered elsewhere
 

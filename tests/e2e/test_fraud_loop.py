@@ -10,7 +10,7 @@ from sqlalchemy import select
 from reviewqueue.client import Client
 from reviewqueue.db.tables import Label, OutboxAction
 from reviewqueue_dev.sandbox import wait_until
-from tests.conftest import uncertain
+from tests.factories import uncertain
 from tests.stripe_signing import dispute_event, sign
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from reviewqueue.client import Client
 from reviewqueue.db.tables import OutboxAction
 from reviewqueue_dev.sandbox import wait_until
-from tests.conftest import transaction
+from tests.factories import transaction
 
 N = 30  # auto-flagged transactions → 4 actions each
 

@@ -21,7 +21,7 @@ from reviewqueue.services.context import AppContext
 from reviewqueue_dev.demo import create_business_db, settings_env
 from reviewqueue_dev.processes import Child, child_env, worker_child
 from reviewqueue_dev.sandbox import LocalStripe, Sink, wait_until
-from tests.conftest import transaction, uncertain
+from tests.factories import transaction, uncertain
 from tests.faults.proxy import FaultProxy
 
 outbox = OutboxAction.__table__  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from reviewqueue.db.tables import Decision, Label, OutboxAction, ReviewItem
 from reviewqueue.services import outbox
 from reviewqueue.settings import Settings
 from tests.clock import FakeClock
-from tests.conftest import uncertain
+from tests.factories import uncertain
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from reviewqueue.db.tables import InboundEvent, Label
 from reviewqueue.services import training
-from tests.conftest import transaction
+from tests.factories import transaction
 from tests.stripe_signing import WEBHOOK_SECRET, dispute_event, sign
 
 PATH = "/v1/webhooks/stripe"

@@ -13,7 +13,7 @@ from reviewqueue.domain.states import Role
 from reviewqueue.errors import NotEnabled, SignatureInvalid, ValidationFailed
 from reviewqueue.services import feedback, ingest
 from reviewqueue.services.auth import Actor
-from tests.conftest import transaction, uncertain
+from tests.factories import transaction, uncertain
 from tests.stripe_signing import WEBHOOK_SECRET, dispute_event, sign
 
 SYSTEM = Actor(id=0, name="system", role=Role.INTEGRATION, queues=())

@@ -16,7 +16,7 @@ from reviewqueue.domain.states import Role
 from reviewqueue.errors import BatchTooLarge, Forbidden, NoChampion, NotFound, ValidationFailed
 from reviewqueue.services import ingest
 from reviewqueue.services.auth import Actor
-from tests.conftest import transaction, uncertain
+from tests.factories import transaction, uncertain
 
 SYSTEM = Actor(id=0, name="system", role=Role.INTEGRATION, queues=())
 

@@ -23,7 +23,7 @@ from reviewqueue.settings import Settings
 from reviewqueue.testing import RecordingConnector
 from reviewqueue_dev.sandbox import Sink, wait_until
 from tests.clock import FakeClock
-from tests.conftest import transaction, uncertain
+from tests.factories import transaction, uncertain
 
 SYSTEM = Actor(id=0, name="system", role=Role.INTEGRATION, queues=())
 CONNECTORS = ("stripe_refund", "slack_message", "sql", "webhook")

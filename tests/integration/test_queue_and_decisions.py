@@ -13,7 +13,7 @@ from reviewqueue.registry import ActionSpec
 from reviewqueue.services import decisions, ingest, queue
 from reviewqueue.services.auth import Actor, authenticate
 from tests.clock import FakeClock
-from tests.conftest import uncertain
+from tests.factories import uncertain
 
 SYSTEM = Actor(id=0, name="system", role=Role.INTEGRATION, queues=())
 

@@ -15,7 +15,7 @@ from reviewqueue.domain.states import Role
 from reviewqueue.services import decisions, ingest, queue, training
 from reviewqueue.services.auth import Actor, authenticate
 from reviewqueue.serving.sessions import sha256_file
-from tests.conftest import uncertain
+from tests.factories import uncertain
 
 SYSTEM = Actor(id=0, name="system", role=Role.INTEGRATION, queues=())
 
