@@ -181,7 +181,8 @@ PLUGIN_GROUP = "reviewqueue.commands"
 
 def _run_needs_dev_extra() -> None:
     """Run everything with demo data and local sandboxes (needs the `dev` or `demo` extra)."""
-    console.print("`reviewqueue run` needs the demo tools: pip install 'reviewqueue[dev]' (or '.[dev]' in a checkout)")
+    typer.echo("`reviewqueue run` needs the dev extra (the demo tools): pip install 'reviewqueue[dev]', or "
+               "pip install -e '.[dev]' in a checkout", err=True)
     raise typer.Exit(1)
 
 
