@@ -1,0 +1,77 @@
+"""Labels: ground truth written by decisions and outcomes, read by training and version quality."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from reviewqueue.db.tables import labels_table, predictions_table
+
+__all__ = ["LabelWithFeatures", "ScoredLabel", "count_labels_after", "insert_label", "labels_of_version",
+           "labels_with_features"]
+
+
+class LabelWithFeatures(NamedTuple):
+    """A label with the features of the prediction it labels (training data)."""
+
+    id: int
+    prediction_id: int
+    value: str
+    source: str
+    features: dict[str, Any]
+
+
+class ScoredLabel(NamedTuple):
+    """A label with the score of the prediction it labels (precision at k)."""
+
+    prediction_id: int
+    score: float
+    value: str
+    source: str
+
+
+def insert_label(
+    conn: Connection, *, prediction_id: int, model_name: str, value: str, source: str, actor: str,
+    created_at: datetime, decision_id: int | None = None, inbound_event_id: int | None = None,
+) -> int:
+    """insert_label: record one label on a prediction; returns its id."""
+    return int(conn.execute(
+        labels_table.insert().values(
+            prediction_id=prediction_id, model_name=model_name, value=value, source=source, actor=actor,
+            decision_id=decision_id, inbound_event_id=inbound_event_id, created_at=created_at,
+        ).returning(labels_table.c.id)
+    ).scalar_one())
+
+
+def labels_with_features(conn: Connection, model_name: str) -> list[LabelWithFeatures]:
+    """labels_with_features: every label of a model with its prediction's features, oldest first."""
+    rows = conn.execute(
+        select(labels_table.c.id, labels_table.c.prediction_id, labels_table.c.value, labels_table.c.source,
+               predictions_table.c.features)
+        .join(predictions_table, predictions_table.c.id == labels_table.c.prediction_id)
+        .where(labels_table.c.model_name == model_name)
+        .order_by(labels_table.c.created_at, labels_table.c.id)
+    ).all()
+    return [LabelWithFeatures._make(r) for r in rows]
+
+
+def labels_of_version(conn: Connection, version_id: int) -> list[ScoredLabel]:
+    """labels_of_version: the labels on predictions this version scored, with their scores, oldest label first."""
+    rows = conn.execute(
+        select(predictions_table.c.id, predictions_table.c.score, labels_table.c.value, labels_table.c.source)
+        .join(labels_table, labels_table.c.prediction_id == predictions_table.c.id)
+        .where(predictions_table.c.version_id == version_id)
+        .order_by(labels_table.c.created_at, labels_table.c.id)
+    ).all()
+    return [ScoredLabel._make(r) for r in rows]
+
+
+def count_labels_after(conn: Connection, model_name: str, after_id: int) -> int:
+    """count_labels_after: how many labels of a model have an id above after_id."""
+    return int(conn.execute(
+        select(func.count()).select_from(labels_table)
+        .where(labels_table.c.model_name == model_name, labels_table.c.id > after_id)
+    ).scalar_one())

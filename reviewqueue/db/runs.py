@@ -1,0 +1,84 @@
+"""Training runs: one row per retraining attempt, from start to promoted / rejected / failed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from reviewqueue.db.tables import runs_table
+from reviewqueue.domain.states import RunStatus
+
+__all__ = ["RunRow", "fail_run", "finish_run", "insert_run", "last_used_label_id", "list_runs"]
+
+
+class RunRow(NamedTuple):
+    """One run as the UI lists it (the fields of schemas.RunOut)."""
+
+    id: int
+    trigger: str
+    status: str
+    n_labels: int
+    candidate_version_id: int | None
+    champion_version_id: int | None
+    candidate_metrics: dict[str, Any]
+    champion_metrics: dict[str, Any]
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+
+
+def insert_run(
+    conn: Connection, *, model_name: str, trigger: str, label_ids: list[int], max_label_id: int,
+    champion_version_id: int | None, started_at: datetime,
+) -> int:
+    """insert_run: a run starts (status running) with exactly the labels it will use; returns its id."""
+    return int(conn.execute(
+        runs_table.insert().values(
+            model_name=model_name, trigger=trigger, status=RunStatus.RUNNING, label_ids=label_ids,
+            n_labels=len(label_ids), max_label_id=max_label_id, champion_version_id=champion_version_id,
+            champion_metrics={}, candidate_metrics={}, started_at=started_at,
+        ).returning(runs_table.c.id)
+    ).scalar_one())
+
+
+def finish_run(
+    conn: Connection, run_id: int, *, status: RunStatus, candidate_version_id: int,
+    candidate_metrics: dict[str, Any], champion_metrics: dict[str, Any], finished_at: datetime,
+    duration_seconds: float,
+) -> None:
+    """finish_run: a run ends promoted or rejected, with its candidate version and both models' metrics."""
+    conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
+        status=status, candidate_version_id=candidate_version_id, candidate_metrics=candidate_metrics,
+        champion_metrics=champion_metrics, finished_at=finished_at, duration_seconds=duration_seconds,
+    ))
+
+
+def fail_run(conn: Connection, run_id: int, *, error: str, finished_at: datetime, duration_seconds: float) -> None:
+    """fail_run: a run ends failed with its error (at most 4000 characters kept)."""
+    conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
+        status=RunStatus.FAILED, error=error[:4000], finished_at=finished_at, duration_seconds=duration_seconds,
+    ))
+
+
+def last_used_label_id(conn: Connection, model_name: str) -> int:
+    """last_used_label_id: the newest label id any run that did not fail used (0 if none)."""
+    return int(conn.execute(
+        select(func.coalesce(func.max(runs_table.c.max_label_id), 0))
+        .where(runs_table.c.model_name == model_name, runs_table.c.status != RunStatus.FAILED)
+    ).scalar_one())
+
+
+def list_runs(conn: Connection, model_name: str, limit: int = 50) -> list[RunRow]:
+    """list_runs: a model's runs, newest first."""
+    rows = conn.execute(
+        select(runs_table.c.id, runs_table.c.trigger, runs_table.c.status, runs_table.c.n_labels,
+               runs_table.c.candidate_version_id, runs_table.c.champion_version_id, runs_table.c.candidate_metrics,
+               runs_table.c.champion_metrics, runs_table.c.error, runs_table.c.started_at, runs_table.c.finished_at,
+               runs_table.c.duration_seconds)
+        .where(runs_table.c.model_name == model_name).order_by(runs_table.c.id.desc()).limit(limit)
+    ).all()
+    return [RunRow._make(r) for r in rows]

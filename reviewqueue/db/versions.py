@@ -1,0 +1,143 @@
+"""Model versions: the champion lookup serving uses, the listing the UI shows, and the writes a training run makes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from reviewqueue.db.tables import versions_table
+from reviewqueue.domain.states import VersionStatus
+from reviewqueue.errors import NoChampion
+
+__all__ = [
+    "Champion", "VersionMetrics", "VersionRow", "champion", "count_champions", "find_champion", "find_version",
+    "insert_version", "list_versions", "next_version_number", "retire_champion", "version_numbers",
+]
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The version that serves a model now, with what scoring needs to load and verify it."""
+
+    id: int
+    version: int
+    artifact_path: str
+    sha256: str
+    input_schema: dict[str, Any]
+
+
+class VersionRow(NamedTuple):
+    """One version as the UI lists it (the fields of schemas.VersionOut)."""
+
+    id: int
+    version: int
+    status: str
+    sha256: str
+    metrics: dict[str, Any]
+    data_fingerprint: str
+    lineage: dict[str, Any]
+    created_at: datetime
+    promoted_at: datetime | None
+
+
+class VersionMetrics(NamedTuple):
+    """A version's id with its held-out metrics and lineage (version quality)."""
+
+    id: int
+    metrics: dict[str, Any]
+    lineage: dict[str, Any]
+
+
+def champion(conn: Connection, model_name: str) -> Champion:
+    """champion: the serving version of a model; NoChampion if none."""
+    row = conn.execute(
+        select(versions_table.c.id, versions_table.c.version, versions_table.c.artifact_path,
+               versions_table.c.sha256, versions_table.c.input_schema)
+        .where(versions_table.c.model_name == model_name, versions_table.c.status == VersionStatus.CHAMPION)
+    ).first()
+    if row is None:
+        raise NoChampion(f"model {model_name!r} has no champion version; run `reviewqueue models register "
+                         f"{model_name}`")
+    return Champion(row.id, row.version, row.artifact_path, row.sha256, row.input_schema)
+
+
+def find_champion(conn: Connection, model_name: str) -> Champion | None:
+    """find_champion: the serving version of a model, or None."""
+    try:
+        return champion(conn, model_name)
+    except NoChampion:
+        return None
+
+
+def list_versions(conn: Connection, model_name: str) -> list[VersionRow]:
+    """list_versions: every version of a model, newest first."""
+    rows = conn.execute(
+        select(versions_table.c.id, versions_table.c.version, versions_table.c.status, versions_table.c.sha256,
+               versions_table.c.metrics, versions_table.c.data_fingerprint, versions_table.c.lineage,
+               versions_table.c.created_at, versions_table.c.promoted_at)
+        .where(versions_table.c.model_name == model_name)
+        .order_by(versions_table.c.version.desc())
+    ).all()
+    return [VersionRow._make(r) for r in rows]
+
+
+def find_version(conn: Connection, model_name: str, version: int) -> VersionMetrics | None:
+    """find_version: one version's id, metrics and lineage by its number, or None."""
+    row = conn.execute(
+        select(versions_table.c.id, versions_table.c.metrics, versions_table.c.lineage)
+        .where(versions_table.c.model_name == model_name, versions_table.c.version == version)
+    ).first()
+    return VersionMetrics._make(row) if row is not None else None
+
+
+def version_numbers(conn: Connection, version_ids: Iterable[int]) -> dict[int, int]:
+    """version_numbers: version number by version id."""
+    rows = conn.execute(select(versions_table.c.id, versions_table.c.version)
+                        .where(versions_table.c.id.in_(list(version_ids)))).all()
+    return {r.id: r.version for r in rows}
+
+
+def next_version_number(conn: Connection, model_name: str) -> int:
+    """next_version_number: one more than the model's highest version number (1 for the first)."""
+    return int(conn.execute(
+        select(func.coalesce(func.max(versions_table.c.version), 0))
+        .where(versions_table.c.model_name == model_name)
+    ).scalar_one()) + 1
+
+
+def count_champions(conn: Connection, model_name: str) -> int:
+    """count_champions: how many versions of a model are champion (0 or 1)."""
+    return int(conn.execute(
+        select(func.count()).select_from(versions_table)
+        .where(versions_table.c.model_name == model_name, versions_table.c.status == VersionStatus.CHAMPION)
+    ).scalar_one())
+
+
+def retire_champion(conn: Connection, version_id: int) -> bool:
+    """retire_champion: champion → retired for this version; False if it was no longer the champion."""
+    retired = conn.execute(
+        versions_table.update()
+        .where(versions_table.c.id == version_id, versions_table.c.status == VersionStatus.CHAMPION)
+        .values(status=VersionStatus.RETIRED)
+    ).rowcount
+    return bool(retired == 1)
+
+
+def insert_version(
+    conn: Connection, *, model_name: str, version: int, status: VersionStatus, artifact_path: str, sha256: str,
+    input_schema: dict[str, Any], data_fingerprint: str, metrics: dict[str, Any], lineage: dict[str, Any],
+    created_at: datetime, promoted_at: datetime | None,
+) -> int:
+    """insert_version: record a trained version; returns its id."""
+    return int(conn.execute(
+        versions_table.insert().values(
+            model_name=model_name, version=version, status=status, artifact_path=artifact_path, sha256=sha256,
+            input_schema=input_schema, data_fingerprint=data_fingerprint, metrics=metrics, lineage=lineage,
+            created_at=created_at, promoted_at=promoted_at,
+        ).returning(versions_table.c.id)
+    ).scalar_one())
