@@ -49,7 +49,3 @@ class RunStatus(StrEnum):
     PROMOTED = "promoted"
     REJECTED = "rejected"
     FAILED = "failed"
-
-
-# Labels from these sources override each other in this order when one prediction has several.
-LABEL_PRECEDENCE = {LabelSource.CHARGEBACK: 3, LabelSource.REVIEWER: 2, LabelSource.AUDIT: 2}

@@ -50,4 +50,5 @@ def bootstrap(settings: Settings, registry: Registry | None = None, engine: Engi
         registry = Registry()
         registry.load_modules(settings.model_modules)
         registry.freeze()
-    return AppContext(settings=settings, engine=engine or make_engine(settings.database_url), registry=registry)
+    return AppContext(settings=settings, engine=engine or make_engine(settings.database_url), registry=registry,
+                      scorers=ScorerCache(threads=settings.ort_threads))

@@ -11,13 +11,17 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from reviewqueue.errors import ConfigurationError
+
+__all__ = ["SessionCache", "choose_providers", "load_session", "ort_threads", "predict_positive",
+           "session_options", "sha256_file", "verify_sha256"]
 
 log = logging.getLogger(__name__)
 
@@ -37,46 +41,77 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _session_options() -> ort.SessionOptions:
+def verify_sha256(path: Path, sha256: str) -> None:
+    """Refuse an artifact whose bytes are not the ones training recorded."""
+    actual = sha256_file(path)
+    if actual != sha256:
+        raise ConfigurationError(f"artifact {path} sha256 {actual} != recorded {sha256}")
+
+
+def ort_threads(configured: int = 0) -> int:
+    """Intra-op threads per session: ``configured`` (Settings.ort_threads) if > 0, else max(1, cores // 2).
+
+    On a small machine several processes (API, worker) share the cores: don't let each spin up a full pool.
+    """
+    return configured if configured > 0 else max(1, (os.cpu_count() or 2) // 2)
+
+
+def session_options(threads: int = 0) -> ort.SessionOptions:
+    """All graph optimisations, ``ort_threads(threads)`` intra-op threads, one inter-op thread."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # On a small machine several processes (API, worker) share the cores: don't let each spin up a full pool.
-    threads = int(os.environ.get("REVIEWQUEUE_ORT_THREADS", "0")) or max(1, (os.cpu_count() or 2) // 2)
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = ort_threads(threads)
     options.inter_op_num_threads = 1
     return options
 
 
-class SessionCache:
-    """Loaded ORT sessions by version id. Thread-safe; loads each version once."""
+def load_session(path: Path, sha256: str, providers: Sequence[str], threads: int = 0) -> ort.InferenceSession:
+    """One verified ONNX Runtime session for a tabular artifact."""
+    verify_sha256(path, sha256)
+    session = ort.InferenceSession(str(path), session_options(threads), providers=list(providers))
+    log.info("model session loaded", extra={"action": "session_loaded", "path": str(path),
+                                             "providers": session.get_providers()})
+    return session
 
-    def __init__(self, providers: Sequence[str] | None = None) -> None:
+
+class SessionCache:
+    """Loaded sessions (or scorers wrapping them) by version id. Thread-safe; loads each version once."""
+
+    def __init__(self, providers: Sequence[str] | None = None, threads: int = 0) -> None:
         self._providers = list(providers) if providers else choose_providers()
-        self._sessions: dict[int, ort.InferenceSession] = {}
+        self.threads = threads
+        self._sessions: dict[int, Any] = {}
         self._lock = threading.Lock()
 
     @property
     def providers(self) -> list[str]:
         return list(self._providers)
 
+    def __contains__(self, version_id: object) -> bool:
+        return version_id in self._sessions
+
+    def version_ids(self) -> set[int]:
+        return set(self._sessions)
+
     def get(self, version_id: int, artifact_path: str, sha256: str) -> ort.InferenceSession:
+        """The ORT session of a tabular version, loaded and verified on first use."""
+        return self.get_or_load(
+            version_id, lambda: load_session(Path(artifact_path), sha256, self._providers, self.threads))
+
+    def get_or_load(self, version_id: int, load: Callable[[], Any]) -> Any:
+        """What ``load()`` returned for this version id the first time; ``load`` runs once per version."""
         session = self._sessions.get(version_id)
         if session is not None:
             return session
         with self._lock:
             session = self._sessions.get(version_id)
             if session is None:
-                path = Path(artifact_path)
-                actual = sha256_file(path)
-                if actual != sha256:
-                    raise ConfigurationError(f"artifact {path} sha256 {actual} != recorded {sha256}")
-                session = ort.InferenceSession(str(path), _session_options(), providers=self._providers)
-                log.info("model session loaded", extra={"action": "session_loaded", "version_id": version_id,
-                                                         "providers": session.get_providers()})
+                session = load()
                 self._sessions[version_id] = session
         return session
 
     def evict(self, keep: set[int]) -> None:
+        """Drop every loaded version not in ``keep`` (a later request for one loads it again)."""
         with self._lock:
             for version_id in list(self._sessions):
                 if version_id not in keep:

@@ -10,14 +10,13 @@ a concerning sentence near the end. Its embedding is the re-normalised mean of i
 
 Mean pooling also *dilutes*: "Please move my appointment to Friday. I want to kill myself." scores about half
 what the second sentence scores alone. ``per_sentence=True`` scores each sentence too and keeps the maximum
-(more sensitive, more false alarms on short fragments); off by default until clinicians choose (see the bench
-notes in bench/TEXT_RESULTS.md).
+(more sensitive, more false alarms on short fragments); off by default until clinicians choose (see BENCHMARKS.md
+§8 "Text encoder", its notes on dilution: whole-text vs per-sentence AUC).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from reviewqueue.errors import ConfigurationError
-from reviewqueue.serving.sessions import choose_providers, sha256_file
+from reviewqueue.serving.sessions import choose_providers, session_options, verify_sha256
 
 __all__ = ["MODEL_FILE", "TOKENIZER_FILE", "TextSession", "session_options"]
 
@@ -47,19 +46,6 @@ WORD = re.compile(r"\w+(?:['’]\w+)*")
 SENTENCE = re.compile(r"[^.!?;\n]+[.!?;]*")
 
 
-def session_options(intra_op_threads: int | None = None) -> ort.SessionOptions:
-    """All graph optimisations; a bounded thread pool (API and worker processes share a small machine's cores).
-
-    Threads: the argument, else ``REVIEWQUEUE_ORT_THREADS``, else half the cores (the tabular sessions' rule).
-    """
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    threads = intra_op_threads or int(os.environ.get("REVIEWQUEUE_ORT_THREADS", "0"))
-    options.intra_op_num_threads = threads or max(1, (os.cpu_count() or 2) // 2)
-    options.inter_op_num_threads = 1
-    return options
-
-
 class TextSession:
     """One loaded text model: ``score``, ``embed`` and ``explain`` free texts.
 
@@ -69,6 +55,7 @@ class TextSession:
     ``windows=False`` truncates long texts instead (what sentence-transformers does; used to compare with torch).
     ``per_sentence=True`` makes ``score`` the max of the whole text's and each sentence's score (module docstring).
     ``sha256``, when given, is checked before loading, as for tabular artifacts.
+    ``threads`` sizes the default ``options`` (0 = auto, see ``serving.sessions.ort_threads``).
     """
 
     def __init__(
@@ -78,6 +65,7 @@ class TextSession:
         model_file: str = MODEL_FILE,
         providers: Sequence[str] | None = None,
         options: ort.SessionOptions | None = None,
+        threads: int = 0,
         batch_size: int = 32,
         windows: bool = True,
         window_stride: int = 64,
@@ -89,8 +77,8 @@ class TextSession:
         for path in (model_path, tokenizer_path):
             if not path.is_file():
                 raise ConfigurationError(f"text model file {path} is missing")
-        if sha256 is not None and (actual := sha256_file(model_path)) != sha256:
-            raise ConfigurationError(f"artifact {model_path} sha256 {actual} != recorded {sha256}")
+        if sha256 is not None:
+            verify_sha256(model_path, sha256)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.batch_size = batch_size
@@ -112,7 +100,7 @@ class TextSession:
         self._counter.no_padding()
         self._counter.no_truncation()
 
-        self._session = ort.InferenceSession(str(model_path), options or session_options(),
+        self._session = ort.InferenceSession(str(model_path), options or session_options(threads),
                                              providers=list(providers) if providers else choose_providers())
         outputs = {out.name: out for out in self._session.get_outputs()}
         inputs = {inp.name for inp in self._session.get_inputs()}
