@@ -96,9 +96,9 @@ def models_list() -> None:
             if not rows:
                 table.add_row(spec.name, "-", "not registered", "", "", "")
             for v in rows:
-                auc = v["metrics"].get("roc_auc")
-                table.add_row(spec.name, str(v["version"]), v["status"], f"{auc:.4f}" if auc else "",
-                              v["created_at"].strftime("%Y-%m-%d %H:%M"), v["sha256"][:12])
+                auc = v.metrics.get("roc_auc")
+                table.add_row(spec.name, str(v.version), v.status, f"{auc:.4f}" if auc else "",
+                              v.created_at.strftime("%Y-%m-%d %H:%M"), v.sha256[:12])
     console.print(table)
 
 
