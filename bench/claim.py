@@ -1,9 +1,9 @@
 """Claim next on PostgreSQL: 16 concurrent claimers (threads, one connection each) at 10k / 100k / 1M pending items.
 
 Variants, same run, same data, rotated order per repeat:
-  bare      the very statement queries.claim_next_item sends (captured from the engine at start-up:
+  bare      the very statement items.claim_next_item sends (captured from the engine at start-up:
             UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id), bare psycopg, own connection
-  queries   reviewqueue.db.queries.claim_next_item in ``engine.begin()`` on the product's engine (make_engine)
+  queries   reviewqueue.db.items.claim_next_item in ``engine.begin()`` on the product's engine (make_engine)
   service   services.queue.claim_in_transaction in ``engine.begin()``: what a claim request runs in the database
             (lease sweep when due, "already holding one?" lookup, the claim, the item view's row), each claim by
             another reviewer of the thread's pool, so the held-item lookup finds nothing, as for a fresh claim
@@ -69,16 +69,16 @@ class ClaimSQL:
 
 
 def capture_claim_sql(url: str) -> ClaimSQL:
-    """The SQL text and parameters queries.claim_next_item sends for one queue on PostgreSQL (compiled once by
+    """The SQL text and parameters items.claim_next_item sends for one queue on PostgreSQL (compiled once by
     the product and run on the driver cursor), with the per-claim parameters located.
 
     The bare baseline then executes this very SQL, so it follows the product when the statement changes.
     """
-    from reviewqueue.db import queries
+    from reviewqueue.db import items as item_queries
     from reviewqueue.db.engine import make_engine
 
     engine = make_engine(url)
-    sql, defaults = queries._CLAIM_FROM_ONE_QUEUE.sql(engine.dialect)
+    sql, defaults = item_queries.CLAIM_FROM_ONE_QUEUE.sql(engine.dialect)
     engine.dispose()
     expires = _SENTINEL_NOW + timedelta(seconds=LEASE_SECONDS)
     params = {**defaults, "queue": "fraud", "principal_id": _SENTINEL_PRINCIPAL, "lease_token": _SENTINEL_TOKEN,
@@ -114,7 +114,7 @@ class Claimer:
             row = self.conn.execute(self.claim_sql.sql, self.claim_sql.bind(principal_id, token, expires)).fetchone()
             self.conn.commit()
             return row[0] if row else None
-        from reviewqueue.db import queries
+        from reviewqueue.db import items as item_queries
         from reviewqueue.services import queue
 
         with self.ctx.engine.begin() as conn:
@@ -123,7 +123,7 @@ class Claimer:
                 reviewer = self.principal_ids[self.turn % len(self.principal_ids)]
                 got = queue.claim_in_transaction(self.ctx, conn, reviewer, "fraud")
                 return got.item_id if got else None
-            row = queries.claim_next_item(conn, ["fraud"], principal_id, secrets.token_hex(16), datetime.now(UTC),
+            row = item_queries.claim_next_item(conn, ["fraud"], principal_id, secrets.token_hex(16), datetime.now(UTC),
                                           LEASE_SECONDS)
         return row.id if row else None
 

@@ -9,7 +9,7 @@ counts) with an admin actor, vs the very SQL they send (captured from the engine
 Each statement is then EXPLAIN (ANALYZE, VERBOSE, BUFFERS)-ed: no sequential scan of a big table, and no payload
 column (features, context, payload, params, outcome) in any plan node's output.
 
-Claim during import: 4 claimer threads (queries.claim_next_item through the product engine) run before and
+Claim during import: 4 claimer threads (items.claim_next_item through the product engine) run before and
 while a separate process ingests ``--imports`` batches of 1,000 uncertain events (each becomes a pending item).
 
     .venv/bin/python bench/list_views.py                    # 1M items
@@ -173,7 +173,7 @@ def import_worker(url: str, artifacts: str, batches: int, tag: str) -> None:
 
 def claim_during_import(url: str, artifacts: str, principal_ids: list[int], before_s: float, batches: int
                         ) -> dict[str, Any]:
-    from reviewqueue.db import queries
+    from reviewqueue.db import items as item_queries
     from reviewqueue.db.engine import make_engine
 
     engine = make_engine(url)
@@ -192,11 +192,11 @@ def claim_during_import(url: str, artifacts: str, principal_ids: list[int], befo
         mine = []
         for _ in range(5):  # warm: pool connections, prepared statements
             with engine.begin() as conn:
-                queries.claim_next_item(conn, ["fraud"], pid, secrets.token_hex(16), datetime.now(UTC), 300)
+                item_queries.claim_next_item(conn, ["fraud"], pid, secrets.token_hex(16), datetime.now(UTC), 300)
         while not stop.is_set():
             t0 = time.perf_counter()
             with engine.begin() as conn:
-                queries.claim_next_item(conn, ["fraud"], pid, secrets.token_hex(16), datetime.now(UTC), 300)
+                item_queries.claim_next_item(conn, ["fraud"], pid, secrets.token_hex(16), datetime.now(UTC), 300)
             mine.append((t0, time.perf_counter() - t0))
             time.sleep(0.005)  # a reviewer claims, then looks at the item: keep the claimers from saturating
         with lock:

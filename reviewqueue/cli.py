@@ -125,16 +125,15 @@ def users_add(
 @users_app.command("token")
 def users_token(name: str, label: str = "cli") -> None:
     """Issue an API token for a principal (printed once; stored hashed)."""
-    from sqlalchemy import select
-
+    from reviewqueue.errors import NotFound
     from reviewqueue.services import auth
 
     ctx = _ctx()
-    with ctx.engine.connect() as conn:
-        principal_id = conn.execute(select(auth.principals.c.id).where(auth.principals.c.name == name)).scalar()
-    if principal_id is None:
-        console.print(f"[red]no principal named {name!r}[/red]")
-        raise typer.Exit(1)
+    try:
+        principal_id = auth.principal_id(ctx, name)
+    except NotFound as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
     print(auth.issue_token(ctx, principal_id, label=label))
 
 

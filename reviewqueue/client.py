@@ -102,11 +102,6 @@ class Client:
         result: PredictResponse = self._call("POST", f"/v1/models/{model}/predictions", PredictResponse, json=body)
         return result.predictions
 
-    def predict_one(self, model: str, external_id: str, features: Mapping[str, Any],
-                    context: Mapping[str, Any] | None = None) -> PredictionOut:
-        event = {"external_id": external_id, "features": dict(features), "context": dict(context or {})}
-        return self.predict(model, [event])[0]
-
     # models
     def models(self) -> list[ModelOut]:
         return self._call("GET", "/v1/models", list[ModelOut])  # type: ignore[no-any-return]

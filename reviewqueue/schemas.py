@@ -9,7 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields are refused (422 naming them)."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """A response body. Services return these; they build from a named query's typed row with
+    ``model_validate(row)`` (attributes, not ``**row.__dict__``)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 # Text that reaches the database: PostgreSQL refuses NUL characters in text, so refuse them here, by field.
@@ -27,7 +36,7 @@ class PredictRequest(Strict):
     events: list[EventIn] = Field(min_length=1, description="One event, or a batch up to the batch limit.")
 
 
-class PredictionOut(BaseModel):
+class PredictionOut(Out):
     external_id: str
     prediction_id: int
     score: float
@@ -38,7 +47,7 @@ class PredictionOut(BaseModel):
     duplicate: bool
 
 
-class PredictResponse(BaseModel):
+class PredictResponse(Out):
     model: str
     predictions: list[PredictionOut]
 
@@ -48,19 +57,22 @@ class SignInRequest(Strict):
     password: SafeStr = Field(min_length=1, max_length=200)
 
 
-class PrincipalOut(BaseModel):
+class PrincipalOut(Out):
     id: int
     name: str
     role: str
-    queues: list[str]
+    queues: list[str] = Field(description="the queues this principal was given (reviewers work only these)")
+    permissions: list[str] = Field(default_factory=list, description="what the authorization table grants")
+    pages: list[str] = Field(default_factory=list, description="the UI pages this principal may open")
+    review_queues: list[str] = Field(default_factory=list, description="the declared queues this principal may triage")
 
 
-class SignInResponse(BaseModel):
+class SignInResponse(Out):
     token: str
     principal: PrincipalOut
 
 
-class QueueOut(BaseModel):
+class QueueOut(Out):
     queue: str
     model: str | None
     pending: int
@@ -72,7 +84,7 @@ class QueueOut(BaseModel):
     sla_minutes: float | None = Field(default=None, description="the queue's SLA for high-risk items, if any")
 
 
-class Contribution(BaseModel):
+class Contribution(Out):
     feature: str
     value: Any
     contribution: float
@@ -80,7 +92,7 @@ class Contribution(BaseModel):
     end: int | None = None
 
 
-class ItemOut(BaseModel):
+class ItemOut(Out):
     id: int
     queue: str
     kind: str
@@ -104,7 +116,7 @@ class ItemOut(BaseModel):
     overdue: bool = False
 
 
-class ItemSummary(BaseModel):
+class ItemSummary(Out):
     id: int
     queue: str
     kind: str
@@ -121,7 +133,7 @@ class LeaseRequest(Strict):
     lease_token: LeaseToken
 
 
-class LeaseOut(BaseModel):
+class LeaseOut(Out):
     item_id: int
     lease_expires_at: datetime
 
@@ -132,7 +144,7 @@ class DecisionRequest(Strict):
     note: SafeStr = Field(default="", max_length=2000)
 
 
-class DecisionOut(BaseModel):
+class DecisionOut(Out):
     decision_id: int
     label_id: int
     item_id: int
@@ -140,7 +152,7 @@ class DecisionOut(BaseModel):
     action_ids: list[str]
 
 
-class ActionOut(BaseModel):
+class ActionOut(Out):
     id: str
     decision_id: int | None
     connector: str
@@ -154,7 +166,7 @@ class ActionOut(BaseModel):
     params: dict[str, Any] | None = None
 
 
-class ActionCounts(BaseModel):
+class ActionCounts(Out):
     pending: int
     in_flight: int
     done: int
@@ -164,7 +176,7 @@ class ActionCounts(BaseModel):
         False, description="done (and so total) estimated from table statistics: exact counts only below 100k rows")
 
 
-class VersionOut(BaseModel):
+class VersionOut(Out):
     id: int
     version: int
     status: str
@@ -176,7 +188,7 @@ class VersionOut(BaseModel):
     promoted_at: datetime | None
 
 
-class RunOut(BaseModel):
+class RunOut(Out):
     id: int
     trigger: str
     status: str
@@ -191,7 +203,7 @@ class RunOut(BaseModel):
     duration_seconds: float | None
 
 
-class ModelOut(BaseModel):
+class ModelOut(Out):
     name: str
     description: str
     queue: str
@@ -203,37 +215,37 @@ class ModelOut(BaseModel):
     retrain_cron: str | None
 
 
-class WebhookAck(BaseModel):
+class WebhookAck(Out):
     received: bool
     duplicate: bool
     event_id: str
     outcome: str | None = None
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Out):
     type: str
     message: str
     field: str | None = None
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Out):
     error: ErrorBody
 
 
-class InboundAck(BaseModel):
+class InboundAck(Out):
     received: bool
     duplicate: bool
     event_id: str
     predictions: list[PredictionOut]
 
 
-class PrecisionAtK(BaseModel):
+class PrecisionAtK(Out):
     k: int
     precision: float
     labelled: int
 
 
-class VersionQuality(BaseModel):
+class VersionQuality(Out):
     version: int
     labels_used: int
     holdout: dict[str, Any]

@@ -22,7 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from connectors.base import Connector
-from reviewqueue.db import queries
+from reviewqueue.db import leases
 from reviewqueue.registry import ModelSpec
 from reviewqueue.services import queue, sla, training
 from reviewqueue.services.context import AppContext
@@ -49,7 +49,7 @@ class Leadership:
         seconds = self.ctx.settings.leader_lease_seconds
         try:
             with self.ctx.engine.begin() as conn:
-                held = queries.acquire_lease(conn, LEADER_LEASE, self.holder, now, seconds)
+                held = leases.acquire_lease(conn, LEADER_LEASE, self.holder, now, seconds)
         except IntegrityError:  # another worker inserted the lease row first
             held = False
         if held:

@@ -34,7 +34,7 @@ PAGES = {
 st.set_page_config(page_title="reviewqueue", page_icon=":material/fact_check:", layout="wide")
 
 who = session.principal()
-names = ("signin",) if who is None else fmt.pages_for(who.role, sandbox=session.sandbox_url() is not None)
+names = ("signin",) if who is None else fmt.pages_for(who.pages, sandbox=session.sandbox_url() is not None)
 pages = [st.Page(PAGES[n][0], title=PAGES[n][1], icon=PAGES[n][2], default=i == 0)
          for i, n in enumerate(names)]
 current = st.navigation(pages)

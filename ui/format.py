@@ -14,18 +14,12 @@ from reviewqueue.schemas import ActionCounts, ActionOut, Contribution, QueueOut,
 
 __all__ = [
     "age_seconds", "decided_message", "human_age", "lease_text", "money", "overdue_delta", "pages_for", "percent",
-    "queue_kind_text", "reviewable_queues", "sla_status", "top_reasons", "verdict_label", "verdict_shortcuts",
+    "queue_kind_text", "sla_status", "top_reasons", "verdict_label", "verdict_shortcuts",
 ]
 
 # Streamlit keeps C (clear cache) and R (rerun) for itself; st.button refuses them as shortcuts.
 RESERVED_SHORTCUT_KEYS = frozenset("cr")
 CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
-ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "admin": ("queues", "triage", "actions", "models"),
-    "reviewer": ("queues", "triage", "actions"),
-    "data_scientist": ("queues", "actions", "models"),
-    "integration": ("queues",),
-}
 DASH = "—"
 
 
@@ -208,16 +202,6 @@ def kv_rows(values: Mapping[str, Any], key_name: str = "feature") -> list[dict[s
     return [{key_name: str(k), "value": display_value(v)} for k, v in values.items()]
 
 
-def reviewable_queues(role: str, own_queues: Sequence[str], visible_queues: Sequence[str]) -> list[str]:
-    """Queues this person may triage: admins all visible ones, reviewers their own, others none."""
-    if role == "admin":
-        return list(dict.fromkeys(visible_queues))
-    if role == "reviewer":
-        ordered = [q for q in visible_queues if q in own_queues]
-        return ordered + [q for q in own_queues if q not in ordered]
-    return []
-
-
 # --- queues -------------------------------------------------------------------------------------------------
 
 QUEUE_KINDS = {"decision": "ranked by risk", "learning": "ranked by uncertainty — learning budget"}
@@ -236,8 +220,10 @@ def overdue_delta(count: int) -> str | None:
 
 # --- navigation -------------------------------------------------------------------------------------------
 
-def pages_for(role: str, sandbox: bool = False) -> tuple[str, ...]:
-    pages = ROLE_PAGES.get(role, ("queues",))
+def pages_for(granted: Sequence[str], sandbox: bool = False) -> tuple[str, ...]:
+    """The pages to show: those the server granted (``/v1/me`` pages, in menu order), plus the development
+    sandbox page when a sandbox is running. Someone granted no page still gets the (empty) queue overview."""
+    pages = tuple(granted) or ("queues",)
     return pages + ("sandbox",) if sandbox else pages
 
 

@@ -27,7 +27,6 @@ STATUS_BY_ERROR: list[tuple[type[errors.ReviewQueueError], int]] = [
     (errors.NoChampion, 409),
     (errors.Conflict, 409),
     (errors.ConfigurationError, 503),
-    (errors.DatabaseUnavailable, 503),
 ]
 
 

@@ -1,46 +1,23 @@
-"""Principals, hashed tokens, sign-in and the authorization rules (who may touch which queue)."""
+"""Principals, hashed tokens and sign-in. Who may do what is decided in domain/permissions.py, not here."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from reviewqueue.db.tables import ApiToken, Principal
+from reviewqueue.db import principals
+from reviewqueue.domain.permissions import Actor
 from reviewqueue.domain.states import Role
-from reviewqueue.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from reviewqueue.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from reviewqueue.services.context import AppContext
 
-principals = Principal.__table__  # type: ignore[attr-defined]
-tokens = ApiToken.__table__  # type: ignore[attr-defined]
+__all__ = ["Actor", "authenticate", "create_principal", "hash_password", "hash_token", "issue_token",
+           "principal_id", "revoke_token", "sign_in", "verify_password"]
 TOKEN_PREFIX = "rq_"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The authenticated caller of a use case."""
-
-    id: int
-    name: str
-    role: Role
-    queues: tuple[str, ...]
-
-    def can_review(self, queue: str) -> bool:
-        return self.role == Role.ADMIN or (self.role == Role.REVIEWER and queue in self.queues)
-
-    def require(self, *roles: Role) -> None:
-        if self.role not in roles:
-            allowed = ", ".join(r.value for r in roles)
-            raise Forbidden(f"role {self.role.value!r} may not do this (needs one of: {allowed})")
-
-    def require_queue(self, queue: str) -> None:
-        if not self.can_review(queue):
-            raise Forbidden(f"not allowed to review queue {queue!r}", field="queue")
 
 
 def hash_token(token: str) -> str:
@@ -73,49 +50,50 @@ def create_principal(
     }
     try:
         with ctx.engine.begin() as conn:
-            return int(conn.execute(principals.insert().values(**values).returning(principals.c.id)).scalar_one())
+            return principals.insert_principal(conn, values)
     except IntegrityError:
         raise Conflict(f"principal {name!r} already exists", field="name") from None
+
+
+def principal_id(ctx: AppContext, name: str) -> int:
+    """The id of the principal called ``name``; NotFound otherwise."""
+    with ctx.read() as conn:
+        row = principals.principal_by_name(conn, name)
+    if row is None:
+        raise NotFound(f"no principal named {name!r}", field="name")
+    return row.id
 
 
 def issue_token(ctx: AppContext, principal_id: int, label: str = "", ttl_hours: int | None = None) -> str:
     """Create a token; only its hash is stored, the clear text is returned once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    expires = ctx.now() + timedelta(hours=ttl_hours) if ttl_hours else None
+    now = ctx.now()
+    expires = now + timedelta(hours=ttl_hours) if ttl_hours else None
     with ctx.engine.begin() as conn:
-        conn.execute(tokens.insert().values(
-            principal_id=principal_id, token_hash=hash_token(token), label=label, created_at=ctx.now(),
-            expires_at=expires, revoked=False,
-        ))
+        principals.insert_token(conn, principal_id, hash_token(token), label, now, expires)
     return token
 
 
 def authenticate(ctx: AppContext, token: str | None) -> Actor:
     if not token:
         raise Unauthorized()
-    query = (
-        select(principals.c.id, principals.c.name, principals.c.role, principals.c.queues, tokens.c.expires_at)
-        .join(tokens, tokens.c.principal_id == principals.c.id)
-        .where(tokens.c.token_hash == hash_token(token), tokens.c.revoked.is_(False),
-               principals.c.disabled.is_(False))
-    )
     with ctx.read() as conn:
-        row = conn.execute(query).first()
+        row = principals.holder_of_token(conn, hash_token(token))
     if row is None or (row.expires_at is not None and row.expires_at < ctx.now()):
         raise Unauthorized("the token is unknown, revoked or expired")
-    return Actor(row.id, row.name, Role(row.role), tuple(row.queues or ()))
+    return Actor(row.id, row.name, Role(row.role), tuple(row.queues))
 
 
 def sign_in(ctx: AppContext, name: str, password: str) -> tuple[str, Actor]:
     """Check a password and issue a session token that expires after settings.session_hours."""
     with ctx.read() as conn:
-        row = conn.execute(select(principals).where(principals.c.name == name)).first()
+        row = principals.principal_by_name(conn, name)
     if row is None or row.disabled or not row.password_hash or not verify_password(password, row.password_hash):
         raise Unauthorized("unknown user or wrong password")
     token = issue_token(ctx, row.id, label="sign-in", ttl_hours=ctx.settings.session_hours)
-    return token, Actor(row.id, row.name, Role(row.role), tuple(row.queues or ()))
+    return token, Actor(row.id, row.name, Role(row.role), tuple(row.queues))
 
 
 def revoke_token(ctx: AppContext, token: str) -> None:
     with ctx.engine.begin() as conn:
-        conn.execute(tokens.update().where(tokens.c.token_hash == hash_token(token)).values(revoked=True))
+        principals.revoke_token(conn, hash_token(token))

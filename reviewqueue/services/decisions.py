@@ -3,81 +3,52 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import insert, select
-
-from reviewqueue.db import queries
-from reviewqueue.db.tables import Decision, Label, Prediction, ReviewItem
+from reviewqueue.db import decisions, items, labels, outbox
+from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.states import DecisionSource, ItemStatus, LabelSource
 from reviewqueue.errors import AlreadyDecided, LeaseLost, NotFound, ValidationFailed
-from reviewqueue.services.auth import Actor
+from reviewqueue.schemas import DecisionOut
 from reviewqueue.services.context import AppContext
-from reviewqueue.services.payloads import action_payload, outbox, outbox_rows
+from reviewqueue.services.payloads import action_payload, outbox_rows
 
 log = logging.getLogger(__name__)
-items = ReviewItem.__table__  # type: ignore[attr-defined]
-predictions = Prediction.__table__  # type: ignore[attr-defined]
-decisions = Decision.__table__  # type: ignore[attr-defined]
-labels = Label.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class DecisionResult:
-    decision_id: int
-    label_id: int
-    item_id: int
-    verdict: str
-    action_ids: list[str]
 
 
 def decide(
     ctx: AppContext, actor: Actor, item_id: int, verdict: str, lease_token: str, note: str = ""
-) -> DecisionResult:
+) -> DecisionOut:
     if not isinstance(note, str) or len(note) > 2000:
         raise ValidationFailed("note: at most 2000 characters", field="note")
     now = ctx.now()
     with ctx.engine.begin() as conn:
-        row = conn.execute(
-            select(items.c.queue, items.c.kind, items.c.status, predictions)
-            .join(predictions, predictions.c.id == items.c.prediction_id)
-            .where(items.c.id == item_id)
-        ).first()
-        if row is None:
+        target = items.decision_target(conn, item_id)
+        if target is None:
             raise NotFound(f"item {item_id} not found", field="item_id")
-        actor.require_queue(row.queue)
-        spec = ctx.registry.model(row.model_name)
+        authorize(actor, Permission.ITEMS_REVIEW, target.queue)
+        spec = ctx.registry.model(target.model_name)
         if verdict not in spec.verdicts:
             raise ValidationFailed(f"verdict: {verdict!r} is not one of {list(spec.verdicts)}", field="verdict")
-        if row.status == ItemStatus.DECIDED:
+        if target.status == ItemStatus.DECIDED:
             raise AlreadyDecided(f"item {item_id} was already decided")
-        if not queries.close_item_with_lease(conn, item_id, actor.id, lease_token, now):
+        if not items.close_item_with_lease(conn, item_id, actor.id, lease_token, now):
             raise LeaseLost(f"item {item_id}: your lease expired or the item is held by someone else")
-        prediction = _prediction_dict(row)
-        decision_id = int(conn.execute(insert(decisions).values(
-            prediction_id=prediction["id"], item_id=item_id,
-            verdict=verdict, source=DecisionSource.REVIEWER, actor=actor.name, note=note, created_at=now,
-        ).returning(decisions.c.id)).scalar_one())
-        source = LabelSource.AUDIT if row.kind == "audit" else LabelSource.REVIEWER
-        label_id = int(conn.execute(insert(labels).values(
-            prediction_id=prediction["id"], model_name=spec.name, value=verdict, source=source, actor=actor.name,
-            decision_id=decision_id, created_at=now,
-        ).returning(labels.c.id)).scalar_one())
+        decision_id = decisions.insert_decision(
+            conn, prediction_id=target.prediction_id, item_id=item_id, verdict=verdict,
+            source=DecisionSource.REVIEWER, actor=actor.name, note=note, created_at=now,
+        )
+        source = LabelSource.AUDIT if target.kind == "audit" else LabelSource.REVIEWER
+        label_id = labels.insert_label(
+            conn, prediction_id=target.prediction_id, model_name=spec.name, value=verdict, source=source,
+            actor=actor.name, decision_id=decision_id, created_at=now,
+        )
+        prediction = {"id": target.prediction_id, "external_id": target.external_id, "score": target.score,
+                      "features": target.features, "context": target.context}
         payload = action_payload(spec=spec, prediction=prediction, verdict=verdict, source=source.value,
                                  actor=actor.name, item_id=item_id, decision_id=decision_id)
         actions = outbox_rows(spec, verdict, decision_id, payload, now)
-        if actions:
-            conn.execute(insert(outbox), actions)
+        outbox.insert_actions(conn, actions)
     log.info("item decided", extra={"action": "item_decided", "item_id": item_id, "verdict": verdict,
                                     "actor": actor.name, "actions": len(actions)})
-    return DecisionResult(decision_id, label_id, item_id, verdict, [a["id"] for a in actions])
-
-
-def _prediction_dict(row: Any) -> dict[str, Any]:
-    mapping = row._mapping
-    return {
-        "id": mapping[predictions.c.id], "external_id": mapping[predictions.c.external_id],
-        "score": mapping[predictions.c.score], "features": mapping[predictions.c.features],
-        "context": mapping[predictions.c.context],
-    }
+    return DecisionOut(decision_id=decision_id, label_id=label_id, item_id=item_id, verdict=verdict,
+                       action_ids=[a["id"] for a in actions])

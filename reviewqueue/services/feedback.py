@@ -13,18 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
-from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from reviewqueue.db.tables import InboundEvent, Label, Prediction
+from reviewqueue.db import events, labels, predictions
 from reviewqueue.domain.states import LabelSource
 from reviewqueue.errors import NotEnabled, SignatureInvalid, ValidationFailed
+from reviewqueue.schemas import WebhookAck
 from reviewqueue.services.context import AppContext
 
 log = logging.getLogger(__name__)
-events = InboundEvent.__table__  # type: ignore[attr-defined]
-labels = Label.__table__  # type: ignore[attr-defined]
-predictions = Prediction.__table__  # type: ignore[attr-defined]
 
 
 def verify_stripe(ctx: AppContext, body: bytes, header: str | None) -> dict[str, Any]:
@@ -61,25 +59,23 @@ def _header_timestamp(header: str) -> int:
     return 0
 
 
-def record_stripe_event(ctx: AppContext, event: dict[str, Any]) -> dict[str, Any]:
+def record_stripe_event(ctx: AppContext, event: dict[str, Any]) -> WebhookAck:
     """Store the event once (unique on its id) and apply it, in one commit. A duplicate is a no-op."""
     now = ctx.now()
     try:
         with ctx.engine.begin() as conn:
-            event_row_id = int(conn.execute(insert(events).values(
-                provider="stripe", event_id=event["id"], type=event["type"], payload=event, received_at=now,
-            ).returning(events.c.id)).scalar_one())
+            event_row_id = events.insert_event(conn, "stripe", event["id"], event["type"], event, now)
             outcome = _apply(ctx, conn, event, event_row_id)
-            conn.execute(events.update().where(events.c.id == event_row_id).values(outcome=outcome[:200]))
+            events.set_event_outcome(conn, event_row_id, outcome)
     except IntegrityError:
         log.info("duplicate stripe event", extra={"action": "stripe_event_duplicate", "event_id": event["id"]})
-        return {"received": True, "duplicate": True, "event_id": event["id"]}
+        return WebhookAck(received=True, duplicate=True, event_id=event["id"])
     log.info("stripe event stored", extra={"action": "stripe_event_stored", "event_id": event["id"],
                                            "outcome": outcome})
-    return {"received": True, "duplicate": False, "event_id": event["id"], "outcome": outcome}
+    return WebhookAck(received=True, duplicate=False, event_id=event["id"], outcome=outcome)
 
 
-def _apply(ctx: AppContext, conn: Any, event: dict[str, Any], event_row_id: int) -> str:
+def _apply(ctx: AppContext, conn: Connection, event: dict[str, Any], event_row_id: int) -> str:
     obj = ((event.get("data") or {}).get("object")) or {}
     if event["type"] == "charge.dispute.created":
         verdict_of = "positive"
@@ -94,17 +90,14 @@ def _apply(ctx: AppContext, conn: Any, event: dict[str, Any], event_row_id: int)
     for spec in ctx.registry.models():
         if not spec.correlation_field:
             continue
-        prediction_id = conn.execute(
-            select(predictions.c.id)
-            .where(predictions.c.model_name == spec.name, predictions.c.correlation_key == charge)
-        ).scalar()
+        prediction_id = predictions.prediction_by_correlation_key(conn, spec.name, charge)
         if prediction_id is None:
             continue
         value = spec.positive_verdict if verdict_of == "positive" else spec.negative_verdict
-        conn.execute(insert(labels).values(
-            prediction_id=prediction_id, model_name=spec.name, value=value, source=LabelSource.CHARGEBACK,
+        labels.insert_label(
+            conn, prediction_id=prediction_id, model_name=spec.name, value=value, source=LabelSource.CHARGEBACK,
             actor=f"stripe:{event['id']}", inbound_event_id=event_row_id, created_at=_event_time(ctx, event),
-        ))
+        )
         labelled += 1
     return f"labelled {labelled} prediction(s)" if labelled else f"no prediction for charge {charge}"
 

@@ -12,20 +12,20 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from reviewqueue.db.tables import InboundEvent
+from reviewqueue.db import events
+from reviewqueue.domain.permissions import Actor
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import NotEnabled, SignatureInvalid, ValidationFailed
+from reviewqueue.schemas import InboundAck
 from reviewqueue.services import ingest
-from reviewqueue.services.auth import Actor
 from reviewqueue.services.context import AppContext
 
 log = logging.getLogger(__name__)
-events = InboundEvent.__table__  # type: ignore[attr-defined]
+# The signature is the credential: a verified event acts with the integration role's permissions.
 WEBHOOK_ACTOR = Actor(id=0, name="webhook", role=Role.INTEGRATION, queues=())
 
 
@@ -50,22 +50,19 @@ def verify(ctx: AppContext, body: bytes, headers: Mapping[str, str]) -> dict[str
     return payload
 
 
-def receive(ctx: AppContext, model_name: str, event_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+def receive(ctx: AppContext, model_name: str, event_id: str, payload: dict[str, Any]) -> InboundAck:
     provider = f"events:{model_name}"
     ctx.registry.model(model_name)
-    with ctx.engine.connect() as conn:
-        seen = conn.execute(select(events.c.id).where(events.c.provider == provider,
-                                                      events.c.event_id == event_id)).first()
-    if seen is not None:
-        return {"received": True, "duplicate": True, "event_id": event_id, "predictions": []}
+    with ctx.read() as conn:
+        seen = events.event_seen(conn, provider, event_id)
+    if seen:
+        return InboundAck(received=True, duplicate=True, event_id=event_id, predictions=[])
     results = ingest.ingest(ctx, WEBHOOK_ACTOR, model_name, payload.get("events"))
+    summary = {"n_events": len(results), "external_ids": [r.external_id for r in results][:1000]}
     try:
         with ctx.engine.begin() as conn:
-            conn.execute(insert(events).values(
-                provider=provider, event_id=event_id, type="events", received_at=ctx.now(),
-                payload={"n_events": len(results), "external_ids": [r.external_id for r in results][:1000]},
-                outcome=f"ingested {len(results)}",
-            ))
+            events.insert_event(conn, provider, event_id, "events", summary, ctx.now(),
+                                outcome=f"ingested {len(results)}")
     except IntegrityError:
-        return {"received": True, "duplicate": True, "event_id": event_id, "predictions": []}
-    return {"received": True, "duplicate": False, "event_id": event_id, "predictions": results}
+        return InboundAck(received=True, duplicate=True, event_id=event_id, predictions=[])
+    return InboundAck(received=True, duplicate=False, event_id=event_id, predictions=results)

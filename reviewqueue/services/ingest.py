@@ -10,42 +10,24 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from reviewqueue.db import bulk
-from reviewqueue.db.tables import Decision, Prediction, ReviewItem
+from reviewqueue.db import decisions, items, outbox, predictions
+from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.policies import Route
-from reviewqueue.domain.states import DecisionSource, Role
+from reviewqueue.domain.sampling import budget_left, learning_sample, start_of_utc_day, uncertainty
+from reviewqueue.domain.states import DecisionSource
 from reviewqueue.errors import BatchTooLarge, ValidationFailed
 from reviewqueue.registry import ModelSpec
-from reviewqueue.services.auth import Actor
+from reviewqueue.schemas import PredictionOut
 from reviewqueue.services.context import AppContext
-from reviewqueue.services.payloads import action_payload, outbox, outbox_rows
+from reviewqueue.services.payloads import action_payload, outbox_rows
 from reviewqueue.services.versions import Champion, champion
 
 log = logging.getLogger(__name__)
-predictions = Prediction.__table__  # type: ignore[attr-defined]
-items = ReviewItem.__table__  # type: ignore[attr-defined]
-decisions = Decision.__table__  # type: ignore[attr-defined]
-IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
-
-
-@dataclass(frozen=True)
-class PredictionResult:
-    external_id: str
-    prediction_id: int
-    score: float
-    route: str
-    audited: bool
-    item_id: int | None
-    model_version: int
-    duplicate: bool
 
 
 def validate_events(spec: ModelSpec, events: Any, limit: int) -> list[dict[str, Any]]:
@@ -93,8 +75,10 @@ def _validate_context(spec: ModelSpec, context: Any, where: str) -> dict[str, An
     return dict(context)
 
 
-def ingest(ctx: AppContext, actor: Actor, model_name: str, events: Any) -> list[PredictionResult]:
-    actor.require(Role.ADMIN, Role.INTEGRATION, Role.DATA_SCIENTIST)
+def ingest(ctx: AppContext, actor: Actor, model_name: str, events: Any) -> list[PredictionOut]:
+    """Score and route a batch sent by ``actor`` (the inbound webhook's verified signature acts as an
+    integration)."""
+    authorize(actor, Permission.EVENTS_INGEST)
     spec = ctx.registry.model(model_name)
     clean = validate_events(spec, events, ctx.settings.batch_limit)
     try:
@@ -105,53 +89,20 @@ def ingest(ctx: AppContext, actor: Actor, model_name: str, events: Any) -> list[
         return _ingest_once(ctx, spec, clean)
 
 
-_EXISTING = (
-    select(predictions.c.id, predictions.c.external_id, predictions.c.score, predictions.c.route,
-           predictions.c.audited, predictions.c.version_id, items.c.id.label("item_id"))
-    .outerjoin(items, items.c.prediction_id == predictions.c.id)
-    .where(predictions.c.model_name == bindparam("model_name"))
-)
-# PostgreSQL: the whole batch as one array parameter. An IN list of 900 parameters, once psycopg prepared it,
-# could get a generic plan that compared every stored row with the list (seconds per chunk without statistics).
-_EXISTING_PG = _EXISTING.where(predictions.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String))))
-
-
-def _existing(conn: Connection, model_name: str, external_ids: list[str]) -> dict[str, Any]:
-    if conn.dialect.name == "postgresql":
-        rows = conn.execute(_EXISTING_PG, {"model_name": model_name, "external_ids": external_ids}).all()
-        return {r.external_id: r for r in rows}
-    found: dict[str, Any] = {}
-    for start in range(0, len(external_ids), IN_CHUNK):  # SQLite: chunks under its bound-parameter limit
-        chunk = external_ids[start:start + IN_CHUNK]
-        rows = conn.execute(_EXISTING.where(predictions.c.external_id.in_(chunk)),
-                            {"model_name": model_name}).all()
-        found.update({r.external_id: r for r in rows})
-    return found
-
-
-def _version_numbers(conn: Connection, version_ids: set[int]) -> dict[int, int]:
-    from reviewqueue.services.versions import versions
-
-    rows = conn.execute(select(versions.c.id, versions.c.version).where(versions.c.id.in_(version_ids))).all()
-    return {r.id: r.version for r in rows}
-
-
-def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) -> list[PredictionResult]:
+def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) -> list[PredictionOut]:
     with ctx.engine.begin() as conn:
         current = champion(conn, spec.name)
-        existing = _existing(conn, spec.name, [e["external_id"] for e in clean])
+        existing = predictions.stored_predictions(conn, spec.name, [e["external_id"] for e in clean])
         fresh = [e for e in clean if e["external_id"] not in existing]
         stored = _store_fresh(ctx, conn, spec, current, fresh) if fresh else {}
-        version_of = {current.id: current.version}
-        if existing:
-            version_of |= _version_numbers(conn, {r.version_id for r in existing.values()} - {current.id})
     results = []
     for event in clean:
         ext = event["external_id"]
         if ext in existing:
             row = existing[ext]
-            results.append(PredictionResult(ext, row.id, row.score, row.route, row.audited, row.item_id,
-                                            version_of[row.version_id], True))
+            results.append(PredictionOut(external_id=ext, prediction_id=row.id, score=row.score, route=row.route,
+                                         audited=row.audited, item_id=row.item_id, model_version=row.model_version,
+                                         duplicate=True))
         else:
             results.append(stored[ext])
     return results
@@ -159,7 +110,7 @@ def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) 
 
 def _store_fresh(
     ctx: AppContext, conn: Connection, spec: ModelSpec, current: Champion, fresh: list[dict[str, Any]]
-) -> dict[str, PredictionResult]:
+) -> dict[str, PredictionOut]:
     scorer = ctx.scorers.get(spec, current.id, current.artifact_path, current.sha256)
     scores = scorer.score([e["features"] for e in fresh])
     now = ctx.now()
@@ -175,13 +126,14 @@ def _store_fresh(
             "context": event["context"], "correlation_key": None if correlation is None else str(correlation),
             "created_at": now,
         })
-    for row, prediction_id in zip(rows, bulk.insert_with_ids(conn, predictions, rows), strict=True):
+    for row, prediction_id in zip(rows, predictions.insert_predictions(conn, rows), strict=True):
         row["id"] = prediction_id
     item_ids = _enqueue(conn, spec, rows, now)
     _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now)
     return {
-        r["external_id"]: PredictionResult(r["external_id"], r["id"], r["score"], r["route"], r["audited"],
-                                           item_ids.get(r["id"]), current.version, False)
+        r["external_id"]: PredictionOut(external_id=r["external_id"], prediction_id=r["id"], score=r["score"],
+                                        route=r["route"], audited=r["audited"], item_id=item_ids.get(r["id"]),
+                                        model_version=current.version, duplicate=False)
         for r in rows
     }
 
@@ -206,26 +158,16 @@ def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], now:
         ]
     if not wanted:
         return {}
-    ids = bulk.insert_with_ids(conn, items, item_rows)
+    ids = items.insert_items(conn, item_rows)
     return {r["id"]: item_id for r, item_id in zip(wanted, ids, strict=True)}
 
 
-def uncertainty(score: float) -> float:
-    """1 at p = 0.5, 0 at p = 0 or 1: the label that would teach the model most."""
-    return round(1.0 - abs(2.0 * score - 1.0), 6)
-
-
 def _learning_sample(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], now: Any) -> list[dict]:
-    """The most uncertain predictions, up to what is left of today's budget (UTC day)."""
+    """The most uncertain predictions, up to what is left of today's budget (domain.sampling)."""
     assert spec.learning is not None
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    used = conn.execute(
-        select(func.count()).select_from(items)
-        .where(items.c.queue == spec.learning.queue, items.c.created_at >= midnight)
-    ).scalar_one()
-    left = max(0, spec.learning.budget_per_day - int(used))
-    ranked = sorted(rows, key=lambda r: uncertainty(r["score"]), reverse=True)
-    return [r for r in ranked[:left] if uncertainty(r["score"]) > 0]
+    used = items.count_created_since(conn, spec.learning.queue, start_of_utc_day(now))
+    left = budget_left(spec.learning.budget_per_day, used)
+    return learning_sample(rows, lambda r: float(r["score"]), left)
 
 
 def _auto_decide(
@@ -240,10 +182,10 @@ def _auto_decide(
          "source": DecisionSource.MODEL.value, "actor": f"model:{spec.name}", "note": "", "created_at": now}
         for r in rows
     ]
-    decision_ids = bulk.insert_with_ids(conn, decisions, decision_rows)
+    decision_ids = decisions.insert_decisions(conn, decision_rows)
     actions: list[dict[str, Any]] = []
     for row, decision, decision_id in zip(rows, decision_rows, decision_ids, strict=True):
         payload = action_payload(spec=spec, prediction=row, verdict=decision["verdict"], source="model",
                                  actor=decision["actor"], item_id=item_ids.get(row["id"]), decision_id=decision_id)
         actions.extend(outbox_rows(spec, decision["verdict"], decision_id, payload, now))
-    bulk.insert_many(conn, outbox, actions)
+    outbox.insert_actions(conn, actions)

@@ -15,29 +15,25 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from connectors.base import ActionContext, Connector
-from reviewqueue.db import queries
-from reviewqueue.db.tables import OutboxAction
+from reviewqueue.db import outbox
+from reviewqueue.db.outbox import LeasedAction
+from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.policies import RetryPolicy
-from reviewqueue.domain.states import ActionStatus, Role
+from reviewqueue.domain.states import ActionStatus
 from reviewqueue.errors import (
     Conflict,
     ConnectorNotConfigured,
     NotFound,
     PermanentDeliveryError,
     RetryableDeliveryError,
-    ValidationFailed,
 )
-from reviewqueue.services.auth import Actor
+from reviewqueue.schemas import ActionCounts, ActionOut
 from reviewqueue.services.context import AppContext
 
 log = logging.getLogger(__name__)
-outbox = OutboxAction.__table__  # type: ignore[attr-defined]
-LIST_COLUMNS = (outbox.c.id, outbox.c.decision_id, outbox.c.connector, outbox.c.status, outbox.c.attempts,
-                outbox.c.last_error, outbox.c.next_attempt_at, outbox.c.created_at, outbox.c.done_at)
 
 
 def retry_policy(ctx: AppContext) -> RetryPolicy:
@@ -81,8 +77,8 @@ class Dispatcher:
         reclaimed = 0
         with self.ctx.engine.begin() as conn:  # one transaction: the reclaim costs no extra BEGIN/COMMIT
             if self._reclaim_due(now):
-                reclaimed = queries.reclaim_stale_actions(conn, now)
-            batch = queries.lease_outbox_batch(conn, self.worker_id, now, s.outbox_batch_size,
+                reclaimed = outbox.reclaim_stale_actions(conn, now)
+            batch = outbox.lease_outbox_batch(conn, self.worker_id, now, s.outbox_batch_size,
                                                s.outbox_visibility_seconds)
         if reclaimed:
             log.warning("reclaimed in-flight actions", extra={"action": "outbox_reclaimed", "count": reclaimed})
@@ -99,7 +95,7 @@ class Dispatcher:
         self._last_reclaim = now
         return True
 
-    def _deliver_batch(self, batch: list[Any]) -> None:
+    def _deliver_batch(self, batch: list[LeasedAction]) -> None:
         """Deliver on the pool; this thread collects outcomes as they complete, flushes groups and keeps the
         leases alive, so all of this worker's writes to the batch's rows are sequential (no lock-order races)."""
         recorder = _Recorder(self, [row.id for row in batch])
@@ -112,7 +108,7 @@ class Dispatcher:
             recorder.do_duties()  # woken by a deadline: a group's window or a heartbeat
         recorder.finish()
 
-    def _deliver(self, row: Any) -> tuple[str, dict[str, Any]]:
+    def _deliver(self, row: LeasedAction) -> tuple[str, dict[str, Any]]:
         action = ActionContext(
             action_id=row.id, connector=row.connector, params=row.params, payload=row.payload,
             attempt=row.attempts, outcome_unknown=row.outcome_unknown,
@@ -120,7 +116,7 @@ class Dispatcher:
         return row.id, self._attempt(action)
 
     def _attempt(self, action: ActionContext) -> dict[str, Any]:
-        """Deliver once; the outcome in one of the shapes ``queries.record_outcomes`` writes."""
+        """Deliver once; the outcome in one of the shapes ``outbox.record_outcomes`` writes."""
         connector = self.connectors.get(action.connector)
         try:
             if connector is None:
@@ -219,7 +215,7 @@ class _Recorder:
         d = self.d
         with d.ctx.engine.begin() as conn:
             # looked up at call time: the fault tests kill the worker inside this transaction
-            recorded = queries.record_outcomes(conn, d.worker_id, self.group)
+            recorded = outbox.record_outcomes(conn, d.worker_id, self.group)
         for action_id in self.group.keys() - recorded:
             log.warning("lost the lease before recording", extra={"action": "outbox_lease_lost",
                                                                   "action_id": action_id})
@@ -235,7 +231,7 @@ class _Recorder:
             return
         try:
             with self.d.ctx.engine.begin() as conn:
-                queries.extend_action_leases(conn, self.d.worker_id, sorted(self.unrecorded), self.d.ctx.now(),
+                outbox.extend_action_leases(conn, self.d.worker_id, sorted(self.unrecorded), self.d.ctx.now(),
                                              self.visibility)
         except SQLAlchemyError:  # the next beat retries; the lease is still valid for 2/3 of its length
             log.warning("could not extend action leases", extra={"action": "outbox_heartbeat_failed"})
@@ -251,80 +247,50 @@ EXACT_DONE_UP_TO = 100_000
 _OPEN_STATUSES = [ActionStatus.PENDING.value, ActionStatus.IN_FLIGHT.value, ActionStatus.DEAD.value]
 
 
-def counts(ctx: AppContext) -> dict[str, Any]:
+def counts(ctx: AppContext) -> ActionCounts:
     """Actions per status. Pending, in flight and dead are exact (they are what operators act on); done is
     exact on small tables and estimated from PostgreSQL's statistics on large ones (``done_estimated``)."""
     with ctx.read() as conn:
-        rows = conn.execute(select(outbox.c.status, func.count())
-                            .where(outbox.c.status.in_(_OPEN_STATUSES)).group_by(outbox.c.status)).all()
-        result: dict[str, Any] = {status.value: 0 for status in ActionStatus}
-        result.update({status: int(n) for status, n in rows})
-        estimated_rows = _estimated_rows(conn)
-        if estimated_rows is not None and estimated_rows > EXACT_DONE_UP_TO:
-            others = sum(result[s] for s in _OPEN_STATUSES)
-            result[ActionStatus.DONE.value] = max(0, estimated_rows - others)
-            result["done_estimated"] = True
+        result = outbox.count_by_status(conn, _OPEN_STATUSES)
+        estimated = outbox.estimated_rows(conn)
+        done_estimated = estimated is not None and estimated > EXACT_DONE_UP_TO
+        if estimated is not None and done_estimated:
+            result[ActionStatus.DONE.value] = max(0, estimated - sum(result.values()))
         else:
-            result[ActionStatus.DONE.value] = int(conn.execute(
-                select(func.count()).select_from(outbox).where(outbox.c.status == ActionStatus.DONE.value)
-            ).scalar_one())
-            result["done_estimated"] = False
-    result["total"] = sum(result[s.value] for s in ActionStatus)
-    return result
-
-
-def _estimated_rows(conn: Any) -> int | None:
-    """The planner's row estimate for the outbox table (kept current by autovacuum's ANALYZE), or None."""
-    if conn.dialect.name != "postgresql":
-        return None
-    estimate = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'outbox_actions'::regclass")).scalar()
-    return int(estimate) if estimate is not None and estimate >= 0 else None
+            result[ActionStatus.DONE.value] = outbox.count_by_status(conn, [ActionStatus.DONE.value])[
+                ActionStatus.DONE.value]
+    return ActionCounts(pending=result[ActionStatus.PENDING.value], in_flight=result[ActionStatus.IN_FLIGHT.value],
+                        done=result[ActionStatus.DONE.value], dead=result[ActionStatus.DEAD.value],
+                        total=sum(result.values()), done_estimated=done_estimated)
 
 
 def list_actions(
-    ctx: AppContext, actor: Actor, status: str | None, decision_id: int | None, after: str | None, limit: int
-) -> list[dict[str, Any]]:
-    """Keyset-paged by id; never reads the payload column."""
-    actor.require(Role.ADMIN, Role.DATA_SCIENTIST, Role.REVIEWER)
-    if status is not None and status not in {s.value for s in ActionStatus}:
-        raise ValidationFailed(f"status: one of {[s.value for s in ActionStatus]}", field="status")
-    query = select(*LIST_COLUMNS).order_by(outbox.c.id).limit(limit)
-    if status:
-        query = query.where(outbox.c.status == status)
-    if decision_id is not None:
-        query = query.where(outbox.c.decision_id == decision_id)
-    if after:
-        query = query.where(outbox.c.id > after)
-    with ctx.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query).all()]
+    ctx: AppContext, actor: Actor, status: str | None, decision_id: int | None, after_id: str | None, limit: int
+) -> list[ActionOut]:
+    """Keyset-paged by id (ids above ``after_id``); never reads the payload column."""
+    authorize(actor, Permission.ACTIONS_READ)
+    with ctx.read() as conn:
+        return [ActionOut.model_validate(r) for r in outbox.list_actions(conn, status, decision_id, after_id, limit)]
 
 
-def get_action(ctx: AppContext, actor: Actor, action_id: str) -> dict[str, Any]:
-    actor.require(Role.ADMIN, Role.DATA_SCIENTIST, Role.REVIEWER)
-    with ctx.engine.connect() as conn:
-        row = conn.execute(select(*LIST_COLUMNS, outbox.c.outcome, outbox.c.params)
-                           .where(outbox.c.id == action_id)).first()
+def get_action(ctx: AppContext, actor: Actor, action_id: str) -> ActionOut:
+    authorize(actor, Permission.ACTIONS_READ)
+    with ctx.read() as conn:
+        row = outbox.get_action(conn, action_id)
     if row is None:
         raise NotFound(f"action {action_id} not found", field="action_id")
-    return dict(row._mapping)
+    return ActionOut.model_validate(row)
 
 
-def replay(ctx: AppContext, actor: Actor, action_id: str) -> dict[str, Any]:
+def replay(ctx: AppContext, actor: Actor, action_id: str) -> ActionOut:
     """Send a dead action round again: pending now, attempts reset. Effects stay once-only (same action id)."""
-    actor.require(Role.ADMIN)
-    now = ctx.now()
+    authorize(actor, Permission.ACTIONS_REPLAY)
     with ctx.engine.begin() as conn:
-        # the row as this replay left it: a worker polling every 0.1 s may lease it the moment we commit
-        replayed = conn.execute(
-            outbox.update().where(outbox.c.id == action_id, outbox.c.status == ActionStatus.DEAD)
-            .values(status=ActionStatus.PENDING, attempts=0, next_attempt_at=now, leased_by=None,
-                    lease_expires_at=None)
-            .returning(*LIST_COLUMNS, outbox.c.outcome, outbox.c.params)
-        ).first()
+        replayed = outbox.replay_dead_action(conn, action_id, ctx.now())
         if replayed is None:
-            exists = conn.execute(select(outbox.c.status).where(outbox.c.id == action_id)).first()
-            if exists is None:
+            status = outbox.status_of(conn, action_id)
+            if status is None:
                 raise NotFound(f"action {action_id} not found", field="action_id")
-            raise Conflict(f"action {action_id} is {exists.status}, only dead actions can be replayed")
+            raise Conflict(f"action {action_id} is {status}, only dead actions can be replayed")
     log.info("action replayed", extra={"action": "outbox_replayed", "action_id": action_id, "actor": actor.name})
-    return dict(replayed._mapping)
+    return ActionOut.model_validate(replayed)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reviewqueue.db.tables import OutboxAction, new_id
+from reviewqueue.db.tables import new_id
 from reviewqueue.registry import ModelSpec
-
-outbox = OutboxAction.__table__  # type: ignore[attr-defined]
 
 
 def action_payload(

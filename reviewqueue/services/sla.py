@@ -11,18 +11,13 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
-from reviewqueue.db.tables import ModelVersion, Prediction, ReviewItem, new_id
-from reviewqueue.domain.states import ItemStatus
+from reviewqueue.db import items, outbox
+from reviewqueue.db.items import OverdueItem
+from reviewqueue.db.tables import new_id
 from reviewqueue.registry import ModelSpec
 from reviewqueue.services.context import AppContext
-from reviewqueue.services.payloads import outbox
 
 log = logging.getLogger(__name__)
-items = ReviewItem.__table__  # type: ignore[attr-defined]
-predictions = Prediction.__table__  # type: ignore[attr-defined]
-versions = ModelVersion.__table__  # type: ignore[attr-defined]
 PAGE_TEXT = ("SLA breach: {model} item {external_id} (risk {score:.2f}) has waited unclaimed for more than "
              "{sla_minutes:g} minutes. <{link}|Open it in reviewqueue>")
 
@@ -43,28 +38,17 @@ def page_overdue(ctx: AppContext) -> int:
             continue
         cutoff = now - timedelta(minutes=spec.sla.minutes)
         with ctx.engine.begin() as conn:
-            rows = conn.execute(
-                select(items.c.id, items.c.priority, predictions.c.external_id, predictions.c.score,
-                       predictions.c.id.label("prediction_id"))
-                .join(predictions, predictions.c.id == items.c.prediction_id)
-                .where(items.c.queue == spec.queue, items.c.status == ItemStatus.PENDING,
-                       items.c.paged_at.is_(None), items.c.priority >= spec.sla.min_priority,
-                       items.c.created_at < cutoff)
-                .order_by(items.c.priority.desc()).limit(500)
-            ).all()
-            for row in rows:
-                claimed = conn.execute(update(items).where(items.c.id == row.id, items.c.paged_at.is_(None))
-                                       .values(paged_at=now)).rowcount
-                if claimed != 1:
-                    continue
-                conn.execute(insert(outbox).values(**_page_action(spec, row, now)))
-                paged += 1
+            pages = [_page_action(spec, row, now)
+                     for row in items.overdue_unpaged(conn, spec.queue, spec.sla.min_priority, cutoff, limit=500)
+                     if items.mark_paged(conn, row.id, now)]
+            outbox.insert_actions(conn, pages)
+            paged += len(pages)
     if paged:
         log.warning("SLA pages queued", extra={"action": "sla_paged", "count": paged})
     return paged
 
 
-def _page_action(spec: ModelSpec, row: Any, now: datetime) -> dict[str, Any]:
+def _page_action(spec: ModelSpec, row: OverdueItem, now: datetime) -> dict[str, Any]:
     assert spec.sla is not None
     payload = {
         "model": spec.name, "external_id": row.external_id, "prediction_id": row.prediction_id,

@@ -145,7 +145,9 @@ def test_claim_on_empty_queue_is_204_and_sign_in_errors(api, people):
     r = api.post("/v1/sessions", json={"name": "reviewer", "password": "reviewer-pw"})
     assert r.status_code == 200
     me = api.get("/v1/me", headers=bearer(r.json()["token"])).json()
-    assert me == {"id": people.ids["reviewer"], "name": "reviewer", "role": "reviewer", "queues": ["fraud"]}
+    assert me == {"id": people.ids["reviewer"], "name": "reviewer", "role": "reviewer", "queues": ["fraud"],
+                  "permissions": ["actions.read", "items.read", "items.review", "queues.read"],
+                  "pages": ["queues", "triage", "actions"], "review_queues": ["fraud"]}
 
 
 @pytest.mark.parametrize("field", ["note", "lease_token"])

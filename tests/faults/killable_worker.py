@@ -34,7 +34,7 @@ from typing import Any
 
 from connectors.base import ActionContext, Connector
 from connectors.registry import build_connectors
-from reviewqueue.db import queries
+from reviewqueue.db import outbox as outbox_queries
 from reviewqueue.db.engine import make_engine
 from reviewqueue.registry import Registry
 from reviewqueue.services.context import AppContext
@@ -87,9 +87,9 @@ class Killing:
 
 
 def kill_in_group_flush(point: str, target: str, victims: set[str], delivered_by: dict[str, str]) -> None:
-    """Patch ``queries.record_outcomes`` (the dispatcher looks it up at call time, inside the transaction of
+    """Patch ``outbox_queries.record_outcomes`` (the dispatcher looks it up at call time, inside the transaction of
     a group flush) to die in the flush of the group that holds the victim's outcome."""
-    real_record = queries.record_outcomes
+    real_record = outbox_queries.record_outcomes
 
     def record_outcomes(conn: Any, worker_id: str, outcomes: dict[str, dict[str, Any]]) -> set[str]:
         victim = next((a for a in outcomes if a in victims), None)
@@ -100,7 +100,7 @@ def kill_in_group_flush(point: str, target: str, victims: set[str], delivered_by
             die(point, target, victim, describe(outcomes, delivered_by))
         return recorded
 
-    queries.record_outcomes = record_outcomes
+    outbox_queries.record_outcomes = record_outcomes
 
 
 def describe(outcomes: dict[str, dict[str, Any]], delivered_by: dict[str, str]) -> str:

@@ -1,6 +1,6 @@
 """50 reviewers claiming from 10,000 items at once on PostgreSQL, some walking away mid-review.
 
-Each claimer runs the one claim statement (``queries.claim_next_item``, FOR UPDATE SKIP LOCKED) on its own
+Each claimer runs the one claim statement (``item_queries.claim_next_item``, FOR UPDATE SKIP LOCKED) on its own
 connection until the queue is drained; a sweeper runs ``release_expired_item_leases`` as the worker's job
 does. Every 25th item's first holder walks away and its lease is made to run out mid-review: the sweeper gives
 the item back, someone else claims it and decides it (close-from-lease). Afterwards each walked-away holder
@@ -23,7 +23,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, event, func, insert, select, update
 
-from reviewqueue.db import queries
+from reviewqueue.db import items as item_queries
 from reviewqueue.db.tables import ModelVersion, Prediction, ReviewItem
 from reviewqueue.domain.states import Role
 from reviewqueue.services import auth
@@ -90,7 +90,7 @@ def test_fifty_claimers_on_ten_thousand_items_no_double_claim_none_lost(ctx, liv
             while not finished.is_set() and time.monotonic() < deadline:
                 token = secrets.token_hex(8)
                 with engine.connect() as conn:
-                    row = queries.claim_next_item(conn, ["fraud"], principal, token, datetime.now(UTC), 300)
+                    row = item_queries.claim_next_item(conn, ["fraud"], principal, token, datetime.now(UTC), 300)
                 if row is None:
                     finished.wait(0.05)  # dry until walked-away leases are swept back: poll, under a deadline
                     continue
@@ -106,7 +106,7 @@ def test_fifty_claimers_on_ten_thousand_items_no_double_claim_none_lost(ctx, liv
                                      .values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
                 elif second_holder:
                     with engine.begin() as conn:
-                        closed = queries.close_item_with_lease(conn, row.id, principal, token, datetime.now(UTC))
+                        closed = item_queries.close_item_with_lease(conn, row.id, principal, token, datetime.now(UTC))
                     with lock:
                         closes[row.id] += int(closed)
                 with lock:
@@ -120,7 +120,7 @@ def test_fifty_claimers_on_ten_thousand_items_no_double_claim_none_lost(ctx, liv
         start.wait()
         while not finished.wait(0.1) and time.monotonic() < deadline:
             with engine.begin() as conn:
-                queries.release_expired_item_leases(conn, datetime.now(UTC))
+                item_queries.release_expired_item_leases(conn, datetime.now(UTC))
 
     threads = [threading.Thread(target=claimer, args=c, name=f"claimer-{i}") for i, c in enumerate(claimers)]
     threads.append(threading.Thread(target=sweeper, name="sweeper"))
@@ -153,6 +153,7 @@ def test_fifty_claimers_on_ten_thousand_items_no_double_claim_none_lost(ctx, liv
                        headers={"Authorization": f"Bearer {api_token}"})
         assert r.status_code == 409, f"late decision on item {item_id}: HTTP {r.status_code} {r.text}"
     with engine.begin() as conn:
-        accepted = [queries.close_item_with_lease(conn, i, p, tok, datetime.now(UTC)) for i, (p, _, tok) in late[20:]]
+        accepted = [item_queries.close_item_with_lease(conn, i, p, tok, datetime.now(UTC))
+                    for i, (p, _, tok) in late[20:]]
     assert not any(accepted), f"{sum(accepted)} late decisions from expired leases were accepted"
     engine.dispose()

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, insert, select
 
-from reviewqueue.db import queries
+from reviewqueue.db import items as item_queries
 from reviewqueue.db.tables import Prediction, ReviewItem
 from reviewqueue.domain.states import Role
 from reviewqueue.services import auth
@@ -48,7 +48,7 @@ def test_twenty_threads_claim_each_item_exactly_once(ctx):
         try:
             while True:
                 with ctx.engine.begin() as conn:
-                    row = queries.claim_next_item(conn, ["fraud"], actor.id, secrets.token_hex(8), ctx.now(), 300)
+                    row = item_queries.claim_next_item(conn, ["fraud"], actor.id, secrets.token_hex(8), ctx.now(), 300)
                 if row is None:
                     return
                 with lock:

@@ -39,9 +39,9 @@ def test_dispute_labels_an_unreviewed_prediction_once(stripe_ctx):
     [auto] = ingest.ingest(ctx, SYSTEM, "fraud", [transaction(5)])  # auto-passed: nobody reviewed it
     body = dispute_event("evt_1", "ch_5")
     first = receive(ctx, body, sign(body))
-    assert first["duplicate"] is False and first["outcome"] == "labelled 1 prediction(s)"
+    assert first.duplicate is False and first.outcome == "labelled 1 prediction(s)"
     again = receive(ctx, body, sign(body))
-    assert again["duplicate"] is True
+    assert again.duplicate is True
     [label] = stored(ctx, Label)
     assert (label.prediction_id, label.value, label.source, label.actor) == \
         (auto.prediction_id, "fraud", "chargeback", "stripe:evt_1")
@@ -55,7 +55,7 @@ def test_won_dispute_labels_legit_and_unknown_charges_are_kept_but_unmatched(str
     won = dispute_event("evt_won", "ch_u1", kind="charge.dispute.closed", status="won")
     receive(ctx, won, sign(won))
     other = dispute_event("evt_other", "ch_nobody")
-    assert receive(ctx, other, sign(other))["outcome"] == "no prediction for charge ch_nobody"
+    assert receive(ctx, other, sign(other)).outcome == "no prediction for charge ch_nobody"
     assert [(lb.value, lb.source) for lb in stored(ctx, Label)] == [("legit", "chargeback")]
     assert len(stored(ctx, InboundEvent)) == 2
 

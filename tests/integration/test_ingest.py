@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import String, cast, func, insert, select, text
 from sqlmodel import Session
 
+from reviewqueue.db import predictions as prediction_queries
 from reviewqueue.db.tables import Decision, ModelVersion, OutboxAction, Prediction, ReviewItem
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import BatchTooLarge, Forbidden, NoChampion, NotFound, ValidationFailed
@@ -199,14 +200,14 @@ def stored_text(ctx, model, key: str, keys: list[str], columns: list[str]) -> li
 
 def test_a_lost_race_is_retried_and_nothing_is_stored_twice(ctx, monkeypatch, caplog):
     first = ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(1), transaction(2)])
-    real_existing = ingest._existing
+    real_existing = prediction_queries.stored_predictions
     calls: list[int] = []
 
     def stale_then_real(*args):  # the first read misses what a concurrent request has just stored
         calls.append(1)
         return {} if len(calls) == 1 else real_existing(*args)
 
-    monkeypatch.setattr(ingest, "_existing", stale_then_real)
+    monkeypatch.setattr(prediction_queries, "stored_predictions", stale_then_real)
     with caplog.at_level(logging.INFO, logger="reviewqueue.services.ingest"):
         again = ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(3), uncertain(1), transaction(2)])
     assert any(getattr(r, "action", None) == "ingest_retry" for r in caplog.records)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from connectors.base import ActionContext
 from connectors.slack_message import SlackMessageConnector
-from reviewqueue.db import queries
+from reviewqueue.db import outbox as outbox_queries
 from reviewqueue.db.tables import OutboxAction
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import Conflict, Forbidden, PermanentDeliveryError, RetryableDeliveryError
@@ -55,7 +55,7 @@ def decide_fraud(ctx, people) -> list[str]:
     ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(0)])
     reviewer = authenticate(ctx, people.reviewer)
     item = queue.claim_next(ctx, reviewer, "fraud")
-    return decisions.decide(ctx, reviewer, item["id"], "fraud", item["lease_token"]).action_ids
+    return decisions.decide(ctx, reviewer, item.id, "fraud", item.lease_token).action_ids
 
 
 def test_every_action_of_a_decision_is_delivered_once(ctx, people, fakes):
@@ -67,7 +67,8 @@ def test_every_action_of_a_decision_is_delivered_once(ctx, people, fakes):
     assert sorted(delivered) == sorted(action_ids)
     assert fakes["stripe_refund"].delivered[0].payload["context"]["charge_id"] == "ch_u0"
     counts = outbox.counts(ctx)
-    assert counts == {"pending": 0, "in_flight": 0, "done": 4, "dead": 0, "total": 4, "done_estimated": False}
+    assert counts.model_dump() == {"pending": 0, "in_flight": 0, "done": 4, "dead": 0, "total": 4,
+                                   "done_estimated": False}
 
 
 def test_retryable_failures_back_off_then_succeed_once(ctx, people, fakes):
@@ -97,19 +98,19 @@ def test_dead_after_max_attempts_then_admin_replay_delivers(ctx, people, fakes):
     with ctx.engine.connect() as conn:
         dead = conn.execute(select(OutboxAction).where(OutboxAction.status == "dead")).one()
     assert (dead.connector, dead.attempts) == ("slack_message", 3) and "rate limited" in dead.last_error
-    assert outbox.counts(ctx) == {"pending": 0, "in_flight": 0, "done": 3, "dead": 1, "total": 4,
+    assert outbox.counts(ctx).model_dump() == {"pending": 0, "in_flight": 0, "done": 3, "dead": 1, "total": 4,
                                   "done_estimated": False}
     admin, reviewer = authenticate(ctx, people.admin), authenticate(ctx, people.reviewer)
     listed = outbox.list_actions(ctx, reviewer, "dead", None, None, 50)
-    assert [a["id"] for a in listed] == [dead.id] and "payload" not in listed[0]
+    assert [a.id for a in listed] == [dead.id] and not hasattr(listed[0], "payload")
     with pytest.raises(Forbidden):
         outbox.replay(ctx, reviewer, dead.id)
     replayed = outbox.replay(ctx, admin, dead.id)
-    assert replayed["status"] == "pending" and replayed["attempts"] == 0
+    assert replayed.status == "pending" and replayed.attempts == 0
     with pytest.raises(Conflict, match="only dead actions"):
         outbox.replay(ctx, admin, dead.id)
     drain(dispatcher, clock)
-    assert outbox.counts(ctx)["done"] == 4 and len(fakes["slack_message"].delivered) == 1
+    assert outbox.counts(ctx).done == 4 and len(fakes["slack_message"].delivered) == 1
 
 
 def test_permanent_errors_and_unconfigured_connectors_dead_letter_visibly(ctx, people, fakes):
@@ -129,7 +130,7 @@ def test_actions_of_a_vanished_worker_are_reclaimed_as_outcome_unknown(ctx, peop
     ctx.clock = clock = FakeClock()
 
     with ctx.engine.begin() as conn:  # a worker leases the batch ... and dies before delivering
-        leased = queries.lease_outbox_batch(conn, "dead-worker", clock(), 10, 60)
+        leased = outbox_queries.lease_outbox_batch(conn, "dead-worker", clock(), 10, 60)
     assert len(leased) == 4
     survivor = outbox.Dispatcher(ctx, fakes, "w2")
     assert survivor.run_once() == 0, "in-flight actions are not taken while their lease is live"
@@ -139,8 +140,8 @@ def test_actions_of_a_vanished_worker_are_reclaimed_as_outcome_unknown(ctx, peop
     assert all(a.outcome_unknown and a.attempt == 2 for f in fakes.values() for a in f.delivered)
     # the dead worker's late report is ignored: it no longer holds the action
     with ctx.engine.begin() as conn:
-        assert not queries.finish_action(conn, leased[0].id, "dead-worker", {"status": "dead"})
-        assert queries.record_outcomes(conn, "dead-worker", {a.id: {"status": "dead"} for a in leased}) == set()
+        assert not outbox_queries.finish_action(conn, leased[0].id, "dead-worker", {"status": "dead"})
+        assert outbox_queries.record_outcomes(conn, "dead-worker", {a.id: {"status": "dead"} for a in leased}) == set()
 
 
 def test_auto_decisions_fire_actions_with_source_model(ctx, fakes):
@@ -158,8 +159,8 @@ def test_counts_always_add_up(ctx, people, fakes):
     dispatcher = outbox.Dispatcher(ctx, fakes, "w1")
     for _ in range(3):
         counts = outbox.counts(ctx)
-        assert counts["total"] == 24
-        assert counts["pending"] + counts["in_flight"] + counts["done"] + counts["dead"] == counts["total"]
+        assert counts.total == 24
+        assert counts.pending + counts.in_flight + counts.done + counts.dead == counts.total
         dispatcher.run_once()
 
 
@@ -181,13 +182,13 @@ class Gated(RecordingConnector):
 def spy_on_groups(monkeypatch) -> list[dict[str, str]]:
     """Each group the dispatcher records: action id → outcome status."""
     groups: list[dict[str, str]] = []
-    real = queries.record_outcomes
+    real = outbox_queries.record_outcomes
 
     def record_outcomes(conn, worker_id, outcomes):
         groups.append({a: str(o["status"]) for a, o in outcomes.items()})
         return real(conn, worker_id, outcomes)
 
-    monkeypatch.setattr(queries, "record_outcomes", record_outcomes)
+    monkeypatch.setattr(outbox_queries, "record_outcomes", record_outcomes)
     return groups
 
 
@@ -221,7 +222,7 @@ def test_a_group_is_flushed_when_it_reaches_its_size(ctx, people, fakes, monkeyp
     assert dispatcher.run_once() == 24
     assert sorted(len(g) for g in groups) == [4, 10, 10]
     assert sorted(s for g in groups for s in g.values()) == ["dead"] + ["done"] * 21 + ["pending"] * 2
-    assert outbox.counts(ctx) == {"pending": 2, "in_flight": 0, "done": 21, "dead": 1, "total": 24,
+    assert outbox.counts(ctx).model_dump() == {"pending": 2, "in_flight": 0, "done": 21, "dead": 1, "total": 24,
                                   "done_estimated": False}
     dispatcher.close()
 
@@ -253,7 +254,7 @@ def test_a_lost_lease_records_nothing_for_that_action_only(ctx, people, fakes, c
 def test_a_failed_flush_is_kept_and_retried(ctx, people, fakes, monkeypatch):
     """The database drops the recording transaction once: the group is written by the next try, not lost."""
     decide_fraud(ctx, people)
-    real = queries.record_outcomes
+    real = outbox_queries.record_outcomes
     failures = [OperationalError("UPDATE", {}, Exception("server closed the connection"))]
 
     def flaky(conn, worker_id, outcomes):
@@ -261,7 +262,7 @@ def test_a_failed_flush_is_kept_and_retried(ctx, people, fakes, monkeypatch):
             raise failures.pop()
         return real(conn, worker_id, outcomes)
 
-    monkeypatch.setattr(queries, "record_outcomes", flaky)
+    monkeypatch.setattr(outbox_queries, "record_outcomes", flaky)
     dispatcher = outbox.Dispatcher(ctx, fakes, "w1")
     dispatcher.flush_retry_seconds = 0.01
     dispatcher.run_once()
@@ -290,13 +291,13 @@ def test_a_group_lost_before_its_commit_is_redelivered_with_one_slack_message_ea
     slack = SlackMessageConnector(Settings(environment="test", **slack_sink.settings_fields()))
     fakes["slack_message"] = slack
     groups = spy_on_groups(monkeypatch)
-    real = queries.record_outcomes
+    real = outbox_queries.record_outcomes
 
     def die_before_commit(conn, worker_id, outcomes):
         real(conn, worker_id, outcomes)
         raise Killed
 
-    monkeypatch.setattr(queries, "record_outcomes", die_before_commit)
+    monkeypatch.setattr(outbox_queries, "record_outcomes", die_before_commit)
     dying = outbox.Dispatcher(ctx, fakes, "dying")
     dying.flush_after_seconds = 3600  # one group for the whole batch
     with pytest.raises(Killed):
@@ -305,7 +306,7 @@ def test_a_group_lost_before_its_commit_is_redelivered_with_one_slack_message_ea
     assert [sorted(g.values()) for g in groups] == [["done"] * 8], "one group of 8 delivered actions"
     assert len(slack_sink.slack_messages) == 2 and set(statuses(ctx).values()) == {"in_flight"}
 
-    monkeypatch.setattr(queries, "record_outcomes", real)
+    monkeypatch.setattr(outbox_queries, "record_outcomes", real)
     clock.advance(61)  # the dead worker's lease (60 s) runs out
     drain(outbox.Dispatcher(ctx, fakes, "survivor"))
     with ctx.engine.connect() as conn:

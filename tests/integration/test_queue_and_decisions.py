@@ -43,8 +43,8 @@ def test_claim_returns_the_highest_expected_loss_first_then_oldest(ctx, people, 
     order = []
     for _ in range(4):
         item = queue.claim_next(ctx, a["reviewer"], "fraud")
-        order.append(item["external_id"])
-        decisions.decide(ctx, a["reviewer"], item["id"], "legit", item["lease_token"])
+        order.append(item.external_id)
+        decisions.decide(ctx, a["reviewer"], item.id, "legit", item.lease_token)
     # 41.0 twice (older id first), then 40.0, then 39.0: amounts share one score band in this model
     assert order[2:] == ["tx-u0", "tx-u3"]
     assert set(order[:2]) == {"tx-u1", "tx-u2"}
@@ -54,27 +54,27 @@ def test_claim_returns_the_highest_expected_loss_first_then_oldest(ctx, people, 
 def test_item_view_shows_score_version_and_explanation(ctx, people):
     ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(0)])
     item = queue.claim_next(ctx, actors(ctx, people)["reviewer"], "fraud")
-    assert item["model_version"] == 1 and 0.15 <= item["score"] < 0.9
-    assert item["lease_token"] and item["claimed_by_me"]
-    assert {c["feature"] for c in item["explanation"]} == set(item["features"])
-    top = item["explanation"][0]
-    assert abs(top["contribution"]) >= abs(item["explanation"][-1]["contribution"])
-    assert item["verdicts"] == ["fraud", "legit"]
+    assert item.model_version == 1 and 0.15 <= item.score < 0.9
+    assert item.lease_token and item.claimed_by_me
+    assert {c.feature for c in item.explanation} == set(item.features)
+    top = item.explanation[0]
+    assert abs(top.contribution) >= abs(item.explanation[-1].contribution)
+    assert item.verdicts == ["fraud", "legit"]
 
 
 def test_decision_writes_audit_label_closes_item_and_queues_actions_in_one_commit(ctx, people):
     ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(0)])
     reviewer = actors(ctx, people)["reviewer"]
     item = queue.claim_next(ctx, reviewer, "fraud")
-    result = decisions.decide(ctx, reviewer, item["id"], "fraud", item["lease_token"], note="card testing")
+    result = decisions.decide(ctx, reviewer, item.id, "fraud", item.lease_token, note="card testing")
     [decision] = rows(ctx, Decision, Decision.id == result.decision_id)
     assert (decision.verdict, decision.source, decision.actor, decision.note) == \
         ("fraud", "reviewer", "reviewer", "card testing")
     [label] = rows(ctx, Label, Label.id == result.label_id)
     assert (label.value, label.source, label.actor, label.prediction_id) == \
-        ("fraud", "reviewer", "reviewer", item["prediction_id"])
+        ("fraud", "reviewer", "reviewer", item.prediction_id)
     assert label.created_at is not None
-    [closed] = rows(ctx, ReviewItem, ReviewItem.id == item["id"])
+    [closed] = rows(ctx, ReviewItem, ReviewItem.id == item.id)
     assert closed.status == "decided" and closed.lease_token is None
     actions = rows(ctx, OutboxAction, OutboxAction.decision_id == result.decision_id)
     assert sorted(a.connector for a in actions) == ["slack_message", "sql", "stripe_refund", "webhook"]
@@ -92,14 +92,14 @@ def test_decision_and_actions_commit_together_or_not_at_all(ctx, people):
     spec.verdicts["fraud"].append(ActionSpec("webhook", {"bad": object()}))
     try:
         with pytest.raises((StatementError, TypeError), match="not JSON serializable"):
-            decisions.decide(ctx, reviewer, item["id"], "fraud", item["lease_token"])
+            decisions.decide(ctx, reviewer, item.id, "fraud", item.lease_token)
     finally:
         spec.verdicts["fraud"].pop()
     assert rows(ctx, Decision) == [] and rows(ctx, Label) == [] and rows(ctx, OutboxAction) == []
-    [still] = rows(ctx, ReviewItem, ReviewItem.id == item["id"])
+    [still] = rows(ctx, ReviewItem, ReviewItem.id == item.id)
     assert still.status == "claimed"
     # and the reviewer can still decide it
-    decisions.decide(ctx, reviewer, item["id"], "legit", item["lease_token"])
+    decisions.decide(ctx, reviewer, item.id, "legit", item.lease_token)
     assert [d.verdict for d in rows(ctx, Decision)] == ["legit"]
 
 
@@ -110,12 +110,12 @@ def test_expired_lease_returns_the_item_and_the_late_decision_is_refused(ctx, pe
     assert queue.claim_next(ctx, a["reviewer2"], "fraud") is None, "one holder at a time"
     clock.advance(ctx.settings.lease_seconds + 1)
     second = queue.claim_next(ctx, a["reviewer2"], "fraud")
-    assert second["id"] == first["id"]
+    assert second.id == first.id
     with pytest.raises(LeaseLost):
-        decisions.decide(ctx, a["reviewer"], first["id"], "fraud", first["lease_token"])
+        decisions.decide(ctx, a["reviewer"], first.id, "fraud", first.lease_token)
     with pytest.raises(LeaseLost):
-        queue.renew(ctx, a["reviewer"], first["id"], first["lease_token"])
-    decisions.decide(ctx, a["reviewer2"], second["id"], "legit", second["lease_token"])
+        queue.renew(ctx, a["reviewer"], first.id, first.lease_token)
+    decisions.decide(ctx, a["reviewer2"], second.id, "legit", second.lease_token)
     assert [(d.actor, d.verdict) for d in rows(ctx, Decision)] == [("reviewer2", "legit")]
 
 
@@ -125,9 +125,9 @@ def test_renewing_keeps_the_lease_alive(ctx, people, clock):
     item = queue.claim_next(ctx, reviewer, "fraud")
     for _ in range(3):
         clock.advance(ctx.settings.lease_seconds - 10)
-        queue.renew(ctx, reviewer, item["id"], item["lease_token"])
+        queue.renew(ctx, reviewer, item.id, item.lease_token)
     assert queue.claim_next(ctx, actors(ctx, people)["reviewer2"], "fraud") is None
-    decisions.decide(ctx, reviewer, item["id"], "fraud", item["lease_token"])
+    decisions.decide(ctx, reviewer, item.id, "fraud", item.lease_token)
 
 
 def test_decide_twice_without_lease_or_with_a_bad_verdict(ctx, people):
@@ -135,15 +135,15 @@ def test_decide_twice_without_lease_or_with_a_bad_verdict(ctx, people):
     a = actors(ctx, people)
     item = queue.claim_next(ctx, a["reviewer"], "fraud")
     with pytest.raises(ValidationFailed, match="'maybe' is not one of") as caught:
-        decisions.decide(ctx, a["reviewer"], item["id"], "maybe", item["lease_token"])
+        decisions.decide(ctx, a["reviewer"], item.id, "maybe", item.lease_token)
     assert caught.value.field == "verdict"
     with pytest.raises(LeaseLost):
-        decisions.decide(ctx, a["reviewer"], item["id"], "fraud", "not-the-token")
+        decisions.decide(ctx, a["reviewer"], item.id, "fraud", "not-the-token")
     with pytest.raises(LeaseLost, match="held by someone else"):
-        decisions.decide(ctx, a["reviewer2"], item["id"], "fraud", item["lease_token"])
-    decisions.decide(ctx, a["reviewer"], item["id"], "fraud", item["lease_token"])
+        decisions.decide(ctx, a["reviewer2"], item.id, "fraud", item.lease_token)
+    decisions.decide(ctx, a["reviewer"], item.id, "fraud", item.lease_token)
     with pytest.raises(AlreadyDecided):
-        decisions.decide(ctx, a["reviewer"], item["id"], "fraud", item["lease_token"])
+        decisions.decide(ctx, a["reviewer"], item.id, "fraud", item.lease_token)
     assert len(rows(ctx, Decision)) == 1 and len(rows(ctx, Label)) == 1
 
 
@@ -154,9 +154,9 @@ def test_reviewers_only_touch_their_queues(ctx, people):
         queue.claim_next(ctx, a["outsider"], "fraud")
     item = queue.claim_next(ctx, a["reviewer"], "fraud")
     with pytest.raises(Forbidden):
-        decisions.decide(ctx, a["outsider"], item["id"], "fraud", item["lease_token"])
+        decisions.decide(ctx, a["outsider"], item.id, "fraud", item.lease_token)
     with pytest.raises(Forbidden):
-        queue.item_view(ctx, a["outsider"], item["id"])
+        queue.item_view(ctx, a["outsider"], item.id)
     assert [q.queue for q in queue.overview(ctx, a["outsider"])] == []
     [fraud] = queue.overview(ctx, a["reviewer"])
     assert (fraud.queue, fraud.pending, fraud.claimed) == ("fraud", 0, 1)
@@ -173,8 +173,8 @@ def test_audit_items_label_with_source_audit(ctx, people):
     assert result.route == "auto_pass" and result.audited and result.item_id
     reviewer = actors(ctx, people)["reviewer"]
     item = queue.claim_next(ctx, reviewer, "fraud")
-    assert item["kind"] == "audit"
-    decisions.decide(ctx, reviewer, item["id"], "fraud", item["lease_token"])
+    assert item.kind == "audit"
+    decisions.decide(ctx, reviewer, item.id, "fraud", item.lease_token)
     assert [(lb.source, lb.value) for lb in rows(ctx, Label)] == [("audit", "fraud")]
     with ctx.engine.connect() as conn:
         by_source = dict(conn.execute(select(Decision.source, func.count()).group_by(Decision.source)).all())
@@ -187,10 +187,10 @@ def test_claiming_again_returns_the_item_you_already_hold(ctx, people):
     reviewer = actors(ctx, people)["reviewer"]
     first = queue.claim_next(ctx, reviewer, "fraud")
     again = queue.claim_next(ctx, reviewer, "fraud")
-    assert (again["id"], again["lease_token"]) == (first["id"], first["lease_token"])
+    assert (again.id, again.lease_token) == (first.id, first.lease_token)
     with ctx.engine.connect() as conn:
         claimed = conn.execute(select(func.count()).select_from(ReviewItem.__table__)
                                .where(ReviewItem.__table__.c.status == "claimed")).scalar_one()
     assert claimed == 1
-    decisions.decide(ctx, reviewer, first["id"], "legit", first["lease_token"])
-    assert queue.claim_next(ctx, reviewer, "fraud")["id"] != first["id"]
+    decisions.decide(ctx, reviewer, first.id, "legit", first.lease_token)
+    assert queue.claim_next(ctx, reviewer, "fraud").id != first.id

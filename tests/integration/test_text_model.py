@@ -70,10 +70,10 @@ def test_zero_shot_ranks_concerning_messages_above_ordinary_ones(text_ctx):
     clinician = Actor(create_principal(text_ctx, "nurse", Role.REVIEWER, ["clinical"]), "nurse", Role.REVIEWER,
                       ("clinical",))
     first = queue.claim_next(text_ctx, clinician, "clinical")
-    assert first is not None and first["score"] == max(r.score for r in results if r.route == "review")
-    top_words = [w["value"] for w in first["explanation"][:5]]
-    assert first["explanation"] and all(w["start"] is not None for w in first["explanation"])
-    assert any(w.lower().strip(".,") in first["features"]["text"].lower() for w in top_words)
+    assert first is not None and first.score == max(r.score for r in results if r.route == "review")
+    top_words = [w.value for w in first.explanation[:5]]
+    assert first.explanation and all(w.start is not None for w in first.explanation)
+    assert any(w.lower().strip(".,") in first.features["text"].lower() for w in top_words)
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_unclaimed_high_risk_item_pages_on_call_once_and_shows_overdue(text_ctx)
     assert page.payload["item_id"] == result.item_id and page.payload["verdict"] == "sla_breach"
     admin = Actor(create_principal(text_ctx, "boss", Role.ADMIN), "boss", Role.ADMIN, ())
     view = queue.item_view(text_ctx, admin, result.item_id)
-    assert view["overdue"] is True and view["sla_due_at"] is not None
+    assert view.overdue is True and view.sla_due_at is not None
     [clinical] = [q for q in queue.overview(text_ctx, admin) if q.queue == "clinical"]
     assert clinical.overdue == 1 and clinical.kind == "decision"
 
@@ -135,10 +135,10 @@ def test_concern_verdict_alerts_on_call_with_a_link(text_ctx):
     nurse = Actor(create_principal(text_ctx, "nurse", Role.REVIEWER, ["clinical"]), "nurse", Role.REVIEWER,
                   ("clinical",))
     item = queue.claim_next(text_ctx, nurse, "clinical")
-    decision = decisions.decide(text_ctx, nurse, item["id"], "concern", item["lease_token"])
+    decision = decisions.decide(text_ctx, nurse, item.id, "concern", item.lease_token)
     [action] = rows(text_ctx, OutboxAction, OutboxAction.decision_id == decision.decision_id)
     assert action.connector == "slack_message" and action.params == {"channel": "#clinical-oncall"}
-    assert action.payload["item_id"] == item["id"]
+    assert action.payload["item_id"] == item.id
     [label] = rows(text_ctx, Label)
     assert (label.value, label.source, label.actor) == ("concern", "reviewer", "nurse")
 
@@ -158,8 +158,8 @@ def test_signed_event_webhook_is_ingested_once(text_ctx):
     headers = sign(SECRET, "evt-1", body)
     first = inbound.receive(text_ctx, "self_harm", "evt-1", inbound.verify(text_ctx, body, headers))
     again = inbound.receive(text_ctx, "self_harm", "evt-1", inbound.verify(text_ctx, body, headers))
-    assert (first["duplicate"], again["duplicate"]) == (False, True)
-    assert len(first["predictions"]) == 2 and len(rows(text_ctx, Prediction)) == 2
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert len(first.predictions) == 2 and len(rows(text_ctx, Prediction)) == 2
     assert [(e.provider, e.event_id) for e in rows(text_ctx, InboundEvent)] == [("events:self_harm", "evt-1")]
     stale = datetime.fromtimestamp(time.time() - 301, UTC)
     for bad in (sign(SECRET, "evt-2", body, stale), sign(SECRET, "evt-2", body + b" "),

@@ -25,7 +25,7 @@ def label_items(ctx, people, n: int) -> None:
     reviewer = authenticate(ctx, people.reviewer)
     for i in range(n):
         item = queue.claim_next(ctx, reviewer, "fraud")
-        decisions.decide(ctx, reviewer, item["id"], "fraud" if i % 3 else "legit", item["lease_token"])
+        decisions.decide(ctx, reviewer, item.id, "fraud" if i % 3 else "legit", item.lease_token)
 
 
 def table(ctx, model):

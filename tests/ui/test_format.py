@@ -126,14 +126,10 @@ def test_explanation_rows_heaviest_first_with_direction() -> None:
         ("hour = 22", "lowers score", 2), ("velocity_1h = 2", "raises score", 3)]
 
 
-def test_reviewable_queues_and_pages() -> None:
-    assert fmt.reviewable_queues("admin", [], ["fraud", "kyc"]) == ["fraud", "kyc"]
-    assert fmt.reviewable_queues("reviewer", ["kyc", "other"], ["fraud", "kyc"]) == ["kyc", "other"]
-    assert fmt.reviewable_queues("data_scientist", ["fraud"], ["fraud"]) == []
-    assert fmt.pages_for("reviewer") == ("queues", "triage", "actions")
-    assert fmt.pages_for("data_scientist", sandbox=True) == ("queues", "actions", "models", "sandbox")
-    assert fmt.pages_for("admin") == ("queues", "triage", "actions", "models")
-    assert fmt.pages_for("somebody") == ("queues",)
+def test_pages_are_the_granted_ones_plus_the_sandbox() -> None:
+    assert fmt.pages_for(["queues", "triage", "actions"]) == ("queues", "triage", "actions")
+    assert fmt.pages_for(["queues", "actions", "models"], sandbox=True) == ("queues", "actions", "models", "sandbox")
+    assert fmt.pages_for([]) == ("queues",)
 
 
 def test_queue_and_count_rows() -> None:

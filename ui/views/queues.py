@@ -21,7 +21,7 @@ if not queues:
     st.info("No queues yet: they appear once a model is registered.")
     st.stop()
 
-mine = fmt.reviewable_queues(me.role, me.queues, [q.queue for q in queues])
+mine = set(me.review_queues)
 st.altair_chart(charts.queue_depth(fmt.queue_depth_rows(queues)), width="stretch")
 
 for q in queues:

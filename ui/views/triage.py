@@ -163,9 +163,8 @@ st.title("Triage")
 if toast := state.pop("triage_toast", None):
     st.toast(toast, icon=":material/check_circle:")
 
-# reviewers' queues come with their sign-in; only admins (who may triage any queue) need the list
-overview = (session.call(client.queues) or []) if me.role == "admin" else []
-names = fmt.reviewable_queues(me.role, me.queues, [q.queue for q in overview])
+# the queues this person may triage come with their sign-in (the server's authorization table decides)
+names = list(me.review_queues)
 if not names:
     st.info("You have no queues to review. An admin can add queues to your account.")
     st.stop()

@@ -1,3 +1,5 @@
+"""The outbox over HTTP: actions, counts, dead letters, replay."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -5,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from reviewqueue.api.deps import Ctx, CurrentActor, OptionalDbIdQuery
-from reviewqueue.domain.states import ActionStatus, Role
+from reviewqueue.domain.permissions import Permission, authorize
+from reviewqueue.domain.states import ActionStatus
 from reviewqueue.schemas import ActionCounts, ActionOut
 from reviewqueue.services import outbox
 
@@ -21,22 +24,24 @@ def list_actions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ActionOut]:
     """Outbox actions, e.g. ?status=dead for the dead letters."""
-    rows = outbox.list_actions(ctx, actor, status.value if status else None, decision_id, after, limit)
-    return [ActionOut(**r) for r in rows]
+    authorize(actor, Permission.ACTIONS_READ)
+    return outbox.list_actions(ctx, actor, status.value if status else None, decision_id, after, limit)
 
 
 @router.get("/counts", response_model=ActionCounts)
 def action_counts(ctx: Ctx, actor: CurrentActor) -> ActionCounts:
-    actor.require(Role.ADMIN, Role.DATA_SCIENTIST, Role.REVIEWER)
-    return ActionCounts(**outbox.counts(ctx))
+    authorize(actor, Permission.ACTIONS_READ)
+    return outbox.counts(ctx)
 
 
 @router.get("/{action_id}", response_model=ActionOut)
 def get_action(action_id: str, ctx: Ctx, actor: CurrentActor) -> ActionOut:
-    return ActionOut(**outbox.get_action(ctx, actor, action_id))
+    authorize(actor, Permission.ACTIONS_READ)
+    return outbox.get_action(ctx, actor, action_id)
 
 
 @router.post("/{action_id}/replay", response_model=ActionOut)
 def replay(action_id: str, ctx: Ctx, actor: CurrentActor) -> ActionOut:
     """Admin: send a dead action again (same action id, so the effect still happens once)."""
-    return ActionOut(**outbox.replay(ctx, actor, action_id))
+    authorize(actor, Permission.ACTIONS_REPLAY)
+    return outbox.replay(ctx, actor, action_id)

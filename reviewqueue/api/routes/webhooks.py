@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from reviewqueue.api.deps import Ctx
-from reviewqueue.schemas import InboundAck, PredictionOut, WebhookAck
+from reviewqueue.schemas import InboundAck, WebhookAck
 from reviewqueue.services import feedback, inbound
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -15,7 +15,7 @@ async def stripe_webhook(request: Request, ctx: Ctx) -> WebhookAck:
     """Stripe events (signed with the endpoint secret). Disputes become chargeback labels. Stored once by id."""
     body = await request.body()
     event = feedback.verify_stripe(ctx, body, request.headers.get("stripe-signature"))
-    return WebhookAck(**await run_in_threadpool(feedback.record_stripe_event, ctx, event))
+    return await run_in_threadpool(feedback.record_stripe_event, ctx, event)
 
 
 @router.post("/events/{model}", response_model=InboundAck)
@@ -25,6 +25,4 @@ async def events_webhook(model: str, request: Request, ctx: Ctx) -> InboundAck:
     predictions API. A webhook-id is processed once; a repeat answers 200 with duplicate=true."""
     body = await request.body()
     payload = inbound.verify(ctx, body, request.headers)
-    result = await run_in_threadpool(inbound.receive, ctx, model, request.headers["webhook-id"], payload)
-    result["predictions"] = [PredictionOut(**p.__dict__) for p in result["predictions"]]
-    return InboundAck(**result)
+    return await run_in_threadpool(inbound.receive, ctx, model, request.headers["webhook-id"], payload)

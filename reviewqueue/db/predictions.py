@@ -1,0 +1,68 @@
+"""Predictions: the idempotency lookup, the bulk write of a scored batch, and the correlation lookup for outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
+
+from reviewqueue.db import bulk
+from reviewqueue.db.tables import items_table as items
+from reviewqueue.db.tables import predictions_table as predictions
+from reviewqueue.db.tables import versions_table as versions
+
+__all__ = ["StoredPrediction", "insert_predictions", "prediction_by_correlation_key", "stored_predictions"]
+
+IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
+
+
+class StoredPrediction(NamedTuple):
+    """A prediction already stored for an external id, as ingest answers a re-sent event."""
+
+    id: int
+    external_id: str
+    score: float
+    route: str
+    audited: bool
+    item_id: int | None
+    model_version: int
+
+
+_EXISTING = (
+    select(predictions.c.id, predictions.c.external_id, predictions.c.score, predictions.c.route,
+           predictions.c.audited, items.c.id.label("item_id"), versions.c.version)
+    .join(versions, versions.c.id == predictions.c.version_id)
+    .outerjoin(items, items.c.prediction_id == predictions.c.id)
+    .where(predictions.c.model_name == bindparam("model_name"))
+)
+# PostgreSQL: the whole batch as one array parameter. An IN list of 900 parameters, once psycopg prepared it,
+# could get a generic plan that compared every stored row with the list (seconds per chunk without statistics).
+_EXISTING_PG = _EXISTING.where(predictions.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String))))
+
+
+def stored_predictions(conn: Connection, model_name: str, external_ids: list[str]) -> dict[str, StoredPrediction]:
+    """stored_predictions: the predictions this model already has for these external ids (idempotent ingest)."""
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_EXISTING_PG, {"model_name": model_name, "external_ids": external_ids}).all()
+        return {r.external_id: StoredPrediction(*r) for r in rows}
+    found: dict[str, StoredPrediction] = {}
+    for start in range(0, len(external_ids), IN_CHUNK):  # SQLite: chunks under its bound-parameter limit
+        chunk = external_ids[start:start + IN_CHUNK]
+        rows = conn.execute(_EXISTING.where(predictions.c.external_id.in_(chunk)), {"model_name": model_name}).all()
+        found.update({r.external_id: StoredPrediction(*r) for r in rows})
+    return found
+
+
+def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """insert_predictions: write a scored batch in one bulk write (COPY on PostgreSQL); ids in row order."""
+    return bulk.insert_with_ids(conn, predictions, rows)
+
+
+def prediction_by_correlation_key(conn: Connection, model_name: str, key: str) -> int | None:
+    """prediction_by_correlation_key: the prediction an outcome refers to (e.g. the charge id of a dispute)."""
+    found = conn.execute(select(predictions.c.id).where(predictions.c.model_name == model_name,
+                                                        predictions.c.correlation_key == key)).scalar()
+    return int(found) if found is not None else None

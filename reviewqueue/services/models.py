@@ -1,0 +1,24 @@
+"""The registered models as the API lists them: schema, queue, champion and how close the next retrain is."""
+
+from __future__ import annotations
+
+from reviewqueue.schemas import ModelOut
+from reviewqueue.services import training, versions
+from reviewqueue.services.context import AppContext
+
+
+def list_models(ctx: AppContext) -> list[ModelOut]:
+    """Every registered model with its input schema, queue, verdicts and serving champion."""
+    specs = ctx.registry.models()
+    with ctx.read() as conn:
+        champions = {spec.name: versions.find_champion(conn, spec.name) for spec in specs}
+    out = []
+    for spec in specs:
+        champ = champions[spec.name]
+        out.append(ModelOut(
+            name=spec.name, description=spec.description, queue=spec.queue, verdicts=list(spec.verdicts),
+            features=spec.features.to_json(), champion_version=champ.version if champ else None,
+            labels_since_last_run=training.labels_since_last_run(ctx, spec.name),
+            retrain_min_new_labels=spec.retrain.min_new_labels, retrain_cron=spec.retrain.cron,
+        ))
+    return out
