@@ -76,13 +76,14 @@ def run_product(ctx: Any) -> dict[str, Any]:
 
 def bare_data(ctx: Any) -> tuple[Any, Any, np.ndarray, np.ndarray]:
     """The same rows the product trains and evaluates on, encoded once, outside the timed section."""
+    from reviewqueue.kinds import tabular
     from reviewqueue.services import training
 
     spec = ctx.registry.model("fraud")
     labelled = training.collect_labels(ctx, spec)
-    base_train, base_holdout = training._base_split(spec)
-    train = training._encode_frame(spec, training._concat(base_train, labelled.train))
-    holdout = training._encode_frame(spec, training._concat(base_holdout, labelled.holdout))
+    base_train, base_holdout = tabular.base_split(spec)
+    train = tabular.encode_frame(spec, tabular.concat(base_train, labelled.train))
+    holdout = tabular.encode_frame(spec, tabular.concat(base_holdout, labelled.holdout))
     return spec, train, holdout[spec.features.names].to_numpy(np.float32), holdout["label"].to_numpy()
 
 

@@ -12,7 +12,7 @@ Timing: every micro-batch runs ``--reps`` times per engine, the engines taking t
 default: DESIGN.md gives each serving process cores / processes threads, i.e. 1 on the 2-core target, and a
 single thread is far less sensitive to a busy neighbour than a 2-thread pool on 2 cores.
 
-    .venv/bin/python bench/text_encoder.py                 # writes bench/TEXT_RESULTS.md
+    .venv/bin/python bench/text_encoder.py                 # writes bench/results/text_encoder.md
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="for torch and onnxruntime alike (1: what each serving process gets on 2 shared cores)")
     parser.add_argument("--reps", type=int, default=2, help="runs per micro-batch and engine (fastest kept)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "TEXT_RESULTS.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "text_encoder.md")
     args = parser.parse_args()
 
     import onnxruntime
@@ -278,6 +278,7 @@ def main() -> None:
         *[f"- {note[0].upper()}{note[1:]}." for note in notes],
         "",
     ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     console.print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
 

@@ -29,9 +29,6 @@ from reviewqueue.domain.policies import stable_fraction
 from reviewqueue.domain.promotion import should_promote
 from reviewqueue.domain.states import RunStatus, VersionStatus
 from reviewqueue.kinds import HOLDOUT_FRACTION, Candidate, LabelledData, Progress, kind_for, no_progress
-from reviewqueue.kinds.tabular import base_split as _base_split  # noqa: F401  (bench/retrain.py)
-from reviewqueue.kinds.tabular import concat as _concat  # noqa: F401  (bench/retrain.py)
-from reviewqueue.kinds.tabular import encode_frame as _encode_frame  # noqa: F401  (bench/retrain.py)
 from reviewqueue.registry import ModelSpec
 from reviewqueue.services.context import AppContext
 from reviewqueue.serving.sessions import sha256_file

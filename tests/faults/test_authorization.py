@@ -220,3 +220,25 @@ def test_metadata_address_is_refused_even_outside_production(rig, people):
     run_dispatcher_once(rig.ctx, settings)
     [action] = rig.actions()
     assert (action.status, action.attempts) == ("dead", 1) and "non-public" in action.last_error, action.last_error
+
+
+def test_read_endpoints_answer_only_the_roles_the_table_grants(ctx, people, http):
+    """Injects: every role's token on every model read endpoint. Counts: the status per role and endpoint —
+    an integration token reads the model list (the schema it must send) but no versions, runs or quality;
+    a reviewer reads none of them; /v1/me tells each what its UI may show."""
+    endpoints = ["/v1/models", "/v1/models/fraud/versions", "/v1/models/fraud/runs",
+                 "/v1/models/fraud/versions/1/quality"]
+    expected = {
+        "admin": [200, 200, 200, 200], "data_scientist": [200, 200, 200, 200],
+        "integration": [200, 403, 403, 403], "reviewer": [403, 403, 403, 403],
+    }
+    seen = {who: [http(getattr(people, who)).get(url).status_code for url in endpoints] for who in expected}
+    assert seen == expected
+    pages = {who: http(getattr(people, who)).get("/v1/me").json()["pages"] for who in expected}
+    assert pages == {"admin": ["queues", "triage", "actions", "models"],
+                     "data_scientist": ["queues", "actions", "models"], "integration": ["queues"],
+                     "reviewer": ["queues", "triage", "actions"]}
+    review = {who: http(getattr(people, who)).get("/v1/me").json()["review_queues"] for who in expected}
+    assert review == {"admin": ["fraud"], "data_scientist": [], "integration": [], "reviewer": ["fraud"]}
+    body = http(people.reviewer).get("/v1/models/fraud/versions").json()["error"]
+    assert body == {"type": "forbidden", "message": "versions.read: role 'reviewer' may not do this", "field": None}

@@ -37,6 +37,8 @@ def test_retrain_records_labels_and_metrics_and_the_new_champion_serves_next(ctx
     label_items(ctx, people, 12)
     spec = ctx.registry.model("fraud")
     assert training.labels_since_last_run(ctx, "fraud") == 12
+    serving_v1 = ctx.scorers.sessions.version_ids()  # version 1's ONNX session, loaded by the ingest above
+    assert serving_v1
     steps: list[str] = []
     result = training.train_version(ctx, spec, trigger="manual", progress=lambda s, f: steps.append(s))
     assert result.promoted and result.version == 2, result
@@ -55,6 +57,9 @@ def test_retrain_records_labels_and_metrics_and_the_new_champion_serves_next(ctx
     # the next request is scored by version 2, with no restart
     [fresh] = ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(999)])
     assert fresh.model_version == 2
+    # and the retired version's session is no longer held in memory
+    assert ctx.scorers.sessions.version_ids() == {versions[2].id}
+    assert not serving_v1 & ctx.scorers.sessions.version_ids()
     assert training.labels_since_last_run(ctx, "fraud") == 0
 
 
