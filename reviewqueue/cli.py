@@ -86,19 +86,18 @@ def models_register(
 @models_app.command("list")
 def models_list() -> None:
     """Registered models, their champion and versions."""
-    from reviewqueue.services.versions import list_versions
+    from reviewqueue.services.versions import model_versions
 
     ctx = _ctx()
     table = Table("model", "version", "status", "roc_auc", "created", "sha256")
-    with ctx.engine.connect() as conn:
-        for spec in ctx.registry.models():
-            rows = list_versions(conn, spec.name)
-            if not rows:
-                table.add_row(spec.name, "-", "not registered", "", "", "")
-            for v in rows:
-                auc = v.metrics.get("roc_auc")
-                table.add_row(spec.name, str(v.version), v.status, f"{auc:.4f}" if auc else "",
-                              v.created_at.strftime("%Y-%m-%d %H:%M"), v.sha256[:12])
+    for spec in ctx.registry.models():
+        rows = model_versions(ctx, spec.name)
+        if not rows:
+            table.add_row(spec.name, "-", "not registered", "", "", "")
+        for v in rows:
+            auc = v.metrics.get("roc_auc")
+            table.add_row(spec.name, str(v.version), v.status, f"{auc:.4f}" if auc else "",
+                          v.created_at.strftime("%Y-%m-%d %H:%M"), v.sha256[:12])
     console.print(table)
 
 

@@ -3,40 +3,21 @@ of the predictions this version scored that now carry a label, how many of its t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from reviewqueue.db.labels import labels_of_version
 from reviewqueue.db.versions import find_version
 from reviewqueue.domain.labels import best_label_per_prediction
 from reviewqueue.errors import NotFound
+from reviewqueue.schemas import PrecisionAtK, VersionQuality
 from reviewqueue.services.context import AppContext
 
-__all__ = ["K_VALUES", "PrecisionAtK", "Quality", "version_quality"]
+__all__ = ["K_VALUES", "version_quality"]
 
 K_VALUES = (5, 10, 20, 50, 100, 200, 500)
 
 
-@dataclass(frozen=True)
-class PrecisionAtK:
-    k: int
-    precision: float
-    labelled: int
-
-
-@dataclass(frozen=True)
-class Quality:
-    """The fields of schemas.VersionQuality."""
-
-    version: int
-    labels_used: int
-    holdout: dict[str, Any]
-    precision_at_k: list[PrecisionAtK] = field(default_factory=list)
-
-
-def version_quality(ctx: AppContext, model_name: str, version: int) -> Quality:
+def version_quality(ctx: AppContext, model_name: str, version: int) -> VersionQuality:
     spec = ctx.registry.model(model_name)
-    with ctx.engine.connect() as conn:
+    with ctx.read() as conn:
         row = find_version(conn, model_name, version)
         if row is None:
             raise NotFound(f"model {model_name!r} has no version {version}", field="version")
@@ -48,5 +29,5 @@ def version_quality(ctx: AppContext, model_name: str, version: int) -> Quality:
         top = ranked[:k]
         curve.append(PrecisionAtK(k=k, precision=sum(r.value == spec.positive_verdict for r in top) / k,
                                   labelled=len(top)))
-    return Quality(version=version, labels_used=int((row.lineage or {}).get("n_labels", 0)),
+    return VersionQuality(version=version, labels_used=int((row.lineage or {}).get("n_labels", 0)),
                    holdout=row.metrics or {}, precision_at_k=curve)

@@ -22,7 +22,6 @@ from sqlalchemy.engine import Connection
 from reviewqueue.db import labels as label_queries
 from reviewqueue.db import runs as run_queries
 from reviewqueue.db import versions as version_queries
-from reviewqueue.db.runs import RunRow
 from reviewqueue.db.versions import Champion
 from reviewqueue.domain.labels import best_label_per_prediction
 from reviewqueue.domain.policies import stable_fraction
@@ -30,6 +29,7 @@ from reviewqueue.domain.promotion import should_promote
 from reviewqueue.domain.states import RunStatus, VersionStatus
 from reviewqueue.kinds import HOLDOUT_FRACTION, Candidate, LabelledData, Progress, kind_for, no_progress
 from reviewqueue.registry import ModelSpec
+from reviewqueue.schemas import RunOut
 from reviewqueue.services.context import AppContext
 from reviewqueue.serving.sessions import sha256_file
 
@@ -176,7 +176,7 @@ def labels_since_last_run(ctx: AppContext, model_name: str) -> int:
         return label_queries.count_labels_after(conn, model_name, last)
 
 
-def list_runs(ctx: AppContext, model_name: str, limit: int = 50) -> list[RunRow]:
-    """A model's runs, newest first (the fields of schemas.RunOut)."""
-    with ctx.engine.connect() as conn:
-        return run_queries.list_runs(conn, model_name, limit)
+def list_runs(ctx: AppContext, model_name: str, limit: int = 50) -> list[RunOut]:
+    """A model's runs, newest first."""
+    with ctx.read() as conn:
+        return [RunOut.model_validate(r) for r in run_queries.list_runs(conn, model_name, limit)]

@@ -5,6 +5,15 @@ The statements live in ``reviewqueue.db.versions``; these names stay importable 
 
 from __future__ import annotations
 
-from reviewqueue.db.versions import Champion, VersionRow, champion, find_champion, list_versions
+from reviewqueue.db.versions import Champion, champion, find_champion, list_versions
+from reviewqueue.schemas import VersionOut
+from reviewqueue.services.context import AppContext
 
-__all__ = ["Champion", "VersionRow", "champion", "find_champion", "list_versions"]
+__all__ = ["Champion", "champion", "find_champion", "model_versions"]
+
+
+def model_versions(ctx: AppContext, model_name: str) -> list[VersionOut]:
+    """Every version of a registered model, newest first (NotFound for an unknown model)."""
+    ctx.registry.model(model_name)
+    with ctx.read() as conn:
+        return [VersionOut.model_validate(v) for v in list_versions(conn, model_name)]

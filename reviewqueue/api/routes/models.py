@@ -22,23 +22,21 @@ def list_models(ctx: Ctx, actor: CurrentActor) -> list[ModelOut]:
 @router.get("/{model}/versions", response_model=list[VersionOut])
 def list_versions(model: str, ctx: Ctx, actor: CurrentActor) -> list[VersionOut]:
     authorize(actor, Permission.VERSIONS_READ)
-    ctx.registry.model(model)
-    with ctx.read() as conn:
-        return [VersionOut.model_validate(v) for v in versions.list_versions(conn, model)]
+    return versions.model_versions(ctx, model)
 
 
 @router.get("/{model}/versions/{version}/quality", response_model=VersionQuality)
 def version_quality(model: str, version: DbId, ctx: Ctx, actor: CurrentActor) -> VersionQuality:
     """Labels used, held-out precision/recall/AUC, and precision at k of this version's labelled predictions."""
     authorize(actor, Permission.VERSIONS_READ)
-    return VersionQuality.model_validate(quality.version_quality(ctx, model, version))
+    return quality.version_quality(ctx, model, version)
 
 
 @router.get("/{model}/runs", response_model=list[RunOut])
 def list_runs(model: str, ctx: Ctx, actor: CurrentActor) -> list[RunOut]:
     authorize(actor, Permission.VERSIONS_READ)
     ctx.registry.model(model)
-    return [RunOut.model_validate(r) for r in training.list_runs(ctx, model)]
+    return training.list_runs(ctx, model)
 
 
 @router.post("/{model}/retrain", response_model=RunOut)
@@ -47,4 +45,4 @@ def retrain(model: str, ctx: Ctx, actor: CurrentActor) -> RunOut:
     authorize(actor, Permission.MODELS_RETRAIN)
     spec = ctx.registry.model(model)
     result = training.train_version(ctx, spec, trigger="manual")
-    return next(RunOut.model_validate(r) for r in training.list_runs(ctx, model) if r.id == result.run_id)
+    return next(r for r in training.list_runs(ctx, model) if r.id == result.run_id)
