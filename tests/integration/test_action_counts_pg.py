@@ -32,9 +32,9 @@ def test_done_is_estimated_above_the_threshold_and_the_rest_stays_exact(ctx, mon
         conn.execute(text("ANALYZE outbox_actions"))  # what autovacuum's analyze keeps current in production
     seed(ctx, "pending", 2, "late")  # after the statistics: counted exactly all the same
 
-    exact = outbox.counts(ctx)
+    exact = outbox.counts(ctx).model_dump()
     monkeypatch.setattr(outbox, "EXACT_DONE_UP_TO", 100)  # this table (~310 rows) now counts as large
-    estimated = outbox.counts(ctx)
+    estimated = outbox.counts(ctx).model_dump()
 
     assert exact == {"pending": 7, "in_flight": 0, "done": 300, "dead": 3, "total": 310, "done_estimated": False}
     assert estimated["done_estimated"] is True, estimated
