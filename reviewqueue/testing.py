@@ -2,6 +2,8 @@
 
 ``RecordingConnector`` stands in for any connector: it records every ActionContext it is given and can be
 told to fail the next N deliveries, so outbox tests can assert retries and dead-lettering on state alone.
+``in_memory_context`` gives a service test its own database: SQLite in memory at the migrations' head, the
+same schema and statements as production, with no file and no server — a unit test, fast and isolated.
 """
 
 from __future__ import annotations
@@ -11,8 +13,31 @@ from typing import Any
 
 from connectors.base import ActionContext
 from reviewqueue.errors import DeliveryError, RetryableDeliveryError
+from reviewqueue.registry import Registry
+from reviewqueue.services.context import AppContext
 
-__all__ = ["RecordingConnector"]
+__all__ = ["RecordingConnector", "in_memory_context"]
+
+MEMORY_URL = "sqlite:///:memory:"
+
+
+def in_memory_context(registry: Registry, **settings: Any) -> AppContext:
+    """An AppContext over a private in-memory SQLite database migrated to head (one connection, so every
+    statement sees the same database). ``settings`` override Settings fields (``environment`` is "test")."""
+    from alembic import command
+    from sqlalchemy.pool import StaticPool
+
+    from reviewqueue.db.engine import make_engine
+    from reviewqueue.db.migrate import alembic_config
+    from reviewqueue.settings import Settings
+
+    engine = make_engine(MEMORY_URL, poolclass=StaticPool)
+    config = alembic_config(MEMORY_URL)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    values: dict[str, Any] = {"environment": "test", "database_url": MEMORY_URL, **settings}
+    return AppContext(settings=Settings(**values), engine=engine, registry=registry)
 
 
 class RecordingConnector:
