@@ -23,9 +23,10 @@ from reviewqueue.db.tables import predictions_table as predictions
 from reviewqueue.db.tables import versions_table as versions
 from reviewqueue.db.types import UTCDateTime
 from reviewqueue.domain.states import ItemStatus
+from reviewqueue.schemas import ItemSummary
 
 __all__ = [
-    "Claimed", "DecisionTarget", "Held", "ItemRow", "ItemView", "OverdueItem", "QueueCounts", "claim_next_item",
+    "Claimed", "DecisionTarget", "Held", "ItemView", "OverdueItem", "QueueCounts", "claim_next_item",
     "close_item_with_lease", "count_created_since", "count_overdue", "decision_target", "insert_items",
     "item_view", "list_items", "live_item_held_by", "mark_paged", "overdue_unpaged", "queue_overview",
     "release_expired_item_leases", "renew_item_lease",
@@ -250,20 +251,9 @@ def item_view(conn: Connection, item_id: int) -> ItemView | None:
     return ItemView(**row._asdict()) if row else None
 
 
-class ItemRow(NamedTuple):
-    id: int
-    queue: str
-    kind: str
-    status: str
-    priority: float
-    created_at: datetime
-    prediction_id: int
-    lease_expires_at: datetime | None
-
-
 def list_items(
     conn: Connection, queue: str, status: str | None, before_id: int | None, limit: int
-) -> list[ItemRow]:
+) -> list[ItemSummary]:
     """list_items: a queue's items newest first, keyset-paged by id (ids below ``before_id``); no payloads."""
     query = (
         select(items.c.id, items.c.queue, items.c.kind, items.c.status, items.c.priority, items.c.created_at,
@@ -276,7 +266,7 @@ def list_items(
         query = query.where(items.c.status == status)
     if before_id is not None:
         query = query.where(items.c.id < before_id)
-    return [ItemRow(*r) for r in conn.execute(query)]
+    return [ItemSummary.model_validate(r) for r in conn.execute(query)]
 
 
 class DecisionTarget(NamedTuple):

@@ -18,9 +18,10 @@ from reviewqueue.db import bulk
 from reviewqueue.db.tables import outbox_table as outbox
 from reviewqueue.db.types import UTCDateTime
 from reviewqueue.domain.states import ActionStatus
+from reviewqueue.schemas import ActionOut
 
 __all__ = [
-    "ActionRow", "LeasedAction", "count_by_status", "estimated_rows", "extend_action_leases", "finish_action",
+    "LeasedAction", "count_by_status", "estimated_rows", "extend_action_leases", "finish_action",
     "get_action", "held_actions", "insert_actions", "lease_outbox_batch", "list_actions", "reclaim_stale_actions",
     "record_outcomes", "replay_dead_action", "status_of",
 ]
@@ -201,23 +202,6 @@ def estimated_rows(conn: Connection) -> int | None:
     return int(estimate) if estimate is not None and estimate >= 0 else None
 
 
-@dataclass(frozen=True)
-class ActionRow:
-    """An action as lists and the detail view show it (never the payload)."""
-
-    id: str
-    decision_id: int | None
-    connector: str
-    status: str
-    attempts: int
-    last_error: str | None
-    next_attempt_at: datetime
-    created_at: datetime
-    done_at: datetime | None
-    outcome: dict[str, Any] | None = None
-    params: dict[str, Any] | None = None
-
-
 _LIST_COLUMNS = (outbox.c.id, outbox.c.decision_id, outbox.c.connector, outbox.c.status, outbox.c.attempts,
                  outbox.c.last_error, outbox.c.next_attempt_at, outbox.c.created_at, outbox.c.done_at)
 _DETAIL_COLUMNS = (*_LIST_COLUMNS, outbox.c.outcome, outbox.c.params)
@@ -225,7 +209,7 @@ _DETAIL_COLUMNS = (*_LIST_COLUMNS, outbox.c.outcome, outbox.c.params)
 
 def list_actions(
     conn: Connection, status: str | None, decision_id: int | None, after_id: str | None, limit: int
-) -> list[ActionRow]:
+) -> list[ActionOut]:
     """list_actions: actions keyset-paged by id (ids above ``after_id``), optionally by status or decision."""
     query = select(*_LIST_COLUMNS).order_by(outbox.c.id).limit(limit)
     if status:
@@ -234,16 +218,16 @@ def list_actions(
         query = query.where(outbox.c.decision_id == decision_id)
     if after_id:
         query = query.where(outbox.c.id > after_id)
-    return [ActionRow(*r) for r in conn.execute(query)]
+    return [ActionOut.model_validate(r) for r in conn.execute(query)]
 
 
-def get_action(conn: Connection, action_id: str) -> ActionRow | None:
+def get_action(conn: Connection, action_id: str) -> ActionOut | None:
     """get_action: one action with its outcome and parameters."""
     row = conn.execute(select(*_DETAIL_COLUMNS).where(outbox.c.id == action_id)).first()
-    return ActionRow(*row) if row else None
+    return ActionOut.model_validate(row) if row else None
 
 
-def replay_dead_action(conn: Connection, action_id: str, now: datetime) -> ActionRow | None:
+def replay_dead_action(conn: Connection, action_id: str, now: datetime) -> ActionOut | None:
     """replay_dead_action: a dead action back to pending with attempts reset, returned as this statement left it
     (a worker polling every 0.1 s may lease it the moment the transaction commits); None if it is not dead."""
     row = conn.execute(
@@ -251,7 +235,7 @@ def replay_dead_action(conn: Connection, action_id: str, now: datetime) -> Actio
         .values(status=ActionStatus.PENDING, attempts=0, next_attempt_at=now, leased_by=None, lease_expires_at=None)
         .returning(*_DETAIL_COLUMNS)
     ).first()
-    return ActionRow(*row) if row else None
+    return ActionOut.model_validate(row) if row else None
 
 
 def status_of(conn: Connection, action_id: str) -> str | None:

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from reviewqueue.db.tables import runs_table
 from reviewqueue.domain.states import RunStatus
+from reviewqueue.schemas import RunOut
 
-__all__ = ["RunRow", "fail_run", "finish_run", "insert_run", "last_used_label_id", "list_runs"]
-
-
-class RunRow(NamedTuple):
-    """One run as the UI lists it (the fields of schemas.RunOut)."""
-
-    id: int
-    trigger: str
-    status: str
-    n_labels: int
-    candidate_version_id: int | None
-    champion_version_id: int | None
-    candidate_metrics: dict[str, Any]
-    champion_metrics: dict[str, Any]
-    error: str | None
-    started_at: datetime
-    finished_at: datetime | None
-    duration_seconds: float | None
+__all__ = ["fail_run", "finish_run", "insert_run", "last_used_label_id", "list_runs"]
 
 
 def insert_run(
@@ -72,7 +56,7 @@ def last_used_label_id(conn: Connection, model_name: str) -> int:
     ).scalar_one())
 
 
-def list_runs(conn: Connection, model_name: str, limit: int = 50) -> list[RunRow]:
+def list_runs(conn: Connection, model_name: str, limit: int = 50) -> list[RunOut]:
     """list_runs: a model's runs, newest first."""
     rows = conn.execute(
         select(runs_table.c.id, runs_table.c.trigger, runs_table.c.status, runs_table.c.n_labels,
@@ -81,4 +65,4 @@ def list_runs(conn: Connection, model_name: str, limit: int = 50) -> list[RunRow
                runs_table.c.duration_seconds)
         .where(runs_table.c.model_name == model_name).order_by(runs_table.c.id.desc()).limit(limit)
     ).all()
-    return [RunRow._make(r) for r in rows]
+    return [RunOut.model_validate(r) for r in rows]

@@ -13,9 +13,10 @@ from sqlalchemy.engine import Connection
 from reviewqueue.db.tables import versions_table
 from reviewqueue.domain.states import VersionStatus
 from reviewqueue.errors import NoChampion
+from reviewqueue.schemas import VersionOut
 
 __all__ = [
-    "Champion", "VersionMetrics", "VersionRow", "champion", "count_champions", "find_champion", "find_version",
+    "Champion", "VersionMetrics", "champion", "count_champions", "find_champion", "find_version",
     "insert_version", "list_versions", "next_version_number", "retire_champion", "version_numbers",
 ]
 
@@ -29,20 +30,6 @@ class Champion:
     artifact_path: str
     sha256: str
     input_schema: dict[str, Any]
-
-
-class VersionRow(NamedTuple):
-    """One version as the UI lists it (the fields of schemas.VersionOut)."""
-
-    id: int
-    version: int
-    status: str
-    sha256: str
-    metrics: dict[str, Any]
-    data_fingerprint: str
-    lineage: dict[str, Any]
-    created_at: datetime
-    promoted_at: datetime | None
 
 
 class VersionMetrics(NamedTuple):
@@ -74,7 +61,7 @@ def find_champion(conn: Connection, model_name: str) -> Champion | None:
         return None
 
 
-def list_versions(conn: Connection, model_name: str) -> list[VersionRow]:
+def list_versions(conn: Connection, model_name: str) -> list[VersionOut]:
     """list_versions: every version of a model, newest first."""
     rows = conn.execute(
         select(versions_table.c.id, versions_table.c.version, versions_table.c.status, versions_table.c.sha256,
@@ -83,7 +70,7 @@ def list_versions(conn: Connection, model_name: str) -> list[VersionRow]:
         .where(versions_table.c.model_name == model_name)
         .order_by(versions_table.c.version.desc())
     ).all()
-    return [VersionRow._make(r) for r in rows]
+    return [VersionOut.model_validate(r) for r in rows]
 
 
 def find_version(conn: Connection, model_name: str, version: int) -> VersionMetrics | None:

@@ -270,7 +270,7 @@ def list_actions(
     """Keyset-paged by id (ids above ``after_id``); never reads the payload column."""
     authorize(actor, Permission.ACTIONS_READ)
     with ctx.read() as conn:
-        return [ActionOut.model_validate(r) for r in outbox.list_actions(conn, status, decision_id, after_id, limit)]
+        return outbox.list_actions(conn, status, decision_id, after_id, limit)
 
 
 def get_action(ctx: AppContext, actor: Actor, action_id: str) -> ActionOut:
@@ -279,7 +279,7 @@ def get_action(ctx: AppContext, actor: Actor, action_id: str) -> ActionOut:
         row = outbox.get_action(conn, action_id)
     if row is None:
         raise NotFound(f"action {action_id} not found", field="action_id")
-    return ActionOut.model_validate(row)
+    return row
 
 
 def replay(ctx: AppContext, actor: Actor, action_id: str) -> ActionOut:
@@ -293,4 +293,4 @@ def replay(ctx: AppContext, actor: Actor, action_id: str) -> ActionOut:
                 raise NotFound(f"action {action_id} not found", field="action_id")
             raise Conflict(f"action {action_id} is {status}, only dead actions can be replayed")
     log.info("action replayed", extra={"action": "outbox_replayed", "action_id": action_id, "actor": actor.name})
-    return ActionOut.model_validate(replayed)
+    return replayed

@@ -177,11 +177,6 @@ def list_items(
     with ctx.read() as conn:
         rows = items.list_items(conn, queue, status, before_id, limit)
     spec = declared[queue][0] if queue in declared else None
-    return [
-        ItemSummary(
-            id=r.id, queue=r.queue, kind=r.kind, status=r.status, priority=r.priority, created_at=r.created_at,
-            prediction_id=r.prediction_id, lease_expires_at=r.lease_expires_at,
-            **(_sla_fields(ctx, spec, r.queue, r.status, r.priority, r.created_at) if spec else {}),
-        )
-        for r in rows
-    ]
+    if spec is None:
+        return rows
+    return [r.model_copy(update=_sla_fields(ctx, spec, r.queue, r.status, r.priority, r.created_at)) for r in rows]

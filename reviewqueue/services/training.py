@@ -179,4 +179,4 @@ def labels_since_last_run(ctx: AppContext, model_name: str) -> int:
 def list_runs(ctx: AppContext, model_name: str, limit: int = 50) -> list[RunOut]:
     """A model's runs, newest first."""
     with ctx.read() as conn:
-        return [RunOut.model_validate(r) for r in run_queries.list_runs(conn, model_name, limit)]
+        return run_queries.list_runs(conn, model_name, limit)

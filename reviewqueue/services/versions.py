@@ -16,4 +16,4 @@ def model_versions(ctx: AppContext, model_name: str) -> list[VersionOut]:
     """Every version of a registered model, newest first (NotFound for an unknown model)."""
     ctx.registry.model(model_name)
     with ctx.read() as conn:
-        return [VersionOut.model_validate(v) for v in list_versions(conn, model_name)]
+        return list_versions(conn, model_name)
