@@ -7,6 +7,7 @@ Tests build a fresh Registry: nothing global to reset.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -113,6 +114,14 @@ class ModelSpec:
     def kind(self) -> str:
         """'text' (an ONNX text encoder + head) or 'tabular' (an sklearn estimator exported with skl2onnx)."""
         return "text" if self.features.text_feature else "tabular"
+
+    @property
+    def policy_version(self) -> str:
+        """A short fingerprint of what decides who sees a prediction — the routing thresholds, the audit rate
+        and the learning budget — recorded on every prediction so an estimate can tell policies apart."""
+        learning = (self.learning.queue, self.learning.budget_per_day) if self.learning else None
+        text = repr((self.routing, learning))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
     def queues(self) -> list[str]:

@@ -281,11 +281,13 @@ class DecisionTarget(NamedTuple):
     score: float
     features: dict[str, Any]
     context: dict[str, Any]
+    selection_probability: float
 
 
 _DECISION_TARGET = (
     select(items.c.queue, items.c.kind, items.c.status, predictions.c.id, predictions.c.model_name,
-           predictions.c.external_id, predictions.c.score, predictions.c.features, predictions.c.context)
+           predictions.c.external_id, predictions.c.score, predictions.c.features, predictions.c.context,
+           predictions.c.selection_probability)
     .join(predictions, predictions.c.id == items.c.prediction_id)
     .where(items.c.id == bindparam("item_id"))
 )
@@ -294,7 +296,7 @@ _DECISION_TARGET = (
 def decision_target(conn: Connection, item_id: int) -> DecisionTarget | None:
     """decision_target: the item a verdict is about and its prediction, read inside the decision's transaction."""
     row = conn.execute(_DECISION_TARGET, {"item_id": item_id}).first()
-    return DecisionTarget(*row) if row else None
+    return DecisionTarget._make(row) if row else None
 
 
 class OverdueItem(NamedTuple):

@@ -36,12 +36,14 @@ class ScoredLabel(NamedTuple):
 def insert_label(
     conn: Connection, *, prediction_id: int, model_name: str, value: str, source: str, actor: str,
     created_at: datetime, decision_id: int | None = None, inbound_event_id: int | None = None,
+    selection_probability: float | None = None,
 ) -> int:
     """insert_label: record one label on a prediction; returns its id."""
     return int(conn.execute(
         labels_table.insert().values(
             prediction_id=prediction_id, model_name=model_name, value=value, source=source, actor=actor,
             decision_id=decision_id, inbound_event_id=inbound_event_id, created_at=created_at,
+            selection_probability=selection_probability,
         ).returning(labels_table.c.id)
     ).scalar_one())
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy import String, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
@@ -14,7 +15,8 @@ from reviewqueue.db.tables import items_table as items
 from reviewqueue.db.tables import predictions_table as predictions
 from reviewqueue.db.tables import versions_table as versions
 
-__all__ = ["StoredPrediction", "insert_predictions", "prediction_by_correlation_key", "stored_predictions"]
+__all__ = ["StoredPrediction", "auto_decided_uncertainty_since", "insert_predictions",
+           "prediction_by_correlation_key", "stored_predictions"]
 
 IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
 
@@ -66,3 +68,14 @@ def prediction_by_correlation_key(conn: Connection, model_name: str, key: str) -
     found = conn.execute(select(predictions.c.id).where(predictions.c.model_name == model_name,
                                                         predictions.c.correlation_key == key)).scalar()
     return int(found) if found is not None else None
+
+
+def auto_decided_uncertainty_since(conn: Connection, model_name: str, since: datetime) -> tuple[float, datetime | None]:
+    """auto_decided_uncertainty_since: Σ(1 − |2·score − 1|) over a model's auto-decided predictions since a moment,
+    and the oldest of them (ix_predictions_created)."""
+    row = conn.execute(
+        select(func.sum(1.0 - func.abs(2.0 * predictions.c.score - 1.0)), func.min(predictions.c.created_at))
+        .where(predictions.c.model_name == model_name, predictions.c.created_at >= since,
+               predictions.c.route != "review")
+    ).one()
+    return float(row[0] or 0.0), row[1]

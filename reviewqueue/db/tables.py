@@ -78,6 +78,8 @@ class Prediction(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("model_name", "external_id"),
         Index("ix_predictions_correlation", "model_name", "correlation_key"),
+        # the learning draw's estimate of a day's traffic: a model's predictions of the last 24 hours
+        Index("ix_predictions_created", "model_name", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     model_name: str = Field(max_length=120)
@@ -89,6 +91,11 @@ class Prediction(SQLModel, table=True):
     features: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     context: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     correlation_key: str | None = Field(default=None, max_length=200)
+    # which routing policy (thresholds, audit rate, learning budget) routed it, and the probability with which
+    # that policy sent it to a human: 1 in the review band, the audit rate, the learning draw's probability,
+    # 0 when nobody was meant to see it (DESIGN invariant 9)
+    policy_version: str = Field(default="", max_length=64)
+    selection_probability: float = 0.0
     created_at: datetime = _ts(nullable=False, default=utcnow)
 
 
@@ -112,6 +119,12 @@ class ReviewItem(SQLModel, table=True):
         Index(
             "ix_items_holder", "claimed_by", "id",
             postgresql_where=text("status = 'claimed'"), sqlite_where=text("status = 'claimed'"),
+        ),
+        # reserved claims for audits and learning items: the oldest pending item of one kind, without walking
+        # the priority order past every review item
+        Index(
+            "ix_items_claim_kind", "queue", "kind", "created_at",
+            postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'"),
         ),
         # queue overview: counts and oldest pending per queue from the index alone, open items only
         Index(
@@ -160,6 +173,9 @@ class Label(SQLModel, table=True):
     actor: str = Field(max_length=120)
     decision_id: int | None = Field(default=None, foreign_key="decisions.id")
     inbound_event_id: int | None = Field(default=None, foreign_key="inbound_events.id")
+    # the probability that this label was gathered at all: the prediction's selection probability for a human
+    # verdict, the probability the outcome was observed for an outcome (1 for a dispute); weights are 1/p
+    selection_probability: float | None = None
     created_at: datetime = _ts(nullable=False, default=utcnow)
 
 
@@ -227,6 +243,9 @@ class TrainingRun(SQLModel, table=True):
     champion_metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     candidate_metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     error: str | None = Field(default=None, max_length=4000)
+    # the promotion decision in words, with its figures ("promoted: +0.031 AUC [+0.012, +0.050] on 212 …")
+    decision: str = Field(default="", max_length=2000)
+    warnings: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     started_at: datetime = _ts(nullable=False, default=utcnow)
     finished_at: datetime | None = _ts(nullable=True)
     duration_seconds: float | None = None

@@ -30,6 +30,8 @@ class AppContext:
     clock: Callable[[], datetime] = utc_now
     # when claim_next last swept expired leases in this process (see services.queue.LEASE_SWEEP_EVERY)
     last_lease_sweep: datetime | None = None
+    # per model: when its day of auto-decided uncertainty was last estimated, and the estimate (services.ingest)
+    day_uncertainty: dict[str, tuple[datetime, float, float]] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()

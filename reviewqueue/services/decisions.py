@@ -41,6 +41,8 @@ def decide(
         label_id = labels.insert_label(
             conn, prediction_id=target.prediction_id, model_name=spec.name, value=verdict, source=source,
             actor=actor.name, decision_id=decision_id, created_at=now,
+            # the chance this verdict was asked for at all; evaluation weights the label by its inverse
+            selection_probability=target.selection_probability,
         )
         prediction = {"id": target.prediction_id, "external_id": target.external_id, "score": target.score,
                       "features": target.features, "context": target.context}

@@ -97,6 +97,7 @@ def _apply(ctx: AppContext, conn: Connection, event: dict[str, Any], event_row_i
         labels.insert_label(
             conn, prediction_id=prediction_id, model_name=spec.name, value=value, source=LabelSource.CHARGEBACK,
             actor=f"stripe:{event['id']}", inbound_event_id=event_row_id, created_at=_event_time(ctx, event),
+            selection_probability=1.0,  # a dispute is observed whoever reviewed the charge
         )
         labelled += 1
     return f"labelled {labelled} prediction(s)" if labelled else f"no prediction for charge {charge}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -18,7 +19,16 @@ from sqlalchemy.exc import IntegrityError
 from reviewqueue.db import decisions, items, outbox, predictions
 from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.policies import Route
-from reviewqueue.domain.sampling import budget_left, learning_sample, start_of_utc_day, uncertainty
+from reviewqueue.domain.sampling import (
+    budget_left,
+    daily_uncertainty,
+    drawn,
+    inclusion_probability,
+    learning_probability,
+    learning_scale,
+    start_of_utc_day,
+    uncertainty,
+)
 from reviewqueue.domain.states import DecisionSource
 from reviewqueue.errors import BatchTooLarge, ValidationFailed
 from reviewqueue.registry import ModelSpec
@@ -115,6 +125,7 @@ def _store_fresh(
     scores = scorer.score([e["features"] for e in fresh])
     now = ctx.now()
     rows = []
+    policy_version = spec.policy_version
     for event, score in zip(fresh, scores, strict=True):
         score = float(score)
         route = spec.routing.route(score)
@@ -124,11 +135,13 @@ def _store_fresh(
             "model_name": spec.name, "external_id": event["external_id"], "version_id": current.id,
             "score": score, "route": route.value, "audited": audited, "features": event["features"],
             "context": event["context"], "correlation_key": None if correlation is None else str(correlation),
+            "policy_version": policy_version, "selection_probability": 1.0 if route == Route.REVIEW else 0.0,
             "created_at": now,
         })
+    learning = _learning_draw(ctx, conn, spec, rows, now)  # sets each auto-decision's selection_probability
     for row, prediction_id in zip(rows, predictions.insert_predictions(conn, rows), strict=True):
         row["id"] = prediction_id
-    item_ids = _enqueue(conn, spec, rows, now)
+    item_ids = _enqueue(conn, spec, rows, learning, now)
     _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now)
     return {
         r["external_id"]: PredictionOut(external_id=r["external_id"], prediction_id=r["id"], score=r["score"],
@@ -138,18 +151,17 @@ def _store_fresh(
     }
 
 
-def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], now: Any) -> dict[int, int]:
-    """Uncertain predictions, and the audit sample of auto-decisions, become review items; with a learning
-    queue, the most uncertain of the rest fill its daily budget."""
+def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], learning: list[dict[str, Any]],
+             now: Any) -> dict[int, int]:
+    """Uncertain predictions, and the audit sample of auto-decisions, become review items; the learning draw's
+    events become items of the learning queue, ranked by uncertainty."""
     wanted = [r for r in rows if r["route"] == Route.REVIEW or r["audited"]]
     item_rows = [
         {"prediction_id": r["id"], "queue": spec.queue, "kind": "review" if r["route"] == Route.REVIEW else "audit",
          "priority": spec.priority(r["score"], r["features"]), "status": "pending", "created_at": now}
         for r in wanted
     ]
-    if spec.learning is not None:
-        taken = {id(r) for r in wanted}  # identity set: a list membership test per row is quadratic
-        learning = _learning_sample(conn, spec, [r for r in rows if id(r) not in taken], now)
+    if spec.learning is not None and learning:
         wanted += learning
         item_rows += [
             {"prediction_id": r["id"], "queue": spec.learning.queue, "kind": "learning",
@@ -162,12 +174,46 @@ def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], now:
     return {r["id"]: item_id for r, item_id in zip(wanted, ids, strict=True)}
 
 
-def _learning_sample(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], now: Any) -> list[dict]:
-    """The most uncertain predictions, up to what is left of today's budget (domain.sampling)."""
-    assert spec.learning is not None
-    used = items.count_created_since(conn, spec.learning.queue, start_of_utc_day(now))
-    left = budget_left(spec.learning.budget_per_day, used)
-    return learning_sample(rows, lambda r: float(r["score"]), left)
+# How long one process reuses its estimate of a day's auto-decided uncertainty (one indexed aggregate per model).
+DAY_ESTIMATE_TTL_SECONDS = 300.0
+
+
+def _learning_draw(ctx: AppContext, conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]],
+                   now: datetime) -> list[dict[str, Any]]:
+    """Draw the learning sample by probability (domain.sampling) and record on every auto-decided row the
+    probability π = a + (1 − a)·p that it was sent to a human by the audit or the draw. Returns the drawn rows
+    that become learning items (audited ones are already going to a human)."""
+    audit = spec.routing.audit_fraction
+    auto = [r for r in rows if r["route"] != Route.REVIEW]
+    if spec.learning is None or not auto:
+        for r in auto:
+            r["selection_probability"] = audit
+        return []
+    left = budget_left(spec.learning.budget_per_day,
+                       items.count_created_since(conn, spec.learning.queue, start_of_utc_day(now)))
+    scale = learning_scale(spec.learning.budget_per_day, _day_uncertainty(ctx, conn, spec, auto, now))
+    taken: list[dict[str, Any]] = []
+    for r in auto:
+        p = learning_probability(r["score"], scale) if left > 0 else 0.0  # the day's budget is a hard cap
+        r["selection_probability"] = inclusion_probability(audit, p)
+        if not r["audited"] and drawn(f"learning:{spec.name}:{r['external_id']}", p):
+            taken.append(r)
+            left -= 1
+    return taken
+
+
+def _day_uncertainty(ctx: AppContext, conn: Connection, spec: ModelSpec, batch: list[dict[str, Any]],
+                     now: datetime) -> float:
+    """U_day for this model: from the last 24 hours of its auto-decided predictions, cached for a few minutes."""
+    batch_mass = sum(uncertainty(r["score"]) for r in batch)
+    cached = ctx.day_uncertainty.get(spec.name)
+    if cached is not None and timedelta(0) <= now - cached[0] < timedelta(seconds=DAY_ESTIMATE_TTL_SECONDS):
+        mass, seconds = cached[1], cached[2]
+    else:
+        mass, oldest = predictions.auto_decided_uncertainty_since(conn, spec.name, now - timedelta(days=1))
+        seconds = (now - oldest).total_seconds() if oldest is not None else 0.0
+        ctx.day_uncertainty[spec.name] = (now, mass, seconds)
+    return daily_uncertainty(mass, seconds, batch_mass)
 
 
 def _auto_decide(

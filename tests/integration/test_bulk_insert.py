@@ -40,7 +40,7 @@ def prediction_row(version_id: int, external_id: str, **overrides: Any) -> dict[
         "features": {"amount": 12.5, "tiny": 1e-300, "big": 2**53 + 1, "flag": True, "none": None,
                      "text": "naïve ✓ \"quoted\" \\ tab\t", "nested": [1, {"a": [None, 0.1]}]},
         "context": {"charge_id": "ch_1", "note": "line\nbreak"},
-        "correlation_key": None, "created_at": NOT_UTC,
+        "correlation_key": None, "policy_version": "p1", "selection_probability": 0.25, "created_at": NOT_UTC,
     }
     return row | overrides
 

@@ -90,21 +90,25 @@ def test_bad_texts_are_refused_and_nothing_is_stored(text_ctx, text, words):
     assert rows(text_ctx, Prediction) == []
 
 
-def test_learning_queue_takes_the_most_uncertain_within_its_daily_budget(text_ctx):
+def test_learning_queue_draws_by_uncertainty_within_its_daily_budget_and_records_the_probability(text_ctx):
     spec = text_ctx.registry.model("self_harm")
     assert spec.learning is not None and spec.learning.budget_per_day == 40
+    audit = spec.routing.audit_fraction
     many = [f"{t} (message {i})" for i in range(3) for t in ORDINARY] * 2
     ingest.ingest(text_ctx, SYSTEM, "self_harm", events(many, "m"))
     learning = rows(text_ctx, ReviewItem, ReviewItem.queue == "clinical-learning")
     assert 0 < len(learning) <= 40
     assert {i.kind for i in learning} == {"learning"}
     predictions = {p.id: p for p in rows(text_ctx, Prediction)}
-    chosen = sorted(predictions[i.prediction_id].score for i in learning)
-    skipped = [p.score for p in predictions.values()
-               if p.id not in {i.prediction_id for i in learning} and p.route == "auto_pass"]
-    if skipped:  # what the budget left out is no more uncertain than what it took
-        assert max(abs(0.5 - s) for s in chosen) <= min(abs(0.5 - s) for s in skipped) + 1e-6
-    for item in learning:
+    assert {p.policy_version for p in predictions.values()} == {spec.policy_version}
+    auto = [p for p in predictions.values() if p.route != "review"]
+    assert all(p.selection_probability == 1.0 for p in predictions.values() if p.route == "review")
+    # π = a + (1 − a)·p with p = min(1, c·u): never below the audit rate, and growing with uncertainty
+    assert all(audit <= p.selection_probability <= 1.0 for p in auto)
+    by_uncertainty = sorted(auto, key=lambda p: 1 - abs(2 * p.score - 1))
+    assert [p.selection_probability for p in by_uncertainty] == sorted(p.selection_probability for p in auto)
+    for item in learning:  # a drawn event had a real chance to be drawn, and ranks by its uncertainty
+        assert predictions[item.prediction_id].selection_probability > audit
         assert item.priority == pytest.approx(1 - abs(2 * predictions[item.prediction_id].score - 1), abs=1e-5)
     # the next batch today only gets what is left of the budget
     ingest.ingest(text_ctx, SYSTEM, "self_harm", events(many, "n"))

@@ -52,7 +52,7 @@ def one_pending_item(ctx: AppContext) -> int:
         [prediction_id] = predictions.insert_predictions(conn, [{
             "model_name": "fraud", "external_id": "tx-1", "version_id": version_id, "score": 0.4, "route": "review",
             "audited": False, "features": {"amount": 40.0}, "context": {"charge_id": "ch_1", "user_id": "u1"},
-            "correlation_key": "ch_1", "created_at": NOW}])
+            "correlation_key": "ch_1", "policy_version": "p1", "selection_probability": 1.0, "created_at": NOW}])
         [item_id] = items.insert_items(conn, [{"prediction_id": prediction_id, "queue": "fraud", "kind": "review",
                                                "priority": 0.4, "status": "pending", "created_at": NOW}])
     return item_id
@@ -85,6 +85,7 @@ def test_a_decision_writes_its_label_and_actions_once_and_only_from_the_live_lea
         label = conn.execute(select(Label.__table__)).one()  # type: ignore[attr-defined]
         item = conn.execute(select(ReviewItem.__table__)).one()  # type: ignore[attr-defined]
     assert (label.value, label.source, label.actor, label.decision_id) == ("fraud", "reviewer", "ana", out.decision_id)
+    assert label.selection_probability == 1.0  # the review band: this verdict was always going to be asked for
     assert (item.status, item.lease_token, item.decided_at) == ("decided", None, NOW)
 
     with pytest.raises(AlreadyDecided):
