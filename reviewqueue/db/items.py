@@ -27,6 +27,7 @@ from reviewqueue.schemas import ItemSummary
 
 __all__ = [
     "Claimed", "DecisionTarget", "Held", "ItemView", "OverdueItem", "QueueCounts", "claim_next_item",
+    "claim_oldest_of_kind",
     "close_item_with_lease", "count_created_since", "count_overdue", "decision_target", "insert_items",
     "item_view", "list_items", "live_item_held_by", "mark_paged", "overdue_unpaged", "queue_overview",
     "release_expired_item_leases", "renew_item_lease",
@@ -70,6 +71,33 @@ CLAIM_FROM_ONE_QUEUE = CompiledOnce(_claim_statement(items.c.queue == bindparam(
 
 class Claimed(NamedTuple):
     id: int
+
+
+_OLDEST_OF_KIND = (
+    select(items.c.id)
+    .where(items.c.status == _PENDING, items.c.queue == bindparam("in_queue"), items.c.kind == bindparam("of_kind"))
+    .order_by(items.c.created_at, items.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_CLAIM_OLDEST_OF_KIND = (
+    update(items)
+    .where(items.c.id == _OLDEST_OF_KIND, items.c.status == _PENDING)
+    .values(status=ItemStatus.CLAIMED.value, claimed_by=bindparam("principal_id"),
+            lease_token=bindparam("lease_token"), lease_expires_at=bindparam("expires_at", type_=UTCDateTime()))
+    .returning(items.c.id)
+)
+
+
+def claim_oldest_of_kind(
+    conn: Connection, queue: str, kind: str, principal_id: int, lease_token: str, now: datetime, lease_seconds: int
+) -> Claimed | None:
+    """claim_oldest_of_kind: lease the oldest pending item of one kind (an audit) in a queue (ix_items_claim_kind)."""
+    params = {"in_queue": queue, "of_kind": kind, "principal_id": principal_id, "lease_token": lease_token,
+              "expires_at": now + timedelta(seconds=lease_seconds)}
+    found = conn.execute(_CLAIM_OLDEST_OF_KIND, params).first()
+    return Claimed(found[0]) if found else None
 
 
 def claim_next_item(

@@ -30,17 +30,23 @@ class RoutingPolicy:
 
     ``review_low <= score < review_high`` → REVIEW; ``score >= review_high`` → AUTO_FLAG; else AUTO_PASS.
     An auto-decision is also sent to humans as an audit when ``stable_fraction(external_id) < audit_fraction``.
+    Audits wait in the decision queue; ``audit_claim_share`` of the claims on it take the oldest pending audit
+    first (when one waits), so audits are reviewed whatever their score instead of starving below the review
+    items' priorities.
     """
 
     review_low: float = 0.15
     review_high: float = 0.9
     audit_fraction: float = 0.02
+    audit_claim_share: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.review_low <= self.review_high <= 1.0:
             raise ValueError("need 0 <= review_low <= review_high <= 1")
         if not 0.0 <= self.audit_fraction <= 1.0:
             raise ValueError("audit_fraction must be within [0, 1]")
+        if not 0.0 <= self.audit_claim_share <= 1.0:
+            raise ValueError("audit_claim_share must be within [0, 1]")
 
     def route(self, score: float) -> Route:
         if score >= self.review_high:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ class AppContext:
     clock: Callable[[], datetime] = utc_now
     # when claim_next last swept expired leases in this process (see services.queue.LEASE_SWEEP_EVERY)
     last_lease_sweep: datetime | None = None
+    # which claims take a reserved audit first (services.queue); tests seed it
+    rng: random.Random = field(default_factory=random.Random)
     # per model: when its day of auto-decided uncertainty was last estimated, and the estimate (services.ingest)
     day_uncertainty: dict[str, tuple[datetime, float, float]] = field(default_factory=dict)
 

@@ -81,6 +81,16 @@ def _sweep_due(ctx: AppContext, now: datetime) -> bool:
     return True
 
 
+def _reserved_for_audit(ctx: AppContext, queue: str) -> bool:
+    """Whether this claim on a decision queue takes the oldest audit first: true for ``audit_claim_share`` of
+    claims (RoutingPolicy), drawn at random, so audits never starve below the review items' priorities."""
+    for spec in ctx.registry.models():
+        if spec.queue == queue:
+            share = spec.routing.audit_claim_share
+            return share > 0 and spec.routing.audit_fraction > 0 and ctx.rng.random() < share
+    return False
+
+
 @dataclass(frozen=True)
 class Claim:
     item_id: int
@@ -112,7 +122,11 @@ def claim_in_transaction(ctx: AppContext, conn: Connection, principal_id: int, q
         # the claim committed): give it back rather than leasing a second item that nobody sees.
         return Claim(held.id, held.lease_token, True, items.item_view(conn, held.id))
     token = secrets.token_hex(16)
-    claimed = items.claim_next_item(conn, [queue], principal_id, token, now, ctx.settings.lease_seconds)
+    claimed = None
+    if _reserved_for_audit(ctx, queue):
+        claimed = items.claim_oldest_of_kind(conn, queue, "audit", principal_id, token, now, ctx.settings.lease_seconds)
+    if claimed is None:
+        claimed = items.claim_next_item(conn, [queue], principal_id, token, now, ctx.settings.lease_seconds)
     if claimed is None:
         return None
     # same connection and transaction: no second checkout per claim

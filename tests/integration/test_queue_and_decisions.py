@@ -194,3 +194,28 @@ def test_claiming_again_returns_the_item_you_already_hold(ctx, people):
     assert claimed == 1
     decisions.decide(ctx, reviewer, first.id, "legit", first.lease_token)
     assert queue.claim_next(ctx, reviewer, "fraud").id != first.id
+
+
+def test_a_reserved_share_of_claims_reaches_audits_below_the_review_items(ctx, people):
+    """Audits score low (they were auto-passed), so by priority alone they wait behind every review item; the
+    reserved share (RoutingPolicy.audit_claim_share, 10%) takes the oldest audit first on that share of claims."""
+    import random
+
+    spec = ctx.registry.model("fraud")
+    audited_ids = [f"a{i}" for i in range(20_000) if spec.routing.audited(f"a{i}")][:6]
+    calm = {"amount": 25.0, "country_mismatch": False, "account_age_days": 900, "card_present": True, "hour": 14,
+            "velocity_1h": 0}
+    audits = [{**uncertain(0), "external_id": ext, "features": {**uncertain(0)["features"], **calm}}
+              for ext in audited_ids]
+    results = ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(i) for i in range(40)] + audits)
+    assert sum(r.audited for r in results) == 6
+    ctx.rng = random.Random(7)
+    reviewer = actors(ctx, people)["reviewer"]
+    kinds = []
+    for _ in range(30):
+        item = queue.claim_next(ctx, reviewer, "fraud")
+        kinds.append(item.kind)
+        decisions.decide(ctx, reviewer, item.id, "legit", item.lease_token)
+    # 30 claims with 40 higher-priority review items still waiting: only the reserved share can reach audits
+    assert 1 <= kinds.count("audit") <= 8, kinds
+    assert spec.routing.audit_claim_share == 0.1

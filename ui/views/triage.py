@@ -16,6 +16,10 @@ from reviewqueue.schemas import ItemOut
 from ui import charts, highlight, session
 from ui import format as fmt
 
+# why this item is in front of the reviewer: uncertain (review), a random audit of an auto-decision, or a
+# learning draw (the model is unsure and the label will teach it)
+ITEM_KIND_BADGES = {"review": ":blue-badge[review]", "audit": ":orange-badge[audit sample]",
+                    "learning": ":violet-badge[learning sample]"}
 client, me = session.require()
 state = st.session_state
 
@@ -98,7 +102,7 @@ def _show(item: ItemOut) -> None:
     with st.container(border=True):
         title, kind = st.columns([4, 1], vertical_alignment="center")
         title.subheader(item.external_id)
-        badge = ":orange-badge[audit sample]" if item.kind == "audit" else ":blue-badge[review]"
+        badge = ITEM_KIND_BADGES.get(item.kind, ":blue-badge[review]")
         kind.markdown(f"{badge} &nbsp; item #{item.id}")
         _sla_badge(item, now)
         if field is None:
