@@ -60,10 +60,13 @@ def _train_with_progress(model: str, trigger: str) -> None:
     if result.error:
         console.print(f"[red]training run {result.run_id} failed[/red]: {result.error}")
         raise typer.Exit(1)
-    verdict = "[green]promoted[/green]" if result.promoted else "[yellow]not promoted[/yellow] (worse than champion)"
+    verdict = "[green]promoted[/green]" if result.promoted else "[yellow]not promoted[/yellow]"
     metric = spec.retrain.metric
     console.print(f"run {result.run_id}: version {result.version} {verdict}; {metric} candidate="
                   f"{result.candidate_metrics.get(metric)} champion={result.champion_metrics.get(metric)}")
+    console.print(f"decision: {result.decision}", markup=False)
+    for warning in result.warnings:
+        console.print(f"warning: {warning}", markup=False, style="yellow")
 
 
 @models_app.command("register")

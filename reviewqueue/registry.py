@@ -42,16 +42,22 @@ def action(connector: str, **params: Any) -> ActionSpec:
 class Retrain:
     """When to retrain: on ``cron`` (crontab syntax, UTC) and when ``min_new_labels`` arrived since the last run.
 
-    A candidate is promoted when ``metric`` on the shared holdout is not worse than the champion's.
+    How a candidate is judged (domain.promotion.decide): a sanity floor (weighted AUC > 0.55, scores not
+    constant, the fit converged), then — once each class has ``min_eval_per_class`` labels the champion did
+    not train on — the paired-bootstrap interval of Δ = AUC(candidate, out-of-fold) − AUC(champion), both
+    weighted by 1/π on the same labels.
     """
 
     cron: str | None = "0 3 * * *"
     min_new_labels: int = 50
     metric: str = "roc_auc"
+    """The metric shown first; the gate itself always judges the weighted ROC AUC."""
     tolerance: float = 0.0
-    """How much worse than the champion (on the shared holdout) a candidate may be and still be promoted."""
-    require_improvement: bool = False
-    """Promote only a candidate strictly better than the champion (e.g. a trained head vs zero-shot)."""
+    """With ``require_improvement=False``: promote when the interval's lower bound of Δ is > −tolerance."""
+    require_improvement: bool = True
+    """Promote only when the candidate is better with confidence (the interval's lower bound of Δ > 0)."""
+    min_eval_per_class: int = 10
+    """Fewer fresh labels than this in either class → "not enough evidence", the champion is kept."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,8 @@ class ZeroShot:
     """Version 1 of a text model with no labels: similarity to label descriptions, calibrated to 0..1.
 
     ``positive``/``negative`` are several phrasings per class; ``calibration`` are (text, 1|0) examples used
-    for Platt scaling of the similarity difference.
+    for Platt scaling of the similarity difference (1 = the model's positive verdict): both values must
+    occur, and the decorator refuses the model at import otherwise.
     """
 
     positive: tuple[str, ...]
@@ -190,10 +197,36 @@ def _check_spec(spec: ModelSpec) -> None:
         raise ConfigurationError(f"model {spec.name!r}: correlation_field must be one of the context fields")
     if isinstance(spec.priority, ExpectedLoss) and spec.priority.amount_feature not in spec.features.names:
         raise ConfigurationError(f"model {spec.name!r}: ExpectedLoss needs feature {spec.priority.amount_feature!r}")
+    if spec.zero_shot is not None:
+        _check_zero_shot(spec, spec.zero_shot)
+    if spec.retrain.min_eval_per_class < 1:
+        raise ConfigurationError(f"model {spec.name!r}: Retrain.min_eval_per_class must be at least 1")
     if spec.kind == "text" and spec.zero_shot is None and spec.dataset is None:
         raise ConfigurationError(f"model {spec.name!r}: a text model needs zero_shot=… or a dataset for version 1")
     if spec.kind == "tabular" and spec.dataset is None:
         raise ConfigurationError(f"model {spec.name!r}: a tabular model needs a dataset to train version 1")
+
+
+def _check_zero_shot(spec: ModelSpec, zs: ZeroShot) -> None:
+    """What zero_shot_head would refuse at registration, refused at import, in the model's own verdicts."""
+    pos, neg = spec.positive_verdict, spec.negative_verdict
+    where = f"model {spec.name!r}: ZeroShot"
+    if spec.kind != "text":
+        raise ConfigurationError(f"{where} needs a text feature (rq.Text) to score")
+    for phrases, verdict, which in ((zs.positive, pos, "positive"), (zs.negative, neg, "negative")):
+        if isinstance(phrases, str) or not phrases or not all(isinstance(p, str) and p.strip() for p in phrases):
+            raise ConfigurationError(f"{where}({which}=…) needs at least one non-empty phrase for {verdict!r}")
+    values: list[object] = []
+    for pair in zs.calibration:
+        if (not isinstance(pair, tuple | list) or len(pair) != 2 or not isinstance(pair[0], str)
+                or not pair[0].strip() or pair[1] not in (0, 1) or isinstance(pair[1], float)):
+            raise ConfigurationError(f"{where}(calibration=…): each example is (text, 1 = {pos!r} | 0 = {neg!r}); "
+                                     f"got {pair!r}")
+        values.append(int(pair[1]))
+    if set(values) != {0, 1}:
+        raise ConfigurationError(f"{where}(calibration=…) needs examples of both verdicts: (text, 1) for {pos!r} "
+                                 f"and (text, 0) for {neg!r}; have {values.count(1)} {pos!r} and "
+                                 f"{values.count(0)} {neg!r}")
 
 
 class Registry:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
@@ -201,6 +201,10 @@ class RunOut(Out):
     started_at: datetime
     finished_at: datetime | None
     duration_seconds: float | None
+    decision: str = ""
+    """The promotion decision in words, with its figures (e.g. "promoted: +0.031 AUC [+0.012, +0.050] on …")."""
+    warnings: list[str] = []
+    """What the fit reported (e.g. a ConvergenceWarning)."""
 
 
 class ModelOut(Out):
@@ -250,3 +254,46 @@ class VersionQuality(Out):
     labels_used: int
     holdout: dict[str, Any]
     precision_at_k: list[PrecisionAtK]
+
+
+OutcomeSource = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+
+
+class OutcomeIn(Strict):
+    """What really happened to a scored event (a chargeback, a follow-up, a clinician's later finding)."""
+
+    event_id: SafeStr = Field(min_length=1, max_length=200,
+                              description="The sender's id for this outcome: re-sending it (same source) is a no-op.")
+    external_id: SafeStr | None = Field(default=None, min_length=1, max_length=200,
+                                        description="The event's external_id, or give correlation_key instead.")
+    correlation_key: SafeStr | None = Field(default=None, min_length=1, max_length=200,
+                                            description="The model's correlation field value (e.g. a charge id).")
+    label: SafeStr = Field(min_length=1, max_length=64, description="One of the model's verdicts.")
+    source: OutcomeSource = Field(default="outcome", description="Which system observed it, e.g. 'followup'.")
+    occurred_at: datetime | None = Field(default=None, description="When it happened (default: now); "
+                                         "the latest outcome of a prediction wins.")
+    observed_probability: float = Field(default=1.0, gt=0.0, le=1.0,
+                                        description="The chance this outcome is observed at all (weights 1/p).")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> OutcomeIn:
+        if (self.external_id is None) == (self.correlation_key is None):
+            raise ValueError("give exactly one of external_id or correlation_key")
+        return self
+
+
+class OutcomesRequest(Strict):
+    outcomes: list[OutcomeIn] = Field(min_length=1, max_length=1000)
+
+
+class OutcomeOut(Out):
+    event_id: str
+    duplicate: bool = Field(description="this source already sent this event_id: nothing changed")
+    matched: bool = Field(description="a prediction was found and labelled")
+    prediction_id: int | None = None
+    label_id: int | None = None
+
+
+class OutcomesResponse(Out):
+    model: str
+    outcomes: list[OutcomeOut]

@@ -299,6 +299,7 @@ def run_rows(
          f"candidate {name}": metric(r.candidate_metrics.get(name)),
          "champion": label(r.champion_version_id),
          f"champion {name}": metric(r.champion_metrics.get(name)),
+         "decision": r.decision or DASH, "warnings": "; ".join(r.warnings),
          "started": when(r.started_at), "duration": duration(r.duration_seconds), "error": r.error or ""}
         for r in runs
     ]
@@ -308,8 +309,9 @@ def run_summary(run: RunOut, name: str = "roc_auc") -> str:
     candidate, champion = metric(run.candidate_metrics.get(name)), metric(run.champion_metrics.get(name))
     if run.status == "failed":
         return f"Run {run.id} failed: {run.error or 'no error recorded'}"
-    outcome = {"promoted": "promoted to champion", "rejected": "not promoted (worse than the champion)"}
-    return (f"Run {run.id} {outcome.get(run.status, run.status)}: {name} {candidate} vs champion {champion}, "
+    outcome = {"promoted": "promoted to champion", "rejected": "not promoted"}
+    said = f" — {run.decision}" if run.decision else ""
+    return (f"Run {run.id} {outcome.get(run.status, run.status)}{said}: {name} {candidate} vs champion {champion}, "
             f"{run.n_labels} labels, {duration(run.duration_seconds)}")
 
 

@@ -22,6 +22,7 @@ class LabelWithFeatures(NamedTuple):
     value: str
     source: str
     features: dict[str, Any]
+    selection_probability: float | None  # π: the probability the label was gathered (None: unknown → 1)
 
 
 class ScoredLabel(NamedTuple):
@@ -49,10 +50,10 @@ def insert_label(
 
 
 def labels_with_features(conn: Connection, model_name: str) -> list[LabelWithFeatures]:
-    """labels_with_features: every label of a model with its prediction's features, oldest first."""
+    """labels_with_features: every label of a model with its prediction's features and π, oldest first."""
     rows = conn.execute(
         select(labels_table.c.id, labels_table.c.prediction_id, labels_table.c.value, labels_table.c.source,
-               predictions_table.c.features)
+               predictions_table.c.features, labels_table.c.selection_probability)
         .join(predictions_table, predictions_table.c.id == labels_table.c.prediction_id)
         .where(labels_table.c.model_name == model_name)
         .order_by(labels_table.c.created_at, labels_table.c.id)

@@ -12,7 +12,7 @@ from reviewqueue.db.tables import runs_table
 from reviewqueue.domain.states import RunStatus
 from reviewqueue.schemas import RunOut
 
-__all__ = ["fail_run", "finish_run", "insert_run", "last_used_label_id", "list_runs"]
+__all__ = ["fail_run", "finish_run", "insert_run", "last_used_label_id", "list_runs", "run_max_label_id"]
 
 
 def insert_run(
@@ -32,12 +32,14 @@ def insert_run(
 def finish_run(
     conn: Connection, run_id: int, *, status: RunStatus, candidate_version_id: int,
     candidate_metrics: dict[str, Any], champion_metrics: dict[str, Any], finished_at: datetime,
-    duration_seconds: float,
+    duration_seconds: float, decision: str = "", warnings: list[str] | None = None,
 ) -> None:
-    """finish_run: a run ends promoted or rejected, with its candidate version and both models' metrics."""
+    """finish_run: a run ends promoted or rejected, with its candidate version, both models' metrics, the
+    decision in words (≤ 2000 characters) and the fit's warnings."""
     conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
         status=status, candidate_version_id=candidate_version_id, candidate_metrics=candidate_metrics,
         champion_metrics=champion_metrics, finished_at=finished_at, duration_seconds=duration_seconds,
+        decision=decision[:2000], warnings=list(warnings or []),
     ))
 
 
@@ -46,6 +48,12 @@ def fail_run(conn: Connection, run_id: int, *, error: str, finished_at: datetime
     conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
         status=RunStatus.FAILED, error=error[:4000], finished_at=finished_at, duration_seconds=duration_seconds,
     ))
+
+
+def run_max_label_id(conn: Connection, run_id: int) -> int | None:
+    """run_max_label_id: the newest label id a run trained on (its cutoff), or None if no such run."""
+    value = conn.execute(select(runs_table.c.max_label_id).where(runs_table.c.id == run_id)).scalar_one_or_none()
+    return None if value is None else int(value)
 
 
 def last_used_label_id(conn: Connection, model_name: str) -> int:
@@ -62,7 +70,7 @@ def list_runs(conn: Connection, model_name: str, limit: int = 50) -> list[RunOut
         select(runs_table.c.id, runs_table.c.trigger, runs_table.c.status, runs_table.c.n_labels,
                runs_table.c.candidate_version_id, runs_table.c.champion_version_id, runs_table.c.candidate_metrics,
                runs_table.c.champion_metrics, runs_table.c.error, runs_table.c.started_at, runs_table.c.finished_at,
-               runs_table.c.duration_seconds)
+               runs_table.c.duration_seconds, runs_table.c.decision, runs_table.c.warnings)
         .where(runs_table.c.model_name == model_name).order_by(runs_table.c.id.desc()).limit(limit)
     ).all()
     return [RunOut.model_validate(r) for r in rows]

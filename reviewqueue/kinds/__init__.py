@@ -5,12 +5,21 @@
 
 from __future__ import annotations
 
-from reviewqueue.kinds.base import HOLDOUT_FRACTION, Candidate, LabelledData, ModelKind, Progress, Scorer, no_progress
+from reviewqueue.kinds.base import (
+    HOLDOUT_FRACTION,
+    Artifact,
+    Fitted,
+    LabelledData,
+    ModelKind,
+    Progress,
+    Scorer,
+    no_progress,
+)
 from reviewqueue.kinds.tabular import TABULAR
 from reviewqueue.kinds.text import TEXT
 from reviewqueue.registry import ModelSpec
 
-__all__ = ["HOLDOUT_FRACTION", "Candidate", "LabelledData", "ModelKind", "Progress", "Scorer", "kind_for",
+__all__ = ["HOLDOUT_FRACTION", "Artifact", "Fitted", "LabelledData", "ModelKind", "Progress", "Scorer", "kind_for",
            "no_progress"]
 
 _KINDS: dict[str, ModelKind] = {TABULAR.name: TABULAR, TEXT.name: TEXT}

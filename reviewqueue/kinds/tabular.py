@@ -14,11 +14,8 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 from skl2onnx import to_onnx
-from sklearn.model_selection import train_test_split
 
-from reviewqueue.db.versions import Champion
-from reviewqueue.errors import ReviewQueueError
-from reviewqueue.kinds.base import HOLDOUT_FRACTION, Candidate, LabelledData, Progress
+from reviewqueue.kinds.base import Artifact, Fitted, base_split, fit_estimator
 from reviewqueue.registry import ModelSpec
 from reviewqueue.serving.sessions import load_session, predict_positive
 
@@ -42,22 +39,10 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
-def base_split(spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The model's base dataset split into train and holdout (fixed: random_state=0, stratified)."""
-    if spec.dataset is None:
-        empty = pd.DataFrame(columns=[*spec.features.names, "label"])
-        return empty, empty.copy()
-    base = spec.dataset()
-    missing = [c for c in [*spec.features.names, "label"] if c not in base.columns]
-    if missing:
-        raise ReviewQueueError(f"model {spec.name!r}: dataset lacks columns {missing}")
-    train, holdout = train_test_split(base, test_size=HOLDOUT_FRACTION, random_state=0, stratify=base["label"])
-    return train, holdout
-
-
 def encode_frame(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
     rows = frame[spec.features.names].to_dict("records")
-    encoded = pd.DataFrame(spec.features.encode(rows), columns=spec.features.names)
+    matrix = np.asarray(spec.features.encode(rows), dtype=np.float64).reshape(len(rows), len(spec.features.names))
+    encoded = pd.DataFrame(matrix, columns=spec.features.names)
     encoded["label"] = frame["label"].to_numpy().astype(int)
     return encoded
 
@@ -105,30 +90,38 @@ class TabularScorer:
 class TabularKind:
     name = "tabular"
 
-    def fit(self, spec: ModelSpec, labelled: LabelledData, champion: Champion | None, progress: Progress, *,
-            artifact_dir: Path) -> Candidate:
-        """Base dataset + labels, encoded; ``spec.train`` fits; skl2onnx exports; both models score one holdout."""
-        progress("loading data", 0.05)
-        base_train, base_holdout = base_split(spec)
-        train = encode_frame(spec, concat(base_train, labelled.train))
-        holdout = encode_frame(spec, concat(base_holdout, labelled.holdout))
-        progress("training", 0.15)
-        estimator = spec.train(train.copy())
-        progress("exporting to ONNX", 0.6)
-        model_bytes = export_onnx(estimator, len(spec.features.names))
-        progress("evaluating", 0.75)
-        matrix = holdout[spec.features.names].to_numpy(np.float32)
-        return Candidate(
-            files={"model.onnx": model_bytes},
-            y_true=holdout["label"].to_numpy(),
-            candidate_scores=score_onnx(model_bytes, matrix),
-            champion_scores=score_onnx(champion.artifact_path, matrix) if champion else None,
+    def encode(self, spec: ModelSpec, frames: Sequence[pd.DataFrame], *, artifact_dir: Path) -> list[pd.DataFrame]:
+        """Each frame's features encoded as served, as float64 columns, plus ``label``."""
+        return [encode_frame(spec, frame) for frame in frames]
+
+    def initial(self, spec: ModelSpec, *, artifact_dir: Path) -> Fitted | None:
+        return None
+
+    def fit(self, spec: ModelSpec, frame: pd.DataFrame) -> Fitted:
+        return fit_estimator(spec, frame)
+
+    def score(self, spec: ModelSpec, fitted: Fitted, frame: pd.DataFrame) -> np.ndarray:
+        if frame.empty:
+            return np.empty((0,), dtype=np.float64)
+        estimator = fitted.model
+        column = list(estimator.classes_).index(1) if 1 in list(estimator.classes_) else -1
+        return np.asarray(estimator.predict_proba(frame[spec.features.names].astype(np.float64))[:, column])
+
+    def export(self, spec: ModelSpec, fitted: Fitted, frame: pd.DataFrame, *, artifact_dir: Path) -> Artifact:
+        """skl2onnx export (float32 input, as served); the reference medians explanations swap features to."""
+        return Artifact(
+            files={"model.onnx": export_onnx(fitted.model, len(spec.features.names))},
             input_schema={"features": spec.features.to_json(), "input": "float32[N, F]",
-                          "reference": reference_values(spec, train)},
-            fingerprint=fingerprint(train),
-            lineage={"n_train_rows": len(train), "n_holdout_rows": len(holdout),
-                     "estimator": type(estimator).__name__},
+                          "reference": reference_values(spec, frame)},
+            fingerprint=fingerprint(frame),
+            lineage={"n_train_rows": len(frame), "estimator": type(fitted.model).__name__},
         )
+
+    def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame) -> np.ndarray:
+        if rows.empty:
+            return np.empty((0,), dtype=np.float64)
+        matrix = np.asarray(spec.features.encode(rows[spec.features.names].to_dict("records")), dtype=np.float32)
+        return score_onnx(artifact_path, matrix)
 
     def load_scorer(self, spec: ModelSpec, artifact_path: Path, sha256: str, providers: Sequence[str],
                     threads: int) -> TabularScorer:

@@ -11,21 +11,21 @@ import hashlib
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from reviewqueue.db.versions import Champion
 from reviewqueue.errors import ReviewQueueError
-from reviewqueue.kinds.base import Candidate, LabelledData, Progress
+from reviewqueue.kinds.base import Artifact, Fitted, fit_estimator
 from reviewqueue.registry import ModelSpec
 from reviewqueue.text.graph import fuse_head
 from reviewqueue.text.serving import TextSession, session_options
 from reviewqueue.text.zero_shot import zero_shot_head
 
-__all__ = ["ENCODER_FOLDER", "TEXT", "TextKind", "TextScorer", "encoder_dir", "fit_text"]
+__all__ = ["ENCODER_FOLDER", "TEXT", "LinearHead", "TextKind", "TextScorer", "encoder_dir"]
 
 ENCODER_FOLDER = "_encoder"
 
@@ -46,63 +46,103 @@ def encoder_dir(artifact_dir: Path, spec: ModelSpec) -> Path:
     return folder
 
 
-def _texts_and_labels(spec: ModelSpec, frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+@dataclass(frozen=True)
+class LinearHead:
+    """p = sigmoid(w · E(text) + b): what every text version serves, fused after the encoder."""
+
+    weights: np.ndarray
+    bias: float
+    name: str
+
+
+def _embed_frames(spec: ModelSpec, encoder: Path, frames: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
     field = spec.features.text_feature or ""
-    return frame[field].astype(str).tolist(), frame["label"].to_numpy().astype(int)
-
-
-def _score_folder(folder: Path, texts: list[str]) -> np.ndarray:
-    return np.asarray(TextSession(folder).score(texts)) if texts else np.empty((0,), dtype=np.float32)
-
-
-def fit_text(spec: ModelSpec, labelled: LabelledData, champion: Champion | None, progress: Progress, *,
-             artifact_dir: Path) -> Candidate:
-    """Zero-shot head with no champion (when declared), else a linear head on labelled embeddings; fused."""
-    progress("exporting the sentence encoder (first run only)", 0.05)
-    encoder = encoder_dir(artifact_dir, spec)
     embedder = TextSession(encoder, model_file="encoder.onnx")
-    train_texts, train_y = _texts_and_labels(spec, labelled.train)
-    holdout_texts, holdout_y = _texts_and_labels(spec, labelled.holdout)
-    progress("training", 0.2)
-    if champion is None and spec.zero_shot is not None:
+    encoded: list[pd.DataFrame] = []
+    for frame in frames:
+        texts = frame[field].astype(str).tolist()
+        matrix = (np.asarray(embedder.embed(texts), dtype=np.float64) if texts
+                  else np.empty((0, 0), dtype=np.float64))
+        out = pd.DataFrame(matrix, columns=[f"e{i}" for i in range(matrix.shape[1])])
+        out["label"] = frame["label"].to_numpy().astype(int)
+        encoded.append(out)
+    return encoded
+
+
+class TextKind:
+    """Embeddings are computed once per set of rows (``encode``); folds then fit only the linear head."""
+
+    name = "text"
+
+    def encode(self, spec: ModelSpec, frames: Sequence[pd.DataFrame], *, artifact_dir: Path) -> list[pd.DataFrame]:
+        return _embed_frames(spec, encoder_dir(artifact_dir, spec), frames)
+
+    def initial(self, spec: ModelSpec, *, artifact_dir: Path) -> Fitted | None:
+        """The zero-shot head (text.zero_shot) when the model declares one."""
         zs = spec.zero_shot
-        weights, bias = zero_shot_head(embedder.embed, zs.positive, zs.negative, zs.calibration)
-        head: dict[str, Any] = {"head": "zero-shot", "n_phrases": len(zs.positive) + len(zs.negative)}
-        frame = pd.DataFrame({"text": [*zs.positive, *zs.negative]})
-    else:
-        if len(set(train_y.tolist())) < 2:
-            raise ReviewQueueError(f"model {spec.name!r}: training needs labelled examples of both verdicts "
-                                   f"(have {len(train_y)} training labels)")
-        embeddings = embedder.embed(train_texts)
-        frame = pd.DataFrame(embeddings, columns=[f"e{i}" for i in range(embeddings.shape[1])])
-        frame["label"] = train_y
-        estimator = spec.train(frame.copy())
+        if zs is None:
+            return None
+        embedder = TextSession(encoder_dir(artifact_dir, spec), model_file="encoder.onnx")
+        weights, bias = zero_shot_head(embedder.embed, zs.positive, zs.negative, zs.calibration,
+                                       names=(spec.positive_verdict, spec.negative_verdict))
+        return Fitted(LinearHead(np.asarray(weights, dtype=np.float64), float(bias), "zero-shot"),
+                      trained_on_labels=False)
+
+    def fit(self, spec: ModelSpec, frame: pd.DataFrame) -> Fitted:
+        fitted = fit_estimator(spec, frame)
+        estimator = fitted.model
         if not hasattr(estimator, "coef_") or not hasattr(estimator, "intercept_"):
             raise ReviewQueueError(f"model {spec.name!r}: train() must return a linear classifier (coef_, "
                                    "intercept_) to fuse into the ONNX graph")
-        weights = np.asarray(estimator.coef_, dtype=np.float32).reshape(-1)
-        bias = float(np.asarray(estimator.intercept_).reshape(-1)[0])
-        head = {"head": type(estimator).__name__, "n_train_labels": len(train_y)}
-    progress("fusing encoder + head into one ONNX graph", 0.6)
-    with tempfile.TemporaryDirectory() as scratch:
-        candidate_dir = Path(scratch)
-        fuse_head(encoder / "encoder.onnx", np.asarray(weights, dtype=np.float32), float(bias),
-                  candidate_dir / "model.onnx")
-        shutil.copyfile(encoder / "tokenizer.json", candidate_dir / "tokenizer.json")
-        progress("evaluating on held-out labels", 0.75)
-        candidate_scores = _score_folder(candidate_dir, holdout_texts)
-        files = {name: (candidate_dir / name).read_bytes() for name in ("model.onnx", "tokenizer.json")}
-    champion_scores = (_score_folder(Path(champion.artifact_path).parent, holdout_texts)
-                       if champion is not None else None)
-    tokenizer_sha = hashlib.sha256(files["tokenizer.json"]).hexdigest()
-    encoder_sha = hashlib.sha256((encoder / "encoder.onnx").read_bytes()).hexdigest()
-    return Candidate(
-        files=files, y_true=holdout_y, candidate_scores=candidate_scores, champion_scores=champion_scores,
-        input_schema={"features": spec.features.to_json(), "input": "text", "tokenizer_sha256": tokenizer_sha},
-        fingerprint=hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest(),
-        lineage={"encoder": "all-MiniLM-L6-v2", "encoder_sha256": encoder_sha, "n_holdout_labels": len(holdout_y),
-                 **head},
-    )
+        head = LinearHead(np.asarray(estimator.coef_, dtype=np.float64).reshape(-1),
+                          float(np.asarray(estimator.intercept_).reshape(-1)[0]), type(estimator).__name__)
+        return Fitted(head, fitted.warnings, fitted.converged)
+
+    def score(self, spec: ModelSpec, fitted: Fitted, frame: pd.DataFrame) -> np.ndarray:
+        head: LinearHead = fitted.model
+        if frame.empty:
+            return np.empty((0,), dtype=np.float64)
+        matrix = frame.drop(columns="label").to_numpy(np.float64)
+        return np.asarray(1.0 / (1.0 + np.exp(-(matrix @ head.weights + head.bias))))
+
+    def export(self, spec: ModelSpec, fitted: Fitted, frame: pd.DataFrame, *, artifact_dir: Path) -> Artifact:
+        """Encoder + head fused into one ONNX graph, with the tokenizer beside it."""
+        head: LinearHead = fitted.model
+        encoder = encoder_dir(artifact_dir, spec)
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch)
+            fuse_head(encoder / "encoder.onnx", head.weights.astype(np.float32), head.bias, folder / "model.onnx")
+            shutil.copyfile(encoder / "tokenizer.json", folder / "tokenizer.json")
+            files = {name: (folder / name).read_bytes() for name in ("model.onnx", "tokenizer.json")}
+        if fitted.trained_on_labels:
+            described: dict[str, Any] = {"head": head.name, "n_train_rows": len(frame)}
+            hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+        else:
+            zs = spec.zero_shot
+            phrases = [*zs.positive, *zs.negative] if zs else []
+            described = {"head": head.name, "n_phrases": len(phrases)}
+            hashed = "\n".join(phrases).encode()
+        return Artifact(
+            files=files,
+            input_schema={"features": spec.features.to_json(), "input": "text",
+                          "tokenizer_sha256": hashlib.sha256(files["tokenizer.json"]).hexdigest()},
+            fingerprint=hashlib.sha256(hashed).hexdigest(),
+            lineage={"encoder": "all-MiniLM-L6-v2",
+                     "encoder_sha256": hashlib.sha256((encoder / "encoder.onnx").read_bytes()).hexdigest(),
+                     **described},
+        )
+
+    def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame) -> np.ndarray:
+        texts = rows[spec.features.text_feature or ""].astype(str).tolist()
+        if not texts:
+            return np.empty((0,), dtype=np.float64)
+        return np.asarray(TextSession(Path(artifact_path).parent).score(texts), dtype=np.float64)
+
+    def load_scorer(self, spec: ModelSpec, artifact_path: Path, sha256: str, providers: Sequence[str],
+                    threads: int) -> TextScorer:
+        session = TextSession(artifact_path.parent, model_file=artifact_path.name, providers=providers,
+                              options=session_options(threads), sha256=sha256)
+        return TextScorer(spec, session)
 
 
 class TextScorer:
@@ -121,20 +161,6 @@ class TextScorer:
              "start": int(w["start"]), "end": int(w["end"])}
             for w in self.session.explain(row[self.field])
         ]
-
-
-class TextKind:
-    name = "text"
-
-    def fit(self, spec: ModelSpec, labelled: LabelledData, champion: Champion | None, progress: Progress, *,
-            artifact_dir: Path) -> Candidate:
-        return fit_text(spec, labelled, champion, progress, artifact_dir=artifact_dir)
-
-    def load_scorer(self, spec: ModelSpec, artifact_path: Path, sha256: str, providers: Sequence[str],
-                    threads: int) -> TextScorer:
-        session = TextSession(artifact_path.parent, model_file=artifact_path.name, providers=providers,
-                              options=session_options(threads), sha256=sha256)
-        return TextScorer(spec, session)
 
 
 TEXT = TextKind()

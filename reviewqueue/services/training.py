@@ -1,9 +1,19 @@
-"""Train, export to ONNX, evaluate against the champion on one shared holdout, and promote if not worse.
+"""Train, judge against the champion without bias, and promote only a candidate shown to be better.
 
-The holdout is fixed per model: the base dataset's split (random_state=0) plus every labelled prediction
-whose id hashes into the holdout fraction, so champion and candidate are always compared on the same rows.
-How a candidate is trained and exported is its kind's business (``reviewqueue.kinds``); the promotion rule is
-``domain.promotion.should_promote``; the statements are in ``db.versions``, ``db.runs`` and ``db.labels``.
+Evaluation (DESIGN.md 3b; statistics in ``reviewqueue.evaluation``, the rule in ``domain.promotion.decide``):
+
+- every production label trains the stored artefact — none is set aside: the candidate is judged on
+  out-of-fold scores (K = 5 stratified folds over the labels, seed 0; the base dataset's training split joins
+  every training fold, never an evaluation fold), then refit on base + all labels;
+- the champion is scored on the labels it did not train on (label ids above its cutoff, ``max_label_id`` in
+  its lineage or run; all labels for a zero-shot champion) and both are compared on exactly those labels,
+  each weighted by 1/π (capped, self-normalised), with a paired bootstrap interval of the AUC difference;
+- with no production labels at all (version 1 from the base dataset), both are judged on the base dataset's
+  held-out split, unweighted;
+- the folds are skipped when there cannot be enough evidence (a class with fewer than
+  ``Retrain.min_eval_per_class`` fresh labels): the champion is kept and the run says so.
+
+The decision in words and the fit's warnings are stored on the run (``training_runs.decision/warnings``).
 """
 
 from __future__ import annotations
@@ -24,19 +34,26 @@ from reviewqueue.db import runs as run_queries
 from reviewqueue.db import versions as version_queries
 from reviewqueue.db.versions import Champion
 from reviewqueue.domain.labels import best_label_per_prediction
-from reviewqueue.domain.policies import stable_fraction
-from reviewqueue.domain.promotion import should_promote
+from reviewqueue.domain.promotion import Decision, Evidence, Sanity, decide
 from reviewqueue.domain.states import RunStatus, VersionStatus
-from reviewqueue.kinds import HOLDOUT_FRACTION, Candidate, LabelledData, Progress, kind_for, no_progress
+from reviewqueue.errors import ReviewQueueError
+from reviewqueue.evaluation import label_weights, paired_bootstrap, weighted_auc
+from reviewqueue.kinds import HOLDOUT_FRACTION, Fitted, LabelledData, ModelKind, Progress, kind_for, no_progress
+from reviewqueue.kinds.base import base_split
 from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import RunOut
 from reviewqueue.services.context import AppContext
 from reviewqueue.serving.sessions import sha256_file
 
-__all__ = ["HOLDOUT_FRACTION", "Candidate", "LabelledData", "Progress", "RunResult", "collect_labels",
+__all__ = ["FOLDS", "HOLDOUT_FRACTION", "LabelledData", "Progress", "RunResult", "collect_labels",
            "labels_since_last_run", "list_runs", "metrics_for", "train_version"]
 
 log = logging.getLogger(__name__)
+
+FOLDS = 5
+"""K of the out-of-fold evaluation (fewer when a class has fewer labels than K)."""
+BOOTSTRAP_REPS = 1000
+SEED = 0
 
 
 @dataclass(frozen=True)
@@ -48,14 +65,16 @@ class RunResult:
     candidate_metrics: dict[str, Any]
     champion_metrics: dict[str, Any]
     error: str | None = None
+    decision: str = ""
+    warnings: tuple[str, ...] = ()
 
 
-def metrics_for(y_true: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
-    """The metrics every version records; roc_auc is the default promotion metric."""
+def metrics_for(y_true: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None) -> dict[str, Any]:
+    """The metrics every version records; ``roc_auc`` is weighted by ``weights`` (1/π) when given."""
     predicted = (scores >= 0.5).astype(int)
     both_classes = len(set(y_true.tolist())) == 2
-    return {
-        "roc_auc": float(roc_auc_score(y_true, scores)) if both_classes else None,
+    metrics: dict[str, Any] = {
+        "roc_auc": weighted_auc(y_true, scores, weights) if both_classes else None,
         "precision": float(precision_score(y_true, predicted, zero_division=0)),
         "recall": float(recall_score(y_true, predicted, zero_division=0)),
         "f1": float(f1_score(y_true, predicted, zero_division=0)),
@@ -63,26 +82,30 @@ def metrics_for(y_true: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
         "positives": int(y_true.sum()),
         "n": int(len(y_true)),
     }
+    if weights is not None:
+        metrics["roc_auc_unweighted"] = float(roc_auc_score(y_true, scores)) if both_classes else None
+    return metrics
 
 
 def collect_labels(ctx: AppContext, spec: ModelSpec) -> LabelledData:
-    """One label per prediction (domain.labels.best_label_per_prediction), split into train/holdout by id hash."""
+    """One label per prediction (domain.labels.best_label_per_prediction), all of them, with π and first id."""
     with ctx.engine.connect() as conn:
         rows = label_queries.labels_with_features(conn, spec.name)
+    first_id: dict[int, int] = {}
+    for r in rows:
+        first_id[r.prediction_id] = min(first_id.get(r.prediction_id, r.id), r.id)
     records: list[dict[str, Any]] = []
     for prediction_id, row in best_label_per_prediction(rows).items():
         if row.value not in (spec.positive_verdict, spec.negative_verdict):
             continue
         record = dict(row.features)
         record["label"] = int(row.value == spec.positive_verdict)
-        record["_holdout"] = stable_fraction(f"holdout:{spec.name}:{prediction_id}") < HOLDOUT_FRACTION
+        record["pi"] = 1.0 if row.selection_probability is None else float(row.selection_probability)
+        record["first_label_id"] = first_id[prediction_id]
         records.append(record)
-    columns = [*spec.features.names, "label", "_holdout"]
-    frame = pd.DataFrame(records, columns=columns)
-    holdout_mask = frame["_holdout"].astype(bool)
+    frame = pd.DataFrame(records, columns=[*spec.features.names, "label", "pi", "first_label_id"])
     return LabelledData(
-        train=frame[~holdout_mask].drop(columns="_holdout"),
-        holdout=frame[holdout_mask].drop(columns="_holdout"),
+        frame=frame,
         label_ids=[int(r.id) for r in rows],
         max_label_id=max((int(r.id) for r in rows), default=0),
     )
@@ -103,18 +126,19 @@ def _store_artifact(ctx: AppContext, spec: ModelSpec, version: int, files: dict[
 def train_version(
     ctx: AppContext, spec: ModelSpec, trigger: str = "manual", progress: Progress = no_progress
 ) -> RunResult:
-    """Train a candidate on base data + labels, evaluate it against the champion, promote if not worse."""
+    """Train a candidate on base data + labels, judge it against the champion, promote only if the gate says so."""
     started = time.monotonic()
     labelled = collect_labels(ctx, spec)
     with ctx.engine.begin() as conn:
         champion = version_queries.find_champion(conn, spec.name)
+        cutoff = _champion_cutoff(conn, spec.name, champion)
         run_id = run_queries.insert_run(
             conn, model_name=spec.name, trigger=trigger, label_ids=labelled.label_ids,
             max_label_id=labelled.max_label_id, champion_version_id=champion.id if champion else None,
             started_at=ctx.now(),
         )
     try:
-        return _train_and_decide(ctx, spec, run_id, labelled, champion, started, progress)
+        return _train_and_decide(ctx, spec, run_id, labelled, champion, cutoff, started, progress)
     except Exception as exc:  # the champion keeps serving; the failure is recorded and shown
         log.exception("training run failed", extra={"action": "training_failed", "run_id": run_id})
         with ctx.engine.begin() as conn:
@@ -123,43 +147,186 @@ def train_version(
         return RunResult(run_id, RunStatus.FAILED, None, False, {}, {}, error=str(exc))
 
 
+def _champion_cutoff(conn: Connection, model_name: str, champion: Champion | None) -> int:
+    """The newest label id the champion trained on: labels above it are fresh to it (0: it trained on none)."""
+    if champion is None:
+        return 0
+    found = version_queries.find_version(conn, model_name, champion.version)
+    lineage = found.lineage if found is not None else {}
+    if "max_label_id" in lineage:
+        return int(lineage["max_label_id"])
+    if not lineage.get("n_labels") or lineage.get("head") == "zero-shot":
+        return 0
+    run_id = lineage.get("training_run_id")
+    cutoff = run_queries.run_max_label_id(conn, int(run_id)) if run_id is not None else None
+    # unknown cutoff: no label can be shown fresh, so the gate keeps the champion (not enough evidence)
+    return cutoff if cutoff is not None else 2**62
+
+
+@dataclass
+class _Judged:
+    """What the gate is told, and what the run records."""
+
+    sanity: Sanity
+    evidence: Evidence | None
+    candidate_metrics: dict[str, Any]
+    champion_metrics: dict[str, Any]
+    lineage: dict[str, Any]
+
+
 def _train_and_decide(
     ctx: AppContext, spec: ModelSpec, run_id: int, labelled: LabelledData, champion: Champion | None,
-    started: float, progress: Progress,
+    cutoff: int, started: float, progress: Progress,
 ) -> RunResult:
-    candidate = kind_for(spec).fit(spec, labelled, champion, progress, artifact_dir=Path(ctx.settings.artifact_dir))
-    candidate_metrics = metrics_for(candidate.y_true, candidate.candidate_scores) if len(candidate.y_true) else {}
-    champion_metrics = (metrics_for(candidate.y_true, candidate.champion_scores)
-                        if champion is not None and candidate.champion_scores is not None and len(candidate.y_true)
-                        else {})
-    promoted = champion is None or should_promote(
-        candidate_metrics, champion_metrics, metric=spec.retrain.metric, tolerance=spec.retrain.tolerance,
-        require_improvement=spec.retrain.require_improvement)
+    kind = kind_for(spec)
+    artifact_dir = Path(ctx.settings.artifact_dir)
+    labels = labelled.frame.reset_index(drop=True)
+    progress("loading data", 0.05)
+    initial = kind.initial(spec, artifact_dir=artifact_dir) if champion is None else None
+    base_train, base_holdout = base_split(spec)
+    raw_columns = [*spec.features.names, "label"]
+    if initial is not None:  # zero-shot: trained on no row, so every label and holdout row is fresh to it
+        [holdout_enc, labels_enc] = kind.encode(spec, [base_holdout[raw_columns], labels[raw_columns]],
+                                                artifact_dir=artifact_dir)
+        train_enc = labels_enc.iloc[0:0]
+        final = initial
+    else:
+        train_enc, holdout_enc, labels_enc = kind.encode(
+            spec, [base_train[raw_columns], base_holdout[raw_columns], labels[raw_columns]], artifact_dir=artifact_dir)
+        everything = _concat(train_enc, labels_enc)
+        if everything["label"].nunique() < 2:
+            raise ReviewQueueError(f"model {spec.name!r}: training needs labelled examples of both verdicts "
+                                   f"(have {len(everything)} training rows)")
+        progress("training", 0.15)
+        final = kind.fit(spec, everything)
+    progress("evaluating", 0.45)
+    judged = _judge(ctx, kind, spec, labels, labels_enc, train_enc, holdout_enc, base_holdout, final, champion,
+                    cutoff)
+    decision = decide(judged.sanity, judged.evidence, champion_version=champion.version if champion else None,
+                      require_improvement=spec.retrain.require_improvement, tolerance=spec.retrain.tolerance,
+                      min_per_class=spec.retrain.min_eval_per_class)
+    progress("exporting to ONNX", 0.75)
+    artifact = kind.export(spec, final, _concat(train_enc, labels_enc), artifact_dir=artifact_dir)
+    return _record(ctx, spec, run_id, labelled, champion, artifact_files=artifact.files,
+                   input_schema=artifact.input_schema, fingerprint=artifact.fingerprint,
+                   lineage={**artifact.lineage, **judged.lineage}, judged=judged, decision=decision,
+                   warnings=final.warnings, started=started, progress=progress)
+
+
+def _concat(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    frames = [f for f in (first, second) if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else first.reset_index(drop=True)
+
+
+def _judge(
+    ctx: AppContext, kind: ModelKind, spec: ModelSpec, labels: pd.DataFrame, labels_enc: pd.DataFrame,
+    train_enc: pd.DataFrame, holdout_enc: pd.DataFrame, base_holdout: pd.DataFrame, final: Fitted,
+    champion: Champion | None, cutoff: int,
+) -> _Judged:
+    """Out-of-fold on fresh production labels when there are any, else the base holdout (module docstring)."""
+    converged, detail = final.converged, "; ".join(final.warnings)[:300]
+    holdout_scores = kind.score(spec, final, holdout_enc) if len(holdout_enc) else None
+    holdout_auc = (weighted_auc(holdout_enc["label"].to_numpy(), holdout_scores)
+                   if holdout_scores is not None else None)
+    if labels.empty:  # version 1 (or a retrain before any label): the base dataset's held-out split
+        if holdout_scores is None:
+            return _Judged(Sanity(None, converged=converged, detail=detail), None, {}, {}, {"evaluated_on": "none"})
+        y = holdout_enc["label"].to_numpy()
+        champion_scores = (kind.score_version(spec, champion.artifact_path, base_holdout)
+                           if champion is not None else None)
+        return _compare(y, holdout_scores, champion_scores, None, on="held-out base rows", converged=converged,
+                        detail=detail, lineage={"evaluated_on": "base holdout", "n_eval": len(y)})
+    fresh = (labels["first_label_id"] > cutoff).to_numpy() if champion is not None else np.ones(len(labels), bool)
+    y_all = labels["label"].to_numpy().astype(int)
+    y_fresh = y_all[fresh]
+    positives, negatives = int(y_fresh.sum()), int(len(y_fresh) - y_fresh.sum())
+    lineage: dict[str, Any] = {"evaluated_on": "fresh labels", "n_eval": int(fresh.sum()),
+                               "n_labels_total": len(labels)}
+    if min(positives, negatives) < spec.retrain.min_eval_per_class:
+        # not enough evidence to compare: skip the folds; the sanity floor looks at the base holdout, if any
+        evidence = Evidence(len(y_fresh), positives, None, None, None, None, None, on="fresh labels")
+        constant = holdout_scores is not None and bool(np.ptp(holdout_scores) < 1e-9)
+        return _Judged(Sanity(holdout_auc, constant=constant, converged=converged, detail=detail), evidence,
+                       {}, {}, lineage)
+    oof = (kind.score(spec, final, labels_enc) if not final.trained_on_labels
+           else _out_of_fold(kind, spec, train_enc, labels_enc, y_all))
+    weights = label_weights(labels["pi"].to_numpy()[fresh])
+    champion_scores = (kind.score_version(spec, champion.artifact_path, labels[fresh]) if champion is not None
+                       else None)
+    return _compare(y_fresh, oof[fresh], champion_scores, weights, on="fresh labels", converged=converged,
+                    detail=detail, lineage=lineage)
+
+
+def _out_of_fold(kind: ModelKind, spec: ModelSpec, base_enc: pd.DataFrame, labels_enc: pd.DataFrame,
+                 y: np.ndarray) -> np.ndarray:
+    """Each label scored by a fit on the base rows + the other folds' labels (stratified K-fold, seed 0)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    k = max(2, min(FOLDS, int(np.bincount(y, minlength=2).min())))
+    scores = np.zeros(len(y), dtype=np.float64)
+    for train_idx, eval_idx in StratifiedKFold(n_splits=k, shuffle=True, random_state=SEED).split(
+            np.zeros(len(y)), y):
+        fitted = kind.fit(spec, _concat(base_enc, labels_enc.iloc[train_idx]))
+        scores[eval_idx] = kind.score(spec, fitted, labels_enc.iloc[eval_idx])
+    return scores
+
+
+def _compare(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None, weights: np.ndarray | None, *,
+             on: str, converged: bool, detail: str, lineage: dict[str, Any]) -> _Judged:
+    w = np.ones(len(y)) if weights is None else weights
+    constant = bool(len(candidate) and np.ptp(candidate) < 1e-9)
+    candidate_metrics = metrics_for(y, candidate, weights)
+    champion_metrics = metrics_for(y, champion, weights) if champion is not None else {}
+    sanity = Sanity(candidate_metrics["roc_auc"], constant=constant, converged=converged, detail=detail)
+    if champion is None:
+        evidence = Evidence(len(y), int(y.sum()), candidate_metrics["roc_auc"], None, None, None, None, on=on,
+                            weighted=weights is not None)
+        return _Judged(sanity, evidence, candidate_metrics, champion_metrics, lineage)
+    comparison = paired_bootstrap(y, candidate, champion, w, reps=BOOTSTRAP_REPS, seed=SEED)
+    evidence = Evidence(comparison.n, comparison.positives, comparison.candidate, comparison.champion,
+                        comparison.difference, comparison.low, comparison.high, on=on, weighted=weights is not None)
+    candidate_metrics.update({"difference": comparison.difference, "difference_low": comparison.low,
+                              "difference_high": comparison.high, "weighted": weights is not None})
+    return _Judged(sanity, evidence, candidate_metrics, champion_metrics, lineage)
+
+
+def _record(
+    ctx: AppContext, spec: ModelSpec, run_id: int, labelled: LabelledData, champion: Champion | None, *,
+    artifact_files: dict[str, bytes], input_schema: dict[str, Any], fingerprint: str, lineage: dict[str, Any],
+    judged: _Judged, decision: Decision, warnings: list[str], started: float, progress: Progress,
+) -> RunResult:
     progress("storing version", 0.9)
+    candidate_metrics, champion_metrics = judged.candidate_metrics, judged.champion_metrics
+    promoted = decision.promote
+    text = decision.text
     with ctx.engine.begin() as conn:
         version = version_queries.next_version_number(conn, spec.name)
-        path, sha = _store_artifact(ctx, spec, version, candidate.files)
+        path, sha = _store_artifact(ctx, spec, version, artifact_files)
         now = ctx.now()
         if promoted:
             promoted = _retire_champion(conn, spec.name, champion.id if champion else None)
+            if not promoted:
+                text = "rejected: another run replaced the champion meanwhile (" + text + ")"
         version_id = version_queries.insert_version(
             conn, model_name=spec.name, version=version,
             status=VersionStatus.CHAMPION if promoted else VersionStatus.REJECTED,
-            artifact_path=path, sha256=sha, input_schema=candidate.input_schema,
-            data_fingerprint=candidate.fingerprint, metrics=candidate_metrics,
+            artifact_path=path, sha256=sha, input_schema=input_schema,
+            data_fingerprint=fingerprint, metrics=candidate_metrics,
             lineage={"training_run_id": run_id, "parent_version_id": champion.id if champion else None,
-                     "n_labels": len(labelled.label_ids), **candidate.lineage},
+                     "n_labels": len(labelled.label_ids), "max_label_id": labelled.max_label_id, **lineage},
             created_at=now, promoted_at=now if promoted else None,
         )
         status = RunStatus.PROMOTED if promoted else RunStatus.REJECTED
         run_queries.finish_run(
             conn, run_id, status=status, candidate_version_id=version_id, candidate_metrics=candidate_metrics,
             champion_metrics=champion_metrics, finished_at=now, duration_seconds=time.monotonic() - started,
+            decision=text, warnings=warnings,
         )
     progress("done", 1.0)
     log.info("training run finished", extra={"action": "training_finished", "run_id": run_id,
-                                             "version": version, "promoted": promoted})
-    return RunResult(run_id, status, version, promoted, candidate_metrics, champion_metrics)
+                                             "version": version, "promoted": promoted, "decision": text})
+    return RunResult(run_id, status, version, promoted, candidate_metrics, champion_metrics,
+                     decision=text, warnings=tuple(warnings))
 
 
 def _retire_champion(conn: Connection, model_name: str, expected_id: int | None) -> bool:

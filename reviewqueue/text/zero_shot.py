@@ -31,27 +31,30 @@ def zero_shot_head(
     concern_phrases: Sequence[str],
     no_concern_phrases: Sequence[str],
     calibration_texts: Sequence[tuple[str, int]],
+    names: tuple[str, str] = ("positive", "negative"),
 ) -> tuple[np.ndarray, float]:
     """Return (w float32 [D], b) such that p = sigmoid(w · embed(text) + b); see the module docstring.
 
     ``embed_fn`` maps texts to unit-norm embeddings (``TextSession.embed`` on the encoder or a fused graph).
-    ``calibration_texts`` are (text, 1 = concern / 0 = no concern) pairs; both labels must be present.
+    ``calibration_texts`` are (text, 1 = positive / 0 = negative) pairs; both labels must be present.
+    ``names`` are the model's own verdicts (positive, negative), used in the error messages.
     Raises ``ValueError`` when the calibration says the direction points the wrong way (a ≤ 0): the phrase sets
     or the labels are then wrong, and serving an inverted model would be worse than serving none.
     """
     from sklearn.linear_model import LogisticRegression
 
+    pos, neg = names
     if not concern_phrases or not no_concern_phrases:
-        raise ValueError("need at least one concern and one no-concern phrase")
+        raise ValueError(f"need at least one {pos!r} and one {neg!r} phrase")
     labels = np.array([int(label) for _, label in calibration_texts])
     if not set(labels.tolist()) == {0, 1}:
-        raise ValueError("calibration_texts need examples of both labels (1 = concern, 0 = no concern)")
+        raise ValueError(f"calibration_texts need examples of both verdicts (1 = {pos!r}, 0 = {neg!r})")
 
     delta = (np.asarray(embed_fn(list(concern_phrases)), dtype=np.float64).mean(axis=0)
              - np.asarray(embed_fn(list(no_concern_phrases)), dtype=np.float64).mean(axis=0))
     norm = float(np.linalg.norm(delta))
     if norm == 0.0:
-        raise ValueError("concern and no-concern phrases embed to the same mean; nothing to separate")
+        raise ValueError(f"{pos!r} and {neg!r} phrases embed to the same mean; nothing to separate")
     direction = delta / norm
     raw = np.asarray(embed_fn([text for text, _ in calibration_texts]), dtype=np.float64) @ direction
 

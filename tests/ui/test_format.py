@@ -177,8 +177,17 @@ def test_version_rows_points_and_runs() -> None:
     row = fmt.run_rows([run], versions)[0]
     assert (row["candidate"], row["champion"], row["candidate roc_auc"], row["duration"]) == (
         "v2", "#99", "0.8000", "2.0 s")
+    assert row["decision"] == "—" and row["warnings"] == ""
     assert fmt.run_summary(run) == (
-        "Run 7 not promoted (worse than the champion): roc_auc 0.8000 vs champion 0.9000, 40 labels, 2.0 s")
+        "Run 7 not promoted: roc_auc 0.8000 vs champion 0.9000, 40 labels, 2.0 s")
+    said = run.model_copy(update={"decision": "kept v1: not enough evidence (4 positive fresh labels, need 10)",
+                                  "warnings": ["ConvergenceWarning: lbfgs failed to converge"]})
+    assert fmt.run_summary(said) == (
+        "Run 7 not promoted — kept v1: not enough evidence (4 positive fresh labels, need 10): roc_auc 0.8000 vs "
+        "champion 0.9000, 40 labels, 2.0 s")
+    row = fmt.run_rows([said], versions)[0]
+    assert row["decision"].startswith("kept v1: not enough evidence")
+    assert row["warnings"] == "ConvergenceWarning: lbfgs failed to converge"
     failed = run.model_copy(update={"status": "failed", "error": "ValueError: no labels"})
     assert fmt.run_summary(failed) == "Run 7 failed: ValueError: no labels"
     assert fmt.retrain_fraction(25, 50) == 0.5 and fmt.retrain_fraction(80, 50) == 1.0

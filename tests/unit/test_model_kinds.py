@@ -26,7 +26,8 @@ def _spec(name: str, features: dict[str, object]) -> ModelSpec:
     decorate = rq.model(
         name=name, features=features, verdicts={"yes": [], "no": []}, positive_verdict="yes", negative_verdict="no",
         dataset=lambda: pd.DataFrame({**{f: [0.0, 1.0] for f in features}, "label": [0, 1]}),
-        zero_shot=rq.ZeroShot(positive=("bad",), negative=("fine",)) if name.startswith("text") else None,
+        zero_shot=(rq.ZeroShot(positive=("bad",), negative=("fine",), calibration=(("bad", 1), ("fine", 0)))
+                   if name.startswith("text") else None),
     )
     spec: ModelSpec = getattr(decorate(train), SPEC_ATTRIBUTE)
     return spec

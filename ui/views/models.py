@@ -103,6 +103,9 @@ for model in models:
         _quality(model, versions)
         st.markdown("**Training runs**")
         if runs:
+            latest = next((r for r in runs if r.decision), None)
+            if latest is not None:
+                st.caption(f"Latest decision (run {latest.id}): {latest.decision}")
             st.dataframe(fmt.run_rows(runs, versions, METRIC), hide_index=True, width="stretch")
         else:
             st.caption("No training runs yet.")
