@@ -20,6 +20,8 @@ from reviewqueue.schemas import (
     ItemSummary,
     LeaseOut,
     ModelOut,
+    OutcomeOut,
+    OutcomesResponse,
     PredictionOut,
     PredictResponse,
     PrincipalOut,
@@ -101,6 +103,12 @@ class Client:
         body = {"events": [dict(e) for e in events]}
         result: PredictResponse = self._call("POST", f"/v1/models/{model}/predictions", PredictResponse, json=body)
         return result.predictions
+
+    def outcomes(self, model: str, outcomes: Iterable[Mapping[str, Any]]) -> list[OutcomeOut]:
+        """Report what really happened to scored events (see OutcomeIn); re-sending an event_id is a no-op."""
+        body = {"outcomes": [dict(o) for o in outcomes]}
+        result: OutcomesResponse = self._call("POST", f"/v1/models/{model}/outcomes", OutcomesResponse, json=body)
+        return result.outcomes
 
     # models
     def models(self) -> list[ModelOut]:

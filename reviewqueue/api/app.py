@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from reviewqueue.api.errors import install_error_handlers
-from reviewqueue.api.routes import actions, auth, items, models, predictions, system, webhooks
+from reviewqueue.api.routes import actions, auth, items, models, outcomes, predictions, system, webhooks
 from reviewqueue.schemas import ErrorResponse
 from reviewqueue.services.context import AppContext
 
@@ -23,6 +23,6 @@ def create_app(ctx: AppContext) -> FastAPI:
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for module in (system, auth, predictions, models, items, actions, webhooks):
+    for module in (system, auth, predictions, outcomes, models, items, actions, webhooks):
         app.include_router(module.router)
     return app

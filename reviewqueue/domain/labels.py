@@ -10,7 +10,8 @@ from reviewqueue.domain.states import LabelSource
 __all__ = ["LABEL_PRECEDENCE", "best_label_per_prediction", "precedence"]
 
 # Labels from these sources override each other in this order when one prediction has several.
-LABEL_PRECEDENCE = {LabelSource.CHARGEBACK: 3, LabelSource.REVIEWER: 2, LabelSource.AUDIT: 2}
+# What happened (an outcome, a chargeback) outranks what a person judged; among equals the newest wins.
+LABEL_PRECEDENCE = {LabelSource.CHARGEBACK: 3, LabelSource.OUTCOME: 3, LabelSource.REVIEWER: 2, LabelSource.AUDIT: 2}
 
 
 class SourcedLabel(Protocol):

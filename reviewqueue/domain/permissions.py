@@ -19,6 +19,7 @@ __all__ = ["GRANTS", "PAGES", "Actor", "Permission", "allowed", "authorize", "pa
 
 class Permission(StrEnum):
     EVENTS_INGEST = "events.ingest"  # send events to be scored
+    OUTCOMES_WRITE = "outcomes.write"  # report what really happened to scored events (delayed labels)
     QUEUES_READ = "queues.read"  # queue depths (reviewers: their own queues only)
     ITEMS_READ = "items.read"  # an item and a queue's item list (queue-scoped for reviewers)
     ITEMS_REVIEW = "items.review"  # claim, renew and decide (queue-scoped for reviewers)
@@ -33,14 +34,15 @@ _EVERYTHING = frozenset(Permission)
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: _EVERYTHING,
     Role.DATA_SCIENTIST: frozenset({
-        Permission.EVENTS_INGEST, Permission.QUEUES_READ, Permission.ITEMS_READ, Permission.ACTIONS_READ,
-        Permission.MODELS_READ, Permission.VERSIONS_READ, Permission.MODELS_RETRAIN,
+        Permission.EVENTS_INGEST, Permission.OUTCOMES_WRITE, Permission.QUEUES_READ, Permission.ITEMS_READ,
+        Permission.ACTIONS_READ, Permission.MODELS_READ, Permission.VERSIONS_READ, Permission.MODELS_RETRAIN,
     }),
     Role.REVIEWER: frozenset({
         Permission.QUEUES_READ, Permission.ITEMS_READ, Permission.ITEMS_REVIEW, Permission.ACTIONS_READ,
     }),
-    # a business system: sends events, reads the schema it must send and the queue depths (back-pressure)
-    Role.INTEGRATION: frozenset({Permission.EVENTS_INGEST, Permission.MODELS_READ, Permission.QUEUES_READ}),
+    # a business system: sends events and their outcomes, reads the schema it must send and the queue depths
+    Role.INTEGRATION: frozenset({Permission.EVENTS_INGEST, Permission.OUTCOMES_WRITE, Permission.MODELS_READ,
+                                 Permission.QUEUES_READ}),
 }
 # For a reviewer these hold only on the queues they were given; other roles that hold them hold them everywhere.
 QUEUE_SCOPED = frozenset({Permission.QUEUES_READ, Permission.ITEMS_READ, Permission.ITEMS_REVIEW})

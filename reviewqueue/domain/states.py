@@ -24,6 +24,7 @@ class LabelSource(StrEnum):
     REVIEWER = "reviewer"  # a human verdict on an uncertain prediction
     AUDIT = "audit"  # a human verdict on a sampled auto-decision
     CHARGEBACK = "chargeback"  # delayed ground truth from the payment provider
+    OUTCOME = "outcome"  # delayed ground truth from any system (POST /v1/models/{name}/outcomes)
 
 
 class DecisionSource(StrEnum):

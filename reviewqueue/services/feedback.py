@@ -16,11 +16,12 @@ import stripe
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from reviewqueue.db import events, labels, predictions
+from reviewqueue.db import events, predictions
 from reviewqueue.domain.states import LabelSource
 from reviewqueue.errors import NotEnabled, SignatureInvalid, ValidationFailed
 from reviewqueue.schemas import WebhookAck
 from reviewqueue.services.context import AppContext
+from reviewqueue.services.outcomes import label_prediction
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +95,9 @@ def _apply(ctx: AppContext, conn: Connection, event: dict[str, Any], event_row_i
         if prediction_id is None:
             continue
         value = spec.positive_verdict if verdict_of == "positive" else spec.negative_verdict
-        labels.insert_label(
-            conn, prediction_id=prediction_id, model_name=spec.name, value=value, source=LabelSource.CHARGEBACK,
-            actor=f"stripe:{event['id']}", inbound_event_id=event_row_id, created_at=_event_time(ctx, event),
-            selection_probability=1.0,  # a dispute is observed whoever reviewed the charge
-        )
+        # a dispute is observed whoever reviewed the charge: observed with probability 1
+        label_prediction(conn, spec, prediction_id, value, LabelSource.CHARGEBACK, actor=f"stripe:{event['id']}",
+                         event_row_id=event_row_id, occurred_at=_event_time(ctx, event), observed_probability=1.0)
         labelled += 1
     return f"labelled {labelled} prediction(s)" if labelled else f"no prediction for charge {charge}"
 
