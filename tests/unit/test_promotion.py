@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from reviewqueue.domain.promotion import LOWER_IS_BETTER, better, not_worse, should_promote
+from reviewqueue.domain.promotion import (
+    LOWER_IS_BETTER,
+    SANITY_FLOOR,
+    Decision,
+    Evidence,
+    Sanity,
+    better,
+    decide,
+    not_worse,
+    should_promote,
+)
 
 
 def promote(candidate: float | None, champion: float | None, *, metric: str = "roc_auc", tolerance: float = 0.0,
@@ -60,3 +70,52 @@ def test_missing_metrics() -> None:
 def test_helpers_follow_the_metric_direction() -> None:
     assert better(0.2, 0.3, "log_loss") and not better(0.2, 0.3, "f1")
     assert not_worse(0.3, 0.3, "f1", 0.0) and not_worse(0.3, 0.3, "log_loss", 0.0)
+
+
+# --- decide: the gate a training run applies ------------------------------------------------------------------
+
+def _evidence(low: float, high: float, *, n: int = 212, positives: int = 37, diff: float | None = None) -> Evidence:
+    return Evidence(n, positives, 0.9, 0.87, diff if diff is not None else (low + high) / 2, low, high)
+
+
+def gate(sanity: Sanity, evidence: Evidence | None, *, champion: int | None = 3, require_improvement: bool = True,
+         tolerance: float = 0.0) -> Decision:
+    return decide(sanity, evidence, champion_version=champion, require_improvement=require_improvement,
+                  tolerance=tolerance, min_per_class=10)
+
+
+def test_better_with_confidence_promotes_and_says_the_interval() -> None:
+    decision = gate(Sanity(0.9), _evidence(0.012, 0.050, diff=0.031))
+    assert decision == Decision(True, "promoted: +0.031 AUC [+0.012, +0.050] on 212 fresh labels (37 positive), "
+                                      "weighted")
+    kept = gate(Sanity(0.9), _evidence(-0.004, 0.050))
+    assert not kept.promote and kept.text.startswith("kept v3: +0.023 AUC [-0.004, +0.050]")
+    assert kept.text.endswith("is not better with confidence")
+
+
+def test_not_worse_policy_promotes_within_the_tolerance() -> None:
+    assert gate(Sanity(0.9), _evidence(-0.004, 0.02), require_improvement=False, tolerance=0.01).promote
+    worse = gate(Sanity(0.9), _evidence(-0.02, 0.0), require_improvement=False, tolerance=0.01)
+    assert not worse.promote and "may be worse by more than 0.01" in worse.text
+
+
+def test_the_sanity_floor_comes_before_any_comparison_even_for_a_first_version() -> None:
+    assert gate(Sanity(0.40), _evidence(0.1, 0.2)).text == (
+        f"kept v3: candidate AUC 0.40 is below the sanity floor {SANITY_FLOOR:.2f}")
+    assert gate(Sanity(0.55), None, champion=None).text == "rejected: candidate AUC 0.55 is below the sanity floor 0.55"
+    assert gate(Sanity(0.9, constant=True), _evidence(0.1, 0.2)).text == "kept v3: the candidate's scores are constant"
+    unconverged = gate(Sanity(0.9, converged=False, detail="lbfgs failed"), _evidence(0.1, 0.2))
+    assert unconverged == Decision(False, "kept v3: the fit did not converge (lbfgs failed)")
+
+
+def test_not_enough_evidence_keeps_the_champion() -> None:
+    few = gate(Sanity(0.9), _evidence(0.1, 0.3, n=50, positives=4))
+    assert few == Decision(False, "kept v3: not enough evidence (4 positive fresh labels, need 10)")
+    assert gate(Sanity(None), None).text == "kept v3: not enough evidence (0 positive fresh labels, need 10)"
+
+
+def test_a_first_version_serves_once_sane() -> None:
+    first = gate(Sanity(0.8), Evidence(4000, 140, 0.8, None, None, None, None, on="held-out base rows",
+                                       weighted=False), champion=None)
+    assert first == Decision(True, "promoted: first version, AUC 0.800 on 4000 held-out base rows (140 positive)")
+    assert gate(Sanity(None), None, champion=None).promote, "zero-shot: nothing to evaluate it on yet"

@@ -73,3 +73,38 @@ def test_fresh_registries_share_nothing() -> None:
     a.load_modules(["models.fraud"])
     assert [m.name for m in a.models()] == ["fraud"]
     assert b.models() == []
+
+
+def _text_model(zero_shot: rq.ZeroShot, features: dict | None = None) -> None:
+    rq.model(name="triage", features=features or {"message": rq.Text()}, verdicts={"urgent": [], "routine": []},
+             positive_verdict="urgent", negative_verdict="routine", zero_shot=zero_shot)(lambda df: None)
+
+
+def test_the_decorator_refuses_an_unusable_zero_shot_in_the_models_own_verdicts() -> None:
+    with pytest.raises(ConfigurationError, match=r"model 'triage': ZeroShot\(calibration=…\) needs examples of "
+                                                 r"both verdicts: \(text, 1\) for 'urgent' and \(text, 0\) for "
+                                                 r"'routine'; have 0 'urgent' and 0 'routine'") as refused:
+        _text_model(rq.ZeroShot(positive=("help now",), negative=("thanks",), calibration=()))
+    assert "concern" not in str(refused.value)
+    with pytest.raises(ConfigurationError, match="have 1 'urgent' and 0 'routine'"):
+        _text_model(rq.ZeroShot(positive=("help now",), negative=("thanks",), calibration=(("help!", 1),)))
+    with pytest.raises(ConfigurationError, match=r"ZeroShot\(negative=…\) needs at least one non-empty phrase "
+                                                 r"for 'routine'"):
+        _text_model(rq.ZeroShot(positive=("help now",), negative=(), calibration=(("a", 1), ("b", 0))))
+    with pytest.raises(ConfigurationError, match=r"each example is \(text, 1 = 'urgent' \| 0 = 'routine'\)"):
+        _text_model(rq.ZeroShot(positive=("x",), negative=("y",), calibration=(("a", 1), ("b", 2))))
+    with pytest.raises(ConfigurationError, match="needs a text feature"):
+        rq.model(name="triage", features={"a": float}, dataset=pd.DataFrame, verdicts={"u": [], "r": []},
+                 positive_verdict="u", negative_verdict="r",
+                 zero_shot=rq.ZeroShot(positive=("x",), negative=("y",), calibration=(("a", 1), ("b", 0))))(
+            lambda df: None)
+    _text_model(rq.ZeroShot(positive=("x",), negative=("y",), calibration=(("a", 1), ("b", 0))))  # accepted
+
+
+def test_retrain_defaults_to_better_with_confidence() -> None:
+    retrain = rq.Retrain()
+    assert retrain.require_improvement and retrain.min_eval_per_class == 10
+    with pytest.raises(ConfigurationError, match="min_eval_per_class"):
+        rq.model(name="x", features={"a": float}, dataset=pd.DataFrame, verdicts={"y": [], "n": []},
+                 positive_verdict="y", negative_verdict="n", retrain=rq.Retrain(min_eval_per_class=0))(
+            lambda df: None)
