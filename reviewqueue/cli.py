@@ -104,6 +104,38 @@ def models_list() -> None:
     console.print(table)
 
 
+def _cli_actor():  # type: ignore[no-untyped-def]
+    """Whoever runs the CLI on a host with the database's credentials acts as an admin, named by OS user."""
+    import getpass
+
+    from reviewqueue.domain.permissions import Actor
+
+    return Actor(0, f"cli:{getpass.getuser()}", Role.ADMIN, ())
+
+
+@models_app.command("promote")
+def models_promote(
+    name: str, version: int,
+    reason: Annotated[str, typer.Option(help="Why: recorded on the run with who did it")],
+) -> None:
+    """Serve VERSION of NAME from the next request on (recorded as a run with who and why)."""
+    from reviewqueue.services import versions
+
+    run = versions.promote(_ctx(), _cli_actor(), name, version, reason)
+    console.print(f"run {run.id}: {run.decision}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: str, reason: Annotated[str, typer.Option(help="Why: recorded on the run with who did it")],
+) -> None:
+    """Serve again the version of NAME that served before the current champion."""
+    from reviewqueue.services import versions
+
+    run = versions.rollback(_ctx(), _cli_actor(), name, reason)
+    console.print(f"run {run.id}: {run.decision}")
+
+
 @app.command("retrain")
 def retrain(model: str) -> None:
     """Retrain MODEL now on its dataset plus labels; promote if not worse than the champion."""

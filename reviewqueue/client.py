@@ -27,6 +27,7 @@ from reviewqueue.schemas import (
     PrincipalOut,
     QueueOut,
     RunOut,
+    ScoreOut,
     SignInResponse,
     VersionOut,
     VersionQuality,
@@ -126,6 +127,19 @@ class Client:
 
     def retrain(self, model: str) -> RunOut:
         return self._call("POST", f"/v1/models/{model}/retrain", RunOut, timeout=600)  # type: ignore[no-any-return]
+
+    def promote(self, model: str, version: int, reason: str) -> RunOut:
+        return self._call("POST", f"/v1/models/{model}/versions/{version}/promote",  # type: ignore[no-any-return]
+                          RunOut, json={"reason": reason})
+
+    def rollback(self, model: str, reason: str) -> RunOut:
+        return self._call("POST", f"/v1/models/{model}/rollback", RunOut,  # type: ignore[no-any-return]
+                          json={"reason": reason})
+
+    def score(self, model: str, version: int, features: Iterable[Mapping[str, Any]]) -> ScoreOut:
+        """Scores from any version; nothing is stored or routed."""
+        return self._call("POST", f"/v1/models/{model}/versions/{version}/score",  # type: ignore[no-any-return]
+                          ScoreOut, json={"features": [dict(f) for f in features]})
 
     # queues and items
     def queues(self) -> list[QueueOut]:

@@ -297,3 +297,19 @@ class OutcomeOut(Out):
 class OutcomesResponse(Out):
     model: str
     outcomes: list[OutcomeOut]
+
+
+class PromoteRequest(Strict):
+    reason: SafeStr = Field(min_length=1, max_length=500, description="Why: recorded on the run with who did it.")
+
+
+class ScoreRequest(Strict):
+    features: list[dict[str, Any]] = Field(min_length=1, description="Rows of the model's input features.")
+
+
+class ScoreOut(Out):
+    model: str
+    version: int
+    scores: list[float]
+    would_route: list[str] = Field(description="the route each row would take under today's policy (nothing "
+                                   "is stored or routed)")

@@ -17,7 +17,8 @@ from reviewqueue.schemas import VersionOut
 
 __all__ = [
     "Champion", "VersionMetrics", "champion", "count_champions", "find_champion", "find_version",
-    "insert_version", "list_versions", "next_version_number", "retire_champion", "version_numbers",
+    "insert_version", "list_versions", "make_champion", "next_version_number", "previous_champion",
+    "retire_champion", "version_by_number", "version_numbers", "StoredVersion",
 ]
 
 
@@ -128,3 +129,46 @@ def insert_version(
             created_at=created_at, promoted_at=promoted_at,
         ).returning(versions_table.c.id)
     ).scalar_one())
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """Any version of a model, with what scoring needs to load and verify it."""
+
+    id: int
+    version: int
+    status: str
+    artifact_path: str
+    sha256: str
+    input_schema: dict[str, Any]
+
+
+_STORED = select(versions_table.c.id, versions_table.c.version, versions_table.c.status,
+                 versions_table.c.artifact_path, versions_table.c.sha256, versions_table.c.input_schema)
+
+
+def version_by_number(conn: Connection, model_name: str, version: int) -> StoredVersion | None:
+    """version_by_number: one version of a model by its number, or None."""
+    row = conn.execute(_STORED.where(versions_table.c.model_name == model_name,
+                                     versions_table.c.version == version)).first()
+    return StoredVersion(*row) if row else None
+
+
+def previous_champion(conn: Connection, model_name: str, current_id: int | None) -> StoredVersion | None:
+    """previous_champion: the retired version that served most recently before the current champion."""
+    row = conn.execute(
+        _STORED.where(versions_table.c.model_name == model_name, versions_table.c.status == VersionStatus.RETIRED,
+                      versions_table.c.promoted_at.is_not(None), versions_table.c.id != (current_id or -1))
+        .order_by(versions_table.c.promoted_at.desc(), versions_table.c.id.desc()).limit(1)
+    ).first()
+    return StoredVersion(*row) if row else None
+
+
+def make_champion(conn: Connection, model_name: str, version_id: int, now: datetime) -> None:
+    """make_champion: retire whatever serves the model now and serve this version instead, in the caller's
+    transaction (the next request in every process scores with it)."""
+    conn.execute(versions_table.update().where(versions_table.c.model_name == model_name,
+                                               versions_table.c.status == VersionStatus.CHAMPION)
+                 .values(status=VersionStatus.RETIRED))
+    conn.execute(versions_table.update().where(versions_table.c.id == version_id)
+                 .values(status=VersionStatus.CHAMPION, promoted_at=now))

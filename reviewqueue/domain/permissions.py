@@ -28,6 +28,8 @@ class Permission(StrEnum):
     MODELS_READ = "models.read"  # registered models and their input schema
     VERSIONS_READ = "versions.read"  # versions, training runs, per-version quality
     MODELS_RETRAIN = "models.retrain"  # train a candidate now
+    MODELS_PROMOTE = "models.promote"  # make a version the champion, or roll back (recorded with who and why)
+    VERSIONS_SCORE = "versions.score"  # score rows with any version, storing nothing
 
 
 _EVERYTHING = frozenset(Permission)
@@ -36,6 +38,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.DATA_SCIENTIST: frozenset({
         Permission.EVENTS_INGEST, Permission.OUTCOMES_WRITE, Permission.QUEUES_READ, Permission.ITEMS_READ,
         Permission.ACTIONS_READ, Permission.MODELS_READ, Permission.VERSIONS_READ, Permission.MODELS_RETRAIN,
+        Permission.MODELS_PROMOTE, Permission.VERSIONS_SCORE,
     }),
     Role.REVIEWER: frozenset({
         Permission.QUEUES_READ, Permission.ITEMS_READ, Permission.ITEMS_REVIEW, Permission.ACTIONS_READ,

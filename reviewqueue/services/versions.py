@@ -1,15 +1,24 @@
-"""Model versions: the champion lookup that serving uses, and the listing the UI shows.
+"""Model versions: the champion lookup serving uses, the listing the UI shows, promotion and rollback by a
+person (recorded as a run with who and why), and scoring rows with any version without storing anything.
 
-The statements live in ``reviewqueue.db.versions``; these names stay importable here for ingest, routes and cli.
+The statements live in ``reviewqueue.db.versions`` and ``reviewqueue.db.runs``.
 """
 
 from __future__ import annotations
 
-from reviewqueue.db.versions import Champion, champion, find_champion, list_versions
-from reviewqueue.schemas import VersionOut
+import logging
+from typing import Any
+
+from reviewqueue.db import runs, versions
+from reviewqueue.db.versions import Champion, StoredVersion, champion, find_champion, list_versions
+from reviewqueue.domain.permissions import Actor, Permission, authorize
+from reviewqueue.domain.states import RunStatus, VersionStatus
+from reviewqueue.errors import BatchTooLarge, Conflict, NotFound, ValidationFailed
+from reviewqueue.schemas import RunOut, ScoreOut, VersionOut
 from reviewqueue.services.context import AppContext
 
-__all__ = ["Champion", "champion", "find_champion", "model_versions"]
+__all__ = ["Champion", "champion", "find_champion", "model_versions", "promote", "rollback", "score_rows"]
+log = logging.getLogger(__name__)
 
 
 def model_versions(ctx: AppContext, model_name: str) -> list[VersionOut]:
@@ -17,3 +26,70 @@ def model_versions(ctx: AppContext, model_name: str) -> list[VersionOut]:
     ctx.registry.model(model_name)
     with ctx.read() as conn:
         return list_versions(conn, model_name)
+
+
+def promote(ctx: AppContext, actor: Actor, model_name: str, version: int, reason: str) -> RunOut:
+    """Serve ``version`` from the next request on, whatever its evaluation said (a person's call: the run
+    records who and why); 409 if it already serves."""
+    authorize(actor, Permission.MODELS_PROMOTE)
+    ctx.registry.model(model_name)
+    with ctx.engine.begin() as conn:
+        target = _version(conn, model_name, version)
+        if target.status == VersionStatus.CHAMPION:
+            raise Conflict(f"model {model_name!r} version {version} already serves", field="version")
+        return _switch(ctx, conn, actor, model_name, target, "promote", reason)
+
+
+def rollback(ctx: AppContext, actor: Actor, model_name: str, reason: str) -> RunOut:
+    """Serve again the version that served before the current champion; 409 when there is none."""
+    authorize(actor, Permission.MODELS_PROMOTE)
+    ctx.registry.model(model_name)
+    with ctx.engine.begin() as conn:
+        current = find_champion(conn, model_name)
+        target = versions.previous_champion(conn, model_name, current.id if current else None)
+        if target is None:
+            raise Conflict(f"model {model_name!r} has no earlier champion to roll back to")
+        return _switch(ctx, conn, actor, model_name, target, "rollback", reason)
+
+
+def _version(conn: Any, model_name: str, version: int) -> StoredVersion:
+    found = versions.version_by_number(conn, model_name, version)
+    if found is None:
+        raise NotFound(f"model {model_name!r} has no version {version}", field="version")
+    return found
+
+
+def _switch(ctx: AppContext, conn: Any, actor: Actor, model_name: str, target: StoredVersion, trigger: str,
+            reason: str) -> RunOut:
+    if not reason.strip() or len(reason) > 500:
+        raise ValidationFailed("reason: 1 to 500 characters saying why", field="reason")
+    now = ctx.now()
+    current = find_champion(conn, model_name)
+    run_id = runs.insert_run(conn, model_name=model_name, trigger=trigger, label_ids=[], max_label_id=0,
+                             champion_version_id=current.id if current else None, started_at=now)
+    versions.make_champion(conn, model_name, target.id, now)
+    was = f"v{current.version}" if current else "nothing"
+    decision = f"{trigger}: v{target.version} serves instead of {was}, by {actor.name}: {reason.strip()}"
+    runs.finish_run(conn, run_id, status=RunStatus.PROMOTED, candidate_version_id=target.id, candidate_metrics={},
+                    champion_metrics={}, finished_at=now, duration_seconds=0.0, decision=decision)
+    log.warning("champion changed by hand", extra={"action": f"version_{trigger}", "model": model_name,
+                                                   "version": target.version, "actor": actor.name})
+    return next(r for r in runs.list_runs(conn, model_name, limit=5) if r.id == run_id)
+
+
+def score_rows(ctx: AppContext, actor: Actor, model_name: str, version: int, rows: Any) -> ScoreOut:
+    """Score validated feature rows with any version: nothing stored, nothing routed (``would_route`` says
+    where today's policy would send each row)."""
+    authorize(actor, Permission.VERSIONS_SCORE)
+    spec = ctx.registry.model(model_name)
+    if not isinstance(rows, list) or not rows:
+        raise ValidationFailed("features: a non-empty list of rows", field="features")
+    if len(rows) > ctx.settings.batch_limit:
+        raise BatchTooLarge(f"features: {len(rows)} rows is over the batch limit of {ctx.settings.batch_limit}",
+                            field="features")
+    clean = [spec.features.validate(row, where=f"features[{i}]") for i, row in enumerate(rows)]
+    with ctx.read() as conn:
+        target = _version(conn, model_name, version)
+    scores = [float(s) for s in ctx.scorers.get(spec, target.id, target.artifact_path, target.sha256).score(clean)]
+    return ScoreOut(model=model_name, version=version, scores=scores,
+                    would_route=[spec.routing.route(s).value for s in scores])

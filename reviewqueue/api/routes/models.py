@@ -6,7 +6,15 @@ from fastapi import APIRouter
 
 from reviewqueue.api.deps import Ctx, CurrentActor, DbId
 from reviewqueue.domain.permissions import Permission, authorize
-from reviewqueue.schemas import ModelOut, RunOut, VersionOut, VersionQuality
+from reviewqueue.schemas import (
+    ModelOut,
+    PromoteRequest,
+    RunOut,
+    ScoreOut,
+    ScoreRequest,
+    VersionOut,
+    VersionQuality,
+)
 from reviewqueue.services import models, quality, training, versions
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -46,3 +54,24 @@ def retrain(model: str, ctx: Ctx, actor: CurrentActor) -> RunOut:
     spec = ctx.registry.model(model)
     result = training.train_version(ctx, spec, trigger="manual")
     return next(r for r in training.list_runs(ctx, model) if r.id == result.run_id)
+
+
+@router.post("/{model}/versions/{version}/promote", response_model=RunOut)
+def promote(model: str, version: DbId, body: PromoteRequest, ctx: Ctx, actor: CurrentActor) -> RunOut:
+    """Serve this version from the next request on (admin, data scientist); recorded as a run with who and why."""
+    authorize(actor, Permission.MODELS_PROMOTE)
+    return versions.promote(ctx, actor, model, version, body.reason)
+
+
+@router.post("/{model}/rollback", response_model=RunOut)
+def rollback(model: str, body: PromoteRequest, ctx: Ctx, actor: CurrentActor) -> RunOut:
+    """Serve again the version that served before the current champion; recorded with who and why."""
+    authorize(actor, Permission.MODELS_PROMOTE)
+    return versions.rollback(ctx, actor, model, body.reason)
+
+
+@router.post("/{model}/versions/{version}/score", response_model=ScoreOut)
+def score(model: str, version: DbId, body: ScoreRequest, ctx: Ctx, actor: CurrentActor) -> ScoreOut:
+    """Score rows with any version: no prediction is stored and nothing is routed (what-if, comparisons)."""
+    authorize(actor, Permission.VERSIONS_SCORE)
+    return versions.score_rows(ctx, actor, model, version, body.features)
