@@ -214,10 +214,15 @@ def test_a_trained_head_replaces_zero_shot_only_when_better_on_held_out_labels(t
     assert run.champion_metrics["n"] == run.candidate_metrics["n"] >= 10, "both judged on the same held-out labels"
     assert trained > zero, f"held-out AUC: trained head {trained:.3f} vs zero-shot {zero:.3f}"
     assert run.promoted and run.version == 2
+    print("\n" + run.decision)
+    n = len(texts)
+    assert run.decision.startswith("promoted: +") and f"on {n} fresh labels" in run.decision, run.decision
+    assert run.champion_metrics["n"] == n, "zero-shot trained on no label: every label is fresh to it, none wasted"
     versions = {v.version: v for v in rows(text_ctx, ModelVersion, ModelVersion.model_name == "self_harm")}
     assert versions[2].lineage["head"] == "LogisticRegression" and versions[1].lineage["head"] == "zero-shot"
     [fresh] = ingest.ingest(text_ctx, SYSTEM, "self_harm", events(["I gave away my things, goodbye"], "z"))
     assert fresh.model_version == 2
-    # a second run on the same labels cannot beat the new champion, so it is stored but not promoted
+    # a second run on the same labels has no label the new champion did not train on: kept, and said so
     again = training.train_version(text_ctx, spec, trigger="manual")
     assert not again.promoted and again.status == "rejected"
+    assert again.decision == "kept v2: not enough evidence (0 positive fresh labels, need 10)", again.decision
