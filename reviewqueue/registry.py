@@ -76,9 +76,10 @@ class ZeroShot:
 
 @dataclass(frozen=True)
 class LearningQueue:
-    """A separate, budgeted queue ranked by uncertainty (active learning): at most ``budget_per_day`` items
-    a day, taken from predictions that no human would otherwise see, most uncertain first
-    (priority = 1 − |2p − 1|)."""
+    """A separate, budgeted queue for active learning: predictions no human would otherwise see are drawn with
+    a probability that grows with their uncertainty, scaled so that about ``budget_per_day`` are drawn a day
+    (never more), whatever the request sizes (domain.sampling); the queue is ranked by uncertainty
+    (priority = 1 − |2p − 1|) and each label remembers the probability its item was drawn with."""
 
     queue: str
     budget_per_day: int = 50

@@ -1,6 +1,7 @@
 """The fraud-ops story end to end, through HTTP and a real worker subprocess, on the real peers:
 ingest → queue → claim → decide → refund at localstripe, Slack message, user banned, signed webhook →
-dispute webhook → chargeback label → retrain → the new champion scores the next request."""
+dispute webhook → chargeback label → retrain (kept: not enough evidence) → promoted by hand → the new champion
+scores the next request."""
 
 from __future__ import annotations
 
@@ -75,11 +76,16 @@ def test_fraud_ops_loop_end_to_end(stack, people):
         labels = sorted((lb.source, lb.value) for lb in conn.execute(select(Label)))
     assert labels == [("chargeback", "fraud"), ("reviewer", "fraud")]
 
-    # retrain on the labels: a new evaluated version that serves the next request without a restart
+    # retrain on the labels: a new evaluated version; two labels are not evidence, so the gate keeps v1 and
+    # says so; a data scientist can still put v2 in front of traffic, recorded with who and why, and it serves
+    # the next request without a restart
     scientist = Client(stack.api_url, people.data_scientist)
     run = scientist.retrain("fraud")
-    assert run.status == "promoted" and run.n_labels == 2, run
-    assert run.candidate_metrics["n"] == run.champion_metrics["n"]
+    assert run.status == "rejected" and run.n_labels == 2, run
+    assert run.decision.startswith("kept v1: not enough evidence"), run.decision
+    promoted = scientist.promote("fraud", 2, "trying the chargeback-informed version")
+    assert promoted.decision == ("promote: v2 serves instead of v1, by data_scientist: trying the "
+                                 "chargeback-informed version")
     [fresh] = shop.predict("fraud", [uncertain(99)])
     assert fresh.model_version == 2
     versions = {v.version: v.status for v in scientist.versions("fraud")}

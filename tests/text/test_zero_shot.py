@@ -41,7 +41,7 @@ def test_calibration_that_inverts_the_direction_is_refused(encoder_session: Text
     flipped = [(text, 1 - label) for text, label in SEED_CALIBRATION]
     with pytest.raises(ValueError, match="inverted"):
         zero_shot_head(encoder_session.embed, SEED_CONCERN, SEED_NO_CONCERN, flipped)
-    with pytest.raises(ValueError, match="both labels"):
+    with pytest.raises(ValueError, match="both verdicts"):
         zero_shot_head(encoder_session.embed, SEED_CONCERN, SEED_NO_CONCERN, [("hello", 1)])
 
 

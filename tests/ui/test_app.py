@@ -221,3 +221,26 @@ def test_start_triage_from_queues_claims_at_once(app: AppTest, people: Any, live
     assert [t.value for t in at.title] == ["Triage"]
     assert queued[0].external_id in [s.value for s in at.subheader]
     assert any(c.value.endswith("left)") for c in at.caption)  # the lease clock
+
+
+def test_data_scientist_promotes_a_version_and_rolls_back_from_the_models_page(
+        app: AppTest, ctx: Any, people: Any, trained_fraud: dict[str, Any]) -> None:
+    from tests.factories import install_version
+
+    install_version(ctx, {**trained_fraud, "version": 2, "status": "rejected", "promoted_at": None})
+    at = sign_in(app, "data_scientist", "data_scientist-pw")
+    at.switch_page("views/models.py").run()
+    assert at.button(key="promote-fraud").disabled  # no reason yet
+    at.text_input(key="serve-reason-fraud").input("better on last week's chargebacks").run()
+    at.selectbox(key="serve-version-fraud").select(2).run()
+    at.button(key="promote-fraud").click().run()
+    assert not at.exception
+    assert any("v2 serves instead of v1, by data_scientist" in s.value for s in at.success), texts(at)
+    assert [r.status for r in rows(ctx, "SELECT status FROM model_versions ORDER BY version")] == [
+        "retired", "champion"]
+    assert any(m.value == "v2" for m in at.metric if m.label == "Champion")
+    at.text_input(key="serve-reason-fraud").input("complaints").run()
+    at.button(key="rollback-fraud").click().run()
+    assert [r.status for r in rows(ctx, "SELECT status FROM model_versions ORDER BY version")] == [
+        "champion", "retired"]
+

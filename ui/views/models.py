@@ -61,6 +61,29 @@ def _quality(model: ModelOut, versions: list[VersionOut]) -> None:
             st.caption("No labelled predictions yet: decide items in the queue to see precision at k.")
 
 
+def _serve_by_hand(model: ModelOut, versions: list[VersionOut]) -> None:
+    """Promote any evaluated version, or roll back to the previous champion; the API records who and why."""
+    others = [v.version for v in versions if v.status != "champion"]
+    with st.expander("Change what serves by hand", icon=":material/swap_horiz:"):
+        reason = st.text_input("Why (recorded with your name)", key=f"serve-reason-{model.name}", max_chars=500)
+        pick, promote, back = st.columns([2, 1, 1], vertical_alignment="bottom")
+        version = pick.selectbox("Version", others, key=f"serve-version-{model.name}",
+                                 format_func=lambda v: f"v{v}") if others else None
+        chosen = promote.button("Promote", key=f"promote-{model.name}", disabled=version is None or not reason,
+                                width="stretch")
+        rolled = back.button("Roll back", key=f"rollback-{model.name}", disabled=not reason, width="stretch",
+                             help="Serve again the version that served before the current champion")
+        if chosen and version is not None:
+            run = session.call(client.promote, model.name, version, reason)
+        elif rolled:
+            run = session.call(client.rollback, model.name, reason)
+        else:
+            return
+        if run is not None:  # redraw with the new champion; the decision shows above it
+            st.session_state[f"served-{model.name}"] = run.decision
+            st.rerun()
+
+
 st.title("Models")
 models = session.call(client.models)
 if models is None:
@@ -73,6 +96,8 @@ for model in models:
         head, button = st.columns([5, 1], vertical_alignment="center")
         head.subheader(model.name)
         head.caption(model.description)
+        if served := st.session_state.pop(f"served-{model.name}", None):
+            st.success(served, icon=":material/swap_horiz:")
         if button.button("Retrain now", key=f"retrain-{model.name}", icon=":material/model_training:",
                          width="stretch"):
             _retrain(model)
@@ -101,6 +126,8 @@ for model in models:
             else:
                 st.caption("No version has this metric yet.")
         _quality(model, versions)
+        if "models.promote" in me.permissions and versions:
+            _serve_by_hand(model, versions)
         st.markdown("**Training runs**")
         if runs:
             latest = next((r for r in runs if r.decision), None)
