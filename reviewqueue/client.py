@@ -28,6 +28,7 @@ from reviewqueue.schemas import (
     QueueOut,
     RunOut,
     ScoreOut,
+    ShadowOut,
     SignInResponse,
     VersionOut,
     VersionQuality,
@@ -140,6 +141,17 @@ class Client:
         """Scores from any version; nothing is stored or routed."""
         return self._call("POST", f"/v1/models/{model}/versions/{version}/score",  # type: ignore[no-any-return]
                           ScoreOut, json={"features": [dict(f) for f in features]})
+
+    def start_shadow(self, model: str, version: int, reason: str) -> RunOut:
+        return self._call("POST", f"/v1/models/{model}/versions/{version}/shadow",  # type: ignore[no-any-return]
+                          RunOut, json={"reason": reason})
+
+    def stop_shadow(self, model: str, reason: str) -> RunOut:
+        return self._call("POST", f"/v1/models/{model}/shadow/stop", RunOut,  # type: ignore[no-any-return]
+                          json={"reason": reason})
+
+    def shadow(self, model: str) -> ShadowOut:
+        return self._call("GET", f"/v1/models/{model}/shadow", ShadowOut)  # type: ignore[no-any-return]
 
     # queues and items
     def queues(self) -> list[QueueOut]:

@@ -313,3 +313,20 @@ class ScoreOut(Out):
     scores: list[float]
     would_route: list[str] = Field(description="the route each row would take under today's policy (nothing "
                                    "is stored or routed)")
+
+
+class ShadowOut(Out):
+    """The shadow challenger against the champion on the labelled predictions both scored."""
+
+    model: str
+    shadow_version: int | None = Field(description="None: no version is in shadow")
+    champion_version: int
+    scored: int = Field(description="predictions the shadow scored beside the champion")
+    labelled: int = Field(description="of those, how many carry a label now (one per prediction, by precedence)")
+    positives: int
+    champion_auc: float | None = Field(description="weighted by 1/π, on the same labels")
+    shadow_auc: float | None
+    difference: float | None = Field(description="shadow − champion")
+    low: float | None = Field(description="95% paired-bootstrap interval of the difference")
+    high: float | None
+    summary: str

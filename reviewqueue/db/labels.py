@@ -10,8 +10,8 @@ from sqlalchemy.engine import Connection
 
 from reviewqueue.db.tables import labels_table, predictions_table
 
-__all__ = ["LabelWithFeatures", "ScoredLabel", "count_labels_after", "insert_label", "labels_of_version",
-           "labels_with_features"]
+__all__ = ["LabelWithFeatures", "ScoredLabel", "ShadowLabel", "count_labels_after", "insert_label", "labels_of_version",
+           "labels_with_features", "labels_with_shadow_scores"]
 
 
 class LabelWithFeatures(NamedTuple):
@@ -70,6 +70,31 @@ def labels_of_version(conn: Connection, version_id: int) -> list[ScoredLabel]:
         .order_by(labels_table.c.created_at, labels_table.c.id)
     ).all()
     return [ScoredLabel._make(r) for r in rows]
+
+
+class ShadowLabel(NamedTuple):
+    """A label on a prediction the shadow also scored: both scores, the label and its π."""
+
+    prediction_id: int
+    source: str
+    value: str
+    score: float
+    shadow_score: float
+    selection_probability: float | None
+
+
+def labels_with_shadow_scores(conn: Connection, model_name: str, shadow_version_id: int) -> list[ShadowLabel]:
+    """labels_with_shadow_scores: labels on a model's predictions that a shadow version scored too, oldest first."""
+    rows = conn.execute(
+        select(predictions_table.c.id, labels_table.c.source, labels_table.c.value, predictions_table.c.score,
+               predictions_table.c.shadow_score, labels_table.c.selection_probability)
+        .join(labels_table, labels_table.c.prediction_id == predictions_table.c.id)
+        .where(predictions_table.c.model_name == model_name,
+               predictions_table.c.shadow_version_id == shadow_version_id,
+               predictions_table.c.shadow_score.is_not(None))
+        .order_by(labels_table.c.created_at, labels_table.c.id)
+    ).all()
+    return [ShadowLabel._make(r) for r in rows]
 
 
 def count_labels_after(conn: Connection, model_name: str, after_id: int) -> int:

@@ -15,7 +15,7 @@ from reviewqueue.db.tables import items_table as items
 from reviewqueue.db.tables import predictions_table as predictions
 from reviewqueue.db.tables import versions_table as versions
 
-__all__ = ["StoredPrediction", "auto_decided_uncertainty_since", "insert_predictions",
+__all__ = ["StoredPrediction", "auto_decided_uncertainty_since", "count_shadow_scored", "insert_predictions",
            "prediction_by_correlation_key", "stored_predictions"]
 
 IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
@@ -79,3 +79,11 @@ def auto_decided_uncertainty_since(conn: Connection, model_name: str, since: dat
                predictions.c.route != "review")
     ).one()
     return float(row[0] or 0.0), row[1]
+
+
+def count_shadow_scored(conn: Connection, model_name: str, shadow_version_id: int) -> int:
+    """count_shadow_scored: how many of a model's predictions a shadow version scored beside the champion."""
+    return int(conn.execute(
+        select(func.count()).select_from(predictions)
+        .where(predictions.c.model_name == model_name, predictions.c.shadow_version_id == shadow_version_id)
+    ).scalar_one())

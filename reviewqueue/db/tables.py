@@ -96,6 +96,9 @@ class Prediction(SQLModel, table=True):
     # 0 when nobody was meant to see it (DESIGN invariant 9)
     policy_version: str = Field(default="", max_length=64)
     selection_probability: float = 0.0
+    # the shadow challenger's score of the same event, if one ran (it never routes; compared as labels arrive)
+    shadow_version_id: int | None = Field(default=None, foreign_key="model_versions.id")
+    shadow_score: float | None = None
     created_at: datetime = _ts(nullable=False, default=utcnow)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.engine import Connection
 
 from reviewqueue.db.tables import versions_table
@@ -18,7 +18,8 @@ from reviewqueue.schemas import VersionOut
 __all__ = [
     "Champion", "VersionMetrics", "champion", "count_champions", "find_champion", "find_version",
     "insert_version", "list_versions", "make_champion", "next_version_number", "previous_champion",
-    "retire_champion", "version_by_number", "version_numbers", "StoredVersion",
+    "retire_champion", "serving_versions", "set_shadow", "stop_shadow", "version_by_number", "version_numbers",
+    "StoredVersion",
 ]
 
 
@@ -172,3 +173,40 @@ def make_champion(conn: Connection, model_name: str, version_id: int, now: datet
                  .values(status=VersionStatus.RETIRED))
     conn.execute(versions_table.update().where(versions_table.c.id == version_id)
                  .values(status=VersionStatus.CHAMPION, promoted_at=now))
+
+
+_SERVING = _STORED.where(versions_table.c.model_name == bindparam("model_name"),
+                         versions_table.c.status.in_([VersionStatus.CHAMPION.value, VersionStatus.SHADOW.value]))
+
+
+def serving_versions(conn: Connection, model_name: str) -> tuple[Champion, StoredVersion | None]:
+    """serving_versions: the champion and the shadow challenger, if any, in one indexed read (every ingest);
+    NoChampion if nothing serves."""
+    found = [StoredVersion(*r) for r in conn.execute(_SERVING, {"model_name": model_name})]
+    champ = next((v for v in found if v.status == VersionStatus.CHAMPION), None)
+    if champ is None:
+        raise NoChampion(f"model {model_name!r} has no champion version; run `reviewqueue models register "
+                         f"{model_name}`")
+    shadow = next((v for v in found if v.status == VersionStatus.SHADOW), None)
+    return Champion(champ.id, champ.version, champ.artifact_path, champ.sha256, champ.input_schema), shadow
+
+
+def stop_shadow(conn: Connection, model_name: str) -> StoredVersion | None:
+    """stop_shadow: the model's shadow version (if any) stops scoring: back to retired if it ever served, else
+    rejected. Returns it as it was."""
+    row = conn.execute(_STORED.where(versions_table.c.model_name == model_name,
+                                     versions_table.c.status == VersionStatus.SHADOW)).first()
+    if row is None:
+        return None
+    conn.execute(versions_table.update().where(versions_table.c.id == row.id).values(
+        status=case((versions_table.c.promoted_at.is_(None), VersionStatus.REJECTED.value),
+                    else_=VersionStatus.RETIRED.value)))
+    return StoredVersion(*row)
+
+
+def set_shadow(conn: Connection, model_name: str, version_id: int) -> None:
+    """set_shadow: this version scores live traffic beside the champion from the next request on (any earlier
+    shadow of the model stops)."""
+    stop_shadow(conn, model_name)
+    conn.execute(versions_table.update().where(versions_table.c.id == version_id)
+                 .values(status=VersionStatus.SHADOW.value))

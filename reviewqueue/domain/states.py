@@ -43,6 +43,7 @@ class VersionStatus(StrEnum):
     CHAMPION = "champion"
     RETIRED = "retired"  # was champion, replaced
     REJECTED = "rejected"  # evaluated worse than the champion
+    SHADOW = "shadow"  # scores live traffic beside the champion, routes nothing (at most one per model)
 
 
 class RunStatus(StrEnum):
@@ -50,3 +51,4 @@ class RunStatus(StrEnum):
     PROMOTED = "promoted"
     REJECTED = "rejected"
     FAILED = "failed"
+    RECORDED = "recorded"  # a change by hand that trains nothing (a shadow started or stopped)

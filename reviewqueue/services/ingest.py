@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from reviewqueue.db import decisions, items, outbox, predictions
+from reviewqueue.db.versions import Champion, StoredVersion, serving_versions
 from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.policies import Route
 from reviewqueue.domain.sampling import (
@@ -35,7 +36,6 @@ from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import PredictionOut
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.payloads import action_payload, outbox_rows
-from reviewqueue.services.versions import Champion, champion
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +101,10 @@ def ingest(ctx: AppContext, actor: Actor, model_name: str, events: Any) -> list[
 
 def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) -> list[PredictionOut]:
     with ctx.engine.begin() as conn:
-        current = champion(conn, spec.name)
+        current, shadow = serving_versions(conn, spec.name)
         existing = predictions.stored_predictions(conn, spec.name, [e["external_id"] for e in clean])
         fresh = [e for e in clean if e["external_id"] not in existing]
-        stored = _store_fresh(ctx, conn, spec, current, fresh) if fresh else {}
+        stored = _store_fresh(ctx, conn, spec, current, shadow, fresh) if fresh else {}
     results = []
     for event in clean:
         ext = event["external_id"]
@@ -119,14 +119,17 @@ def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) 
 
 
 def _store_fresh(
-    ctx: AppContext, conn: Connection, spec: ModelSpec, current: Champion, fresh: list[dict[str, Any]]
+    ctx: AppContext, conn: Connection, spec: ModelSpec, current: Champion, shadow: StoredVersion | None,
+    fresh: list[dict[str, Any]],
 ) -> dict[str, PredictionOut]:
     scorer = ctx.scorers.get(spec, current.id, current.artifact_path, current.sha256)
-    scores = scorer.score([e["features"] for e in fresh])
+    features = [e["features"] for e in fresh]
+    scores = scorer.score(features)
+    shadow_scores = _shadow_scores(ctx, spec, shadow, features)
     now = ctx.now()
     rows = []
     policy_version = spec.policy_version
-    for event, score in zip(fresh, scores, strict=True):
+    for event, score, shadow_score in zip(fresh, scores, shadow_scores, strict=True):
         score = float(score)
         route = spec.routing.route(score)
         audited = route != Route.REVIEW and spec.routing.audited(event["external_id"])
@@ -136,7 +139,8 @@ def _store_fresh(
             "score": score, "route": route.value, "audited": audited, "features": event["features"],
             "context": event["context"], "correlation_key": None if correlation is None else str(correlation),
             "policy_version": policy_version, "selection_probability": 1.0 if route == Route.REVIEW else 0.0,
-            "created_at": now,
+            "shadow_version_id": shadow.id if shadow_score is not None and shadow else None,
+            "shadow_score": shadow_score, "created_at": now,
         })
     learning = _learning_draw(ctx, conn, spec, rows, now)  # sets each auto-decision's selection_probability
     for row, prediction_id in zip(rows, predictions.insert_predictions(conn, rows), strict=True):
@@ -149,6 +153,21 @@ def _store_fresh(
                                         model_version=current.version, duplicate=False)
         for r in rows
     }
+
+
+def _shadow_scores(ctx: AppContext, spec: ModelSpec, shadow: StoredVersion | None,
+                   features: list[dict[str, Any]]) -> list[float | None]:
+    """The shadow challenger's scores, recorded beside the champion's; they route nothing, and a shadow that
+    cannot score (a missing artifact, a bug) costs the live path nothing but a logged warning."""
+    if shadow is None:
+        return [None] * len(features)
+    try:
+        scorer = ctx.scorers.get(spec, shadow.id, shadow.artifact_path, shadow.sha256)
+        return [float(s) for s in scorer.score(features)]
+    except Exception:
+        log.warning("shadow version could not score; the champion's path goes on", exc_info=True,
+                    extra={"action": "shadow_failed", "model": spec.name, "version": shadow.version})
+        return [None] * len(features)
 
 
 def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], learning: list[dict[str, Any]],

@@ -9,15 +9,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from reviewqueue.db import runs, versions
+from reviewqueue.db import labels, predictions, runs, versions
 from reviewqueue.db.versions import Champion, StoredVersion, champion, find_champion, list_versions
+from reviewqueue.domain.labels import best_label_per_prediction
 from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.states import RunStatus, VersionStatus
 from reviewqueue.errors import BatchTooLarge, Conflict, NotFound, ValidationFailed
-from reviewqueue.schemas import RunOut, ScoreOut, VersionOut
+from reviewqueue.schemas import RunOut, ScoreOut, ShadowOut, VersionOut
 from reviewqueue.services.context import AppContext
 
-__all__ = ["Champion", "champion", "find_champion", "model_versions", "promote", "rollback", "score_rows"]
+__all__ = ["Champion", "champion", "find_champion", "model_versions", "promote", "rollback", "score_rows",
+           "shadow_report", "start_shadow", "stop_shadow"]
 log = logging.getLogger(__name__)
 
 
@@ -93,3 +95,81 @@ def score_rows(ctx: AppContext, actor: Actor, model_name: str, version: int, row
     scores = [float(s) for s in ctx.scorers.get(spec, target.id, target.artifact_path, target.sha256).score(clean)]
     return ScoreOut(model=model_name, version=version, scores=scores,
                     would_route=[spec.routing.route(s).value for s in scores])
+
+
+def start_shadow(ctx: AppContext, actor: Actor, model_name: str, version: int, reason: str) -> RunOut:
+    """``version`` scores live traffic beside the champion from the next request on, routing nothing; its figures
+    are compared with the champion's as labels arrive (``shadow_report``). Any earlier shadow stops."""
+    authorize(actor, Permission.MODELS_PROMOTE)
+    ctx.registry.model(model_name)
+    with ctx.engine.begin() as conn:
+        target = _version(conn, model_name, version)
+        if target.status == VersionStatus.CHAMPION:
+            raise Conflict(f"model {model_name!r} version {version} serves: it cannot also shadow", field="version")
+        _reason(reason)
+        versions.set_shadow(conn, model_name, target.id)
+        return _record(ctx, conn, actor, model_name, target.id, "shadow_start",
+                       f"shadow: v{target.version} scores beside the champion, by {actor.name}: {reason.strip()}")
+
+
+def stop_shadow(ctx: AppContext, actor: Actor, model_name: str, reason: str) -> RunOut:
+    """The shadow version stops scoring; 409 when none runs."""
+    authorize(actor, Permission.MODELS_PROMOTE)
+    ctx.registry.model(model_name)
+    _reason(reason)
+    with ctx.engine.begin() as conn:
+        stopped = versions.stop_shadow(conn, model_name)
+        if stopped is None:
+            raise Conflict(f"model {model_name!r} has no version in shadow")
+        return _record(ctx, conn, actor, model_name, stopped.id, "shadow_stop",
+                       f"shadow stopped: v{stopped.version}, by {actor.name}: {reason.strip()}")
+
+
+def shadow_report(ctx: AppContext, model_name: str) -> ShadowOut:
+    """The shadow vs the champion on the labelled predictions both scored: weighted AUCs (1/π), the difference
+    and its paired-bootstrap interval (reviewqueue.evaluation)."""
+    from reviewqueue.evaluation import label_weights, paired_bootstrap
+
+    spec = ctx.registry.model(model_name)
+    with ctx.read() as conn:
+        current, shadow = versions.serving_versions(conn, model_name)
+        if shadow is None:
+            return ShadowOut(model=model_name, shadow_version=None, champion_version=current.version, scored=0,
+                             labelled=0, positives=0, champion_auc=None, shadow_auc=None, difference=None, low=None,
+                             high=None, summary="no version is in shadow")
+        scored = predictions.count_shadow_scored(conn, model_name, shadow.id)
+        rows = list(best_label_per_prediction(labels.labels_with_shadow_scores(conn, model_name, shadow.id)).values())
+    import numpy as np
+
+    y = np.array([r.value == spec.positive_verdict for r in rows], dtype=int)
+    comparison = paired_bootstrap(y, np.array([r.shadow_score for r in rows], dtype=np.float64),
+                                  np.array([r.score for r in rows], dtype=np.float64),
+                                  label_weights([r.selection_probability for r in rows]))
+    if comparison.difference is None or comparison.low is None or comparison.high is None:
+        summary = (f"v{shadow.version} in shadow scored {scored} predictions; {len(rows)} carry a label "
+                   f"({comparison.positives} positive): both classes are needed to compare")
+    else:
+        summary = (f"v{shadow.version} vs champion v{current.version}: {comparison.difference:+.3f} AUC "
+                   f"[{comparison.low:+.3f}, {comparison.high:+.3f}] on {len(rows)} labels "
+                   f"({comparison.positives} positive), weighted")
+    return ShadowOut(model=model_name, shadow_version=shadow.version, champion_version=current.version,
+                     scored=scored, labelled=len(rows), positives=comparison.positives,
+                     champion_auc=comparison.champion, shadow_auc=comparison.candidate,
+                     difference=comparison.difference, low=comparison.low, high=comparison.high, summary=summary)
+
+
+def _reason(reason: str) -> None:
+    if not reason.strip() or len(reason) > 500:
+        raise ValidationFailed("reason: 1 to 500 characters saying why", field="reason")
+
+
+def _record(ctx: AppContext, conn: Any, actor: Actor, model_name: str, version_id: int, trigger: str,
+            decision: str) -> RunOut:
+    now = ctx.now()
+    current = find_champion(conn, model_name)
+    run_id = runs.insert_run(conn, model_name=model_name, trigger=trigger, label_ids=[], max_label_id=0,
+                             champion_version_id=current.id if current else None, started_at=now)
+    runs.finish_run(conn, run_id, status=RunStatus.RECORDED, candidate_version_id=version_id, candidate_metrics={},
+                    champion_metrics={}, finished_at=now, duration_seconds=0.0, decision=decision)
+    log.warning("shadow changed by hand", extra={"action": trigger, "model": model_name, "actor": actor.name})
+    return next(r for r in runs.list_runs(conn, model_name, limit=5) if r.id == run_id)

@@ -12,6 +12,7 @@ from reviewqueue.schemas import (
     RunOut,
     ScoreOut,
     ScoreRequest,
+    ShadowOut,
     VersionOut,
     VersionQuality,
 )
@@ -75,3 +76,23 @@ def score(model: str, version: DbId, body: ScoreRequest, ctx: Ctx, actor: Curren
     """Score rows with any version: no prediction is stored and nothing is routed (what-if, comparisons)."""
     authorize(actor, Permission.VERSIONS_SCORE)
     return versions.score_rows(ctx, actor, model, version, body.features)
+
+
+@router.post("/{model}/versions/{version}/shadow", response_model=RunOut)
+def start_shadow(model: str, version: DbId, body: PromoteRequest, ctx: Ctx, actor: CurrentActor) -> RunOut:
+    """Score live traffic with this version beside the champion; it routes nothing (admin, data scientist)."""
+    authorize(actor, Permission.MODELS_PROMOTE)
+    return versions.start_shadow(ctx, actor, model, version, body.reason)
+
+
+@router.post("/{model}/shadow/stop", response_model=RunOut)
+def stop_shadow(model: str, body: PromoteRequest, ctx: Ctx, actor: CurrentActor) -> RunOut:
+    authorize(actor, Permission.MODELS_PROMOTE)
+    return versions.stop_shadow(ctx, actor, model, body.reason)
+
+
+@router.get("/{model}/shadow", response_model=ShadowOut)
+def shadow_report(model: str, ctx: Ctx, actor: CurrentActor) -> ShadowOut:
+    """The shadow version against the champion on the labelled predictions both scored (weighted AUC, interval)."""
+    authorize(actor, Permission.VERSIONS_READ)
+    return versions.shadow_report(ctx, model)
