@@ -142,6 +142,80 @@ def retrain(model: str) -> None:
     _train_with_progress(model, "manual")
 
 
+@app.command("evaluate")
+def evaluate(
+    name: str,
+    data: Annotated[Path, typer.Option(help="CSV: the model's feature columns, the label column and optionally "
+                                             "selection_probability (π: metrics are weighted by 1/π)")],
+    versions: Annotated[str | None, typer.Option(help="Comma-separated version numbers (default: every one)")]
+    = None,
+    label_column: Annotated[str, typer.Option(help="Column of verdicts (e.g. fraud/legit) or 1/0")] = "label",
+) -> None:
+    """How each stored version of NAME does on a labelled CSV: ROC AUC with its interval, the routes at the
+    model's thresholds, and each version against the champion (nothing is stored)."""
+    import csv
+
+    from reviewqueue.domain.permissions import Permission, authorize
+    from reviewqueue.errors import ReviewQueueError
+    from reviewqueue.services import evaluate as evaluation
+
+    def fail(message: str) -> typer.Exit:
+        typer.echo(f"error: {message}", err=True)
+        return typer.Exit(2)
+
+    try:
+        numbers = [int(v) for v in versions.split(",") if v.strip()] if versions else None
+    except ValueError:
+        raise fail(f"--versions: expected comma-separated version numbers, got {versions!r}") from None
+    try:
+        with data.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            records = list(reader)
+            columns = list(reader.fieldnames or [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise fail(f"{data}: {exc}") from None
+    try:
+        ctx = _ctx()
+        authorize(_cli_actor(), Permission.VERSIONS_SCORE)
+        labelled = evaluation.parse_labelled(ctx.registry.model(name), columns, records, label_column)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task(f"{name}: scoring", total=1.0)
+            result = evaluation.evaluate(
+                ctx, name, labelled.rows, labelled.labels, labelled.probabilities, numbers,
+                progress=lambda step, fraction: bar.update(task, completed=fraction, description=f"{name}: {step}"),
+            )
+    except ReviewQueueError as exc:
+        raise fail(exc.message) from None
+
+    def auc(value: float | None, low: float | None, high: float | None, signed: bool = False) -> str:
+        if value is None:
+            return "n/a"
+        spread = "" if low is None or high is None else (
+            f" [{low:+.3f}, {high:+.3f}]" if signed else f" [{low:.3f}, {high:.3f}]")
+        return f"{value:+.3f}{spread}" if signed else f"{value:.4f}{spread}"
+
+    compared = any(v.difference is not None for v in result.versions)
+    table = Table("version", "n", "positives", "ROC AUC [95%]", "vs champion [95%]",
+                  title=f"{name} on {data.name}{', weighted by 1/π' if result.weighted else ''} (* champion)")
+    for v in result.versions:
+        champion = v.version == result.champion
+        table.add_row(f"v{v.version}{' *' if champion else ''}", str(v.n), str(v.positives),
+                      auc(v.auc, v.auc_low, v.auc_high),
+                      ("reference" if champion else auc(v.difference, v.difference_low, v.difference_high,
+                                                        signed=True)) if compared else "-")
+    console.print(table)
+    routes = Table("version", "route", "share of rows", "precision", "share of positives",
+                   title=f"routes at review_low={ctx.registry.model(name).routing.review_low}, "
+                         f"review_high={ctx.registry.model(name).routing.review_high}")
+    for v in result.versions:
+        for r in v.routes:
+            routes.add_row(f"v{v.version}", r.route, f"{r.share:.1%}",
+                           "n/a" if r.precision is None else f"{r.precision:.1%}",
+                           "n/a" if r.recall is None else f"{r.recall:.1%}")
+    console.print(routes)
+    console.print(result.summary(), markup=False, soft_wrap=True)
+
+
 @users_app.command("add")
 def users_add(
     name: str,
