@@ -244,3 +244,16 @@ def test_data_scientist_promotes_a_version_and_rolls_back_from_the_models_page(
     assert [r.status for r in rows(ctx, "SELECT status FROM model_versions ORDER BY version")] == [
         "champion", "retired"]
 
+
+
+def test_models_page_shows_the_shadow_comparison(app: AppTest, ctx: Any, people: Any,
+                                                 trained_fraud: dict[str, Any], live_api: str) -> None:
+    from tests.factories import install_version
+
+    install_version(ctx, {**trained_fraud, "version": 2, "status": "rejected", "promoted_at": None})
+    with Client(live_api, people.data_scientist) as scientist:
+        scientist.start_shadow("fraud", 2, "same artefact, as a dry run")
+    at = sign_in(app, "data_scientist", "data_scientist-pw")
+    at.switch_page("views/models.py").run()
+    assert not at.exception
+    assert any(i.value.startswith("Shadow: v2 in shadow scored 0 predictions") for i in at.info), texts(at)

@@ -126,6 +126,9 @@ for model in models:
             else:
                 st.caption("No version has this metric yet.")
         _quality(model, versions)
+        shadow = session.call(client.shadow, model.name) if "versions.read" in me.permissions else None
+        if shadow is not None and shadow.shadow_version is not None:
+            st.info(f"Shadow: {shadow.summary}", icon=":material/compare_arrows:")
         if "models.promote" in me.permissions and versions:
             _serve_by_hand(model, versions)
         st.markdown("**Training runs**")
