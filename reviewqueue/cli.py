@@ -136,6 +136,37 @@ def models_rollback(
     console.print(f"run {run.id}: {run.decision}")
 
 
+@models_app.command("shadow")
+def models_shadow(
+    name: str, version: int,
+    reason: Annotated[str, typer.Option(help="Why: recorded on the run with who did it")],
+) -> None:
+    """Let VERSION of NAME score live traffic beside the champion, routing nothing."""
+    from reviewqueue.services import versions
+
+    run = versions.start_shadow(_ctx(), _cli_actor(), name, version, reason)
+    console.print(f"run {run.id}: {run.decision}")
+
+
+@models_app.command("shadow-stop")
+def models_shadow_stop(
+    name: str, reason: Annotated[str, typer.Option(help="Why: recorded on the run with who did it")],
+) -> None:
+    """Stop NAME's shadow version."""
+    from reviewqueue.services import versions
+
+    run = versions.stop_shadow(_ctx(), _cli_actor(), name, reason)
+    console.print(f"run {run.id}: {run.decision}")
+
+
+@models_app.command("shadow-report")
+def models_shadow_report(name: str) -> None:
+    """NAME's shadow version against the champion on the labelled predictions both scored."""
+    from reviewqueue.services import versions
+
+    console.print(versions.shadow_report(_ctx(), name).summary)
+
+
 @app.command("retrain")
 def retrain(model: str) -> None:
     """Retrain MODEL now on its dataset plus labels; promote if not worse than the champion."""

@@ -51,6 +51,18 @@ def test_register_list_users_tokens_and_retrain(cli_env: str) -> None:
         runs = conn.execute(select(TrainingRun.trigger)).scalars().all()
     assert runs == ["register", "manual"]
     assert len(versions) == 2
+    # a person changes what serves: shadow, then promote, then roll back — each recorded with who and why
+    assert "shadow: v2 scores beside the champion, by cli:" in invoke("models", "shadow", "fraud", "2",
+                                                                      "--reason", "watch it")
+    assert invoke("models", "shadow-report", "fraud").startswith("v2 in shadow scored 0 predictions")
+    assert "shadow stopped: v2" in invoke("models", "shadow-stop", "fraud", "--reason", "enough")
+    assert "promote: v2 serves instead of v1, by cli:" in invoke("models", "promote", "fraud", "2", "--reason", "go")
+    assert "rollback: v1 serves instead of v2" in invoke("models", "rollback", "fraud", "--reason", "back")
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(select(ModelVersion.version, ModelVersion.status)).all())
+        triggers = conn.execute(select(TrainingRun.trigger).order_by(TrainingRun.id)).scalars().all()
+    assert statuses == {1: "champion", 2: "retired"}
+    assert triggers == ["register", "manual", "shadow_start", "shadow_stop", "promote", "rollback"]
     ctx.engine.dispose()
     engine.dispose()
 
