@@ -128,6 +128,29 @@ def live_api(ctx: AppContext) -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture
+def http(live_api: str) -> Iterator[Any]:
+    """``http(token)``: an httpx client on the live API signed in with that token; all closed after the test."""
+    import httpx
+
+    clients: list[httpx.Client] = []
+
+    def as_(token: str) -> httpx.Client:
+        client = httpx.Client(base_url=live_api, headers={"Authorization": f"Bearer {token}"}, timeout=15)
+        clients.append(client)
+        return client
+
+    yield as_
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def as_(http: Any, people: People) -> Any:
+    """``as_(role)``: an API client signed in as that test principal (``people``)."""
+    return lambda who: http(getattr(people, who))
+
+
 @pytest.fixture(scope="session")
 def full_registry() -> Registry:
     reg = Registry()

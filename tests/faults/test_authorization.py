@@ -4,8 +4,6 @@ addresses, refused by the webhook connector's SSRF guard in production mode."""
 
 from __future__ import annotations
 
-import httpx
-import pytest
 from sqlalchemy import func, select
 
 from connectors.registry import build_connectors
@@ -14,20 +12,6 @@ from reviewqueue.services import outbox
 from reviewqueue.settings import Settings
 from tests.clock import FakeClock
 from tests.factories import uncertain
-
-
-@pytest.fixture
-def http(live_api):
-    clients: list[httpx.Client] = []
-
-    def as_(token: str) -> httpx.Client:
-        client = httpx.Client(base_url=live_api, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-        clients.append(client)
-        return client
-
-    yield as_
-    for client in clients:
-        client.close()
 
 
 def totals(ctx) -> dict[str, int]:

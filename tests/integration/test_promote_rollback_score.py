@@ -4,26 +4,11 @@ nothing; roles the table does not grant are refused."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from reviewqueue.db.tables import ModelVersion, Prediction, TrainingRun
 from tests.factories import install_version, transaction, uncertain
-
-
-@pytest.fixture
-def as_(live_api, people):
-    clients: list[httpx.Client] = []
-
-    def client(who: str) -> httpx.Client:
-        c = httpx.Client(base_url=live_api, headers={"Authorization": f"Bearer {getattr(people, who)}"}, timeout=15)
-        clients.append(c)
-        return c
-
-    yield client
-    for c in clients:
-        c.close()
 
 
 @pytest.fixture

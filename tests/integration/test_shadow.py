@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import httpx
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import insert, select
@@ -16,20 +15,6 @@ from models.fraud import synthetic_transactions
 from reviewqueue.db.tables import ModelVersion, Prediction, ReviewItem, TrainingRun
 from reviewqueue.kinds.tabular import encode_frame, export_onnx
 from tests.factories import transaction, uncertain
-
-
-@pytest.fixture
-def as_(live_api, people):
-    clients: list[httpx.Client] = []
-
-    def client(who: str) -> httpx.Client:
-        c = httpx.Client(base_url=live_api, headers={"Authorization": f"Bearer {getattr(people, who)}"}, timeout=15)
-        clients.append(c)
-        return c
-
-    yield client
-    for c in clients:
-        c.close()
 
 
 @pytest.fixture
