@@ -288,7 +288,9 @@ def simulate(
         registry = Registry()
         registry.load_modules(Settings().model_modules)
         registry.freeze()
-        labelled = evaluation.parse_labelled(registry.model(name), columns, records, label_column)
+        spec = registry.model(name)
+        simulation.require_supported(spec)
+        labelled = evaluation.parse_labelled(spec, columns, records, label_column)
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task(f"{name}: starting", total=1.0)
             result = simulation.simulate(

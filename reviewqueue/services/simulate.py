@@ -45,7 +45,7 @@ from reviewqueue.registry import ModelSpec, Registry
 from reviewqueue.services import auth, decisions, ingest, queue, training
 from reviewqueue.services.context import AppContext
 
-__all__ = ["DaySummary", "Options", "Simulation", "simulate"]
+__all__ = ["DaySummary", "Options", "Simulation", "require_supported", "simulate"]
 
 STREAM_FRACTION = 0.7
 BOOTSTRAP_REPS = 1000
@@ -207,6 +207,13 @@ def _review(ctx: AppContext, actor: Actor, spec: ModelSpec, queues: Sequence[str
     return done
 
 
+def require_supported(spec: ModelSpec) -> None:
+    """ValidationFailed unless the random-label baseline can be fitted for this model (tabular models)."""
+    if spec.kind != "tabular":
+        raise ValidationFailed(f"model {spec.name!r} is a {spec.kind} model: the random-label baseline of "
+                               f"`simulate` supports tabular models only", field="model")
+
+
 def simulate(registry: Registry, model_name: str, rows: Sequence[dict[str, Any]], labels: Sequence[int],
              options: Options, progress: Progress | None = None) -> Simulation:
     """Replay ``rows`` (validated feature rows with their true ``labels``) through a private copy of the product
@@ -215,9 +222,7 @@ def simulate(registry: Registry, model_name: str, rows: Sequence[dict[str, Any]]
     from reviewqueue.testing import in_memory_context
 
     spec = registry.model(model_name)
-    if spec.kind != "tabular":
-        raise ValidationFailed(f"model {model_name!r} is a {spec.kind} model: the random-label baseline of "
-                               f"`simulate` supports tabular models only", field="model")
+    require_supported(spec)
     if options.days < 1 or options.reviews_per_day < 0 or options.retrain_every < 1:
         raise ValidationFailed("days and retrain_every must be at least 1, reviews_per_day at least 0",
                                field="options")

@@ -63,3 +63,12 @@ def test_simulate_bad_input_is_one_line_exit_2(sim_env: Path, tmp_path: Path) ->
 
     unknown = CliRunner().invoke(app, ["simulate", "nope", "--data", str(sim_env)])
     assert unknown.exit_code == 2 and len(unknown.output.strip().splitlines()) == 1, unknown.output
+
+
+def test_simulate_refuses_a_text_model_in_one_line(sim_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVIEWQUEUE_MODEL_MODULES", '["models.fraud", "models.self_harm"]')
+    result = CliRunner().invoke(app, ["simulate", "self_harm", "--data", str(sim_env)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: model 'self_harm' is a text model: the random-label baseline of `simulate` supports tabular "
+        "models only"]
