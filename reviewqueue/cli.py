@@ -113,50 +113,39 @@ def _cli_actor():  # type: ignore[no-untyped-def]
     return Actor(0, f"cli:{getpass.getuser()}", Role.ADMIN, ())
 
 
-@models_app.command("promote")
-def models_promote(
-    name: str, version: int,
-    reason: Annotated[str, typer.Option(help="Why: recorded on the run with who did it")],
-) -> None:
-    """Serve VERSION of NAME from the next request on (recorded as a run with who and why)."""
+Reason = Annotated[str, typer.Option(help="Why: recorded on the run with who did it")]
+
+
+def _by_hand(operation: str, *args: object) -> None:
+    """Run one of services.versions' changes by hand as the CLI user and print the run it recorded."""
     from reviewqueue.services import versions
 
-    run = versions.promote(_ctx(), _cli_actor(), name, version, reason)
+    run = getattr(versions, operation)(_ctx(), _cli_actor(), *args)
     console.print(f"run {run.id}: {run.decision}")
+
+
+@models_app.command("promote")
+def models_promote(name: str, version: int, reason: Reason) -> None:
+    """Serve VERSION of NAME from the next request on (recorded as a run with who and why)."""
+    _by_hand("promote", name, version, reason)
 
 
 @models_app.command("rollback")
-def models_rollback(
-    name: str, reason: Annotated[str, typer.Option(help="Why: recorded on the run with who did it")],
-) -> None:
+def models_rollback(name: str, reason: Reason) -> None:
     """Serve again the version of NAME that served before the current champion."""
-    from reviewqueue.services import versions
-
-    run = versions.rollback(_ctx(), _cli_actor(), name, reason)
-    console.print(f"run {run.id}: {run.decision}")
+    _by_hand("rollback", name, reason)
 
 
 @models_app.command("shadow")
-def models_shadow(
-    name: str, version: int,
-    reason: Annotated[str, typer.Option(help="Why: recorded on the run with who did it")],
-) -> None:
+def models_shadow(name: str, version: int, reason: Reason) -> None:
     """Let VERSION of NAME score live traffic beside the champion, routing nothing."""
-    from reviewqueue.services import versions
-
-    run = versions.start_shadow(_ctx(), _cli_actor(), name, version, reason)
-    console.print(f"run {run.id}: {run.decision}")
+    _by_hand("start_shadow", name, version, reason)
 
 
 @models_app.command("shadow-stop")
-def models_shadow_stop(
-    name: str, reason: Annotated[str, typer.Option(help="Why: recorded on the run with who did it")],
-) -> None:
+def models_shadow_stop(name: str, reason: Reason) -> None:
     """Stop NAME's shadow version."""
-    from reviewqueue.services import versions
-
-    run = versions.stop_shadow(_ctx(), _cli_actor(), name, reason)
-    console.print(f"run {run.id}: {run.decision}")
+    _by_hand("stop_shadow", name, reason)
 
 
 @models_app.command("shadow-report")

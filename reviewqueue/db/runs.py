@@ -12,7 +12,7 @@ from reviewqueue.db.tables import runs_table
 from reviewqueue.domain.states import RunStatus
 from reviewqueue.schemas import RunOut
 
-__all__ = ["fail_run", "finish_run", "insert_run", "last_used_label_id", "list_runs", "run_max_label_id"]
+__all__ = ["fail_run", "finish_run", "get_run", "insert_run", "last_used_label_id", "list_runs", "run_max_label_id"]
 
 
 def insert_run(
@@ -64,13 +64,19 @@ def last_used_label_id(conn: Connection, model_name: str) -> int:
     ).scalar_one())
 
 
+_RUN_COLUMNS = (runs_table.c.id, runs_table.c.trigger, runs_table.c.status, runs_table.c.n_labels,
+                runs_table.c.candidate_version_id, runs_table.c.champion_version_id, runs_table.c.candidate_metrics,
+                runs_table.c.champion_metrics, runs_table.c.error, runs_table.c.started_at, runs_table.c.finished_at,
+                runs_table.c.duration_seconds, runs_table.c.decision, runs_table.c.warnings)
+
+
 def list_runs(conn: Connection, model_name: str, limit: int = 50) -> list[RunOut]:
     """list_runs: a model's runs, newest first."""
-    rows = conn.execute(
-        select(runs_table.c.id, runs_table.c.trigger, runs_table.c.status, runs_table.c.n_labels,
-               runs_table.c.candidate_version_id, runs_table.c.champion_version_id, runs_table.c.candidate_metrics,
-               runs_table.c.champion_metrics, runs_table.c.error, runs_table.c.started_at, runs_table.c.finished_at,
-               runs_table.c.duration_seconds, runs_table.c.decision, runs_table.c.warnings)
-        .where(runs_table.c.model_name == model_name).order_by(runs_table.c.id.desc()).limit(limit)
-    ).all()
+    rows = conn.execute(select(*_RUN_COLUMNS).where(runs_table.c.model_name == model_name)
+                        .order_by(runs_table.c.id.desc()).limit(limit)).all()
     return [RunOut.model_validate(r) for r in rows]
+
+
+def get_run(conn: Connection, run_id: int) -> RunOut:
+    """get_run: one run as the API shows it (the run must exist)."""
+    return RunOut.model_validate(conn.execute(select(*_RUN_COLUMNS).where(runs_table.c.id == run_id)).one())

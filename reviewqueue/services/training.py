@@ -46,7 +46,7 @@ from reviewqueue.services.context import AppContext
 from reviewqueue.serving.sessions import sha256_file
 
 __all__ = ["FOLDS", "HOLDOUT_FRACTION", "LabelledData", "Progress", "RunResult", "collect_labels",
-           "labels_since_last_run", "list_runs", "metrics_for", "train_version"]
+           "get_run", "labels_since_last_run", "list_runs", "metrics_for", "train_version"]
 
 log = logging.getLogger(__name__)
 
@@ -347,3 +347,9 @@ def list_runs(ctx: AppContext, model_name: str, limit: int = 50) -> list[RunOut]
     """A model's runs, newest first."""
     with ctx.read() as conn:
         return run_queries.list_runs(conn, model_name, limit)
+
+
+def get_run(ctx: AppContext, run_id: int) -> RunOut:
+    """One run as the API shows it."""
+    with ctx.read() as conn:
+        return run_queries.get_run(conn, run_id)

@@ -63,20 +63,13 @@ def _version(conn: Any, model_name: str, version: int) -> StoredVersion:
 
 def _switch(ctx: AppContext, conn: Any, actor: Actor, model_name: str, target: StoredVersion, trigger: str,
             reason: str) -> RunOut:
-    if not reason.strip() or len(reason) > 500:
-        raise ValidationFailed("reason: 1 to 500 characters saying why", field="reason")
-    now = ctx.now()
+    _reason(reason)
     current = find_champion(conn, model_name)
-    run_id = runs.insert_run(conn, model_name=model_name, trigger=trigger, label_ids=[], max_label_id=0,
-                             champion_version_id=current.id if current else None, started_at=now)
-    versions.make_champion(conn, model_name, target.id, now)
+    versions.make_champion(conn, model_name, target.id, ctx.now())
     was = f"v{current.version}" if current else "nothing"
-    decision = f"{trigger}: v{target.version} serves instead of {was}, by {actor.name}: {reason.strip()}"
-    runs.finish_run(conn, run_id, status=RunStatus.PROMOTED, candidate_version_id=target.id, candidate_metrics={},
-                    champion_metrics={}, finished_at=now, duration_seconds=0.0, decision=decision)
-    log.warning("champion changed by hand", extra={"action": f"version_{trigger}", "model": model_name,
-                                                   "version": target.version, "actor": actor.name})
-    return next(r for r in runs.list_runs(conn, model_name, limit=5) if r.id == run_id)
+    return _record(ctx, conn, actor, model_name, target.id, trigger, RunStatus.PROMOTED,
+                   f"{trigger}: v{target.version} serves instead of {was}, by {actor.name}: {reason.strip()}",
+                   champion_id=current.id if current else None)
 
 
 def score_rows(ctx: AppContext, actor: Actor, model_name: str, version: int, rows: Any) -> ScoreOut:
@@ -108,8 +101,10 @@ def start_shadow(ctx: AppContext, actor: Actor, model_name: str, version: int, r
             raise Conflict(f"model {model_name!r} version {version} serves: it cannot also shadow", field="version")
         _reason(reason)
         versions.set_shadow(conn, model_name, target.id)
-        return _record(ctx, conn, actor, model_name, target.id, "shadow_start",
-                       f"shadow: v{target.version} scores beside the champion, by {actor.name}: {reason.strip()}")
+        current = find_champion(conn, model_name)
+        return _record(ctx, conn, actor, model_name, target.id, "shadow_start", RunStatus.RECORDED,
+                       f"shadow: v{target.version} scores beside the champion, by {actor.name}: {reason.strip()}",
+                       champion_id=current.id if current else None)
 
 
 def stop_shadow(ctx: AppContext, actor: Actor, model_name: str, reason: str) -> RunOut:
@@ -121,8 +116,10 @@ def stop_shadow(ctx: AppContext, actor: Actor, model_name: str, reason: str) -> 
         stopped = versions.stop_shadow(conn, model_name)
         if stopped is None:
             raise Conflict(f"model {model_name!r} has no version in shadow")
-        return _record(ctx, conn, actor, model_name, stopped.id, "shadow_stop",
-                       f"shadow stopped: v{stopped.version}, by {actor.name}: {reason.strip()}")
+        current = find_champion(conn, model_name)
+        return _record(ctx, conn, actor, model_name, stopped.id, "shadow_stop", RunStatus.RECORDED,
+                       f"shadow stopped: v{stopped.version}, by {actor.name}: {reason.strip()}",
+                       champion_id=current.id if current else None)
 
 
 def shadow_report(ctx: AppContext, model_name: str) -> ShadowOut:
@@ -164,12 +161,13 @@ def _reason(reason: str) -> None:
 
 
 def _record(ctx: AppContext, conn: Any, actor: Actor, model_name: str, version_id: int, trigger: str,
-            decision: str) -> RunOut:
+            status: RunStatus, decision: str, champion_id: int | None) -> RunOut:
+    """A change by hand, recorded as a run: who, why, which version, and what served when it was made."""
     now = ctx.now()
-    current = find_champion(conn, model_name)
     run_id = runs.insert_run(conn, model_name=model_name, trigger=trigger, label_ids=[], max_label_id=0,
-                             champion_version_id=current.id if current else None, started_at=now)
-    runs.finish_run(conn, run_id, status=RunStatus.RECORDED, candidate_version_id=version_id, candidate_metrics={},
+                             champion_version_id=champion_id, started_at=now)
+    runs.finish_run(conn, run_id, status=status, candidate_version_id=version_id, candidate_metrics={},
                     champion_metrics={}, finished_at=now, duration_seconds=0.0, decision=decision)
-    log.warning("shadow changed by hand", extra={"action": trigger, "model": model_name, "actor": actor.name})
-    return next(r for r in runs.list_runs(conn, model_name, limit=5) if r.id == run_id)
+    log.warning("model versions changed by hand", extra={"action": f"version_{trigger}", "model": model_name,
+                                                         "actor": actor.name, "run_id": run_id})
+    return runs.get_run(conn, run_id)

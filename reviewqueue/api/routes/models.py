@@ -54,7 +54,7 @@ def retrain(model: str, ctx: Ctx, actor: CurrentActor) -> RunOut:
     authorize(actor, Permission.MODELS_RETRAIN)
     spec = ctx.registry.model(model)
     result = training.train_version(ctx, spec, trigger="manual")
-    return next(r for r in training.list_runs(ctx, model) if r.id == result.run_id)
+    return training.get_run(ctx, result.run_id)
 
 
 @router.post("/{model}/versions/{version}/promote", response_model=RunOut)
