@@ -143,7 +143,8 @@ def shadow_report(ctx: AppContext, model_name: str) -> ShadowOut:
                                   np.array([r.score for r in rows], dtype=np.float64),
                                   label_weights([r.selection_probability for r in rows]))
     if comparison.difference is None or comparison.low is None or comparison.high is None:
-        summary = (f"v{shadow.version} in shadow scored {scored} predictions; {len(rows)} carry a label "
+        summary = (f"v{shadow.version} in shadow scored {scored} prediction{'' if scored == 1 else 's'}; "
+                   f"{len(rows)} carry a label "
                    f"({comparison.positives} positive): both classes are needed to compare")
     else:
         summary = (f"v{shadow.version} vs champion v{current.version}: {comparison.difference:+.3f} AUC "
