@@ -243,7 +243,11 @@ def simulate(
     budget: Annotated[int | None, typer.Option(help="Reviews in all over the replay (default: no cap)")] = None,
     reviews_per_day: Annotated[int, typer.Option(help="Items the scripted reviewer decides each day")] = 100,
     days: Annotated[int, typer.Option(help="Days the stream is replayed over")] = 7,
-    retrain_every: Annotated[int, typer.Option(help="Retrain (through the real gate) every N days")] = 2,
+    retrain_every: Annotated[int, typer.Option(
+        help="Retrain (through the real gate) every N days; 0: only at --checkpoints")] = 2,
+    checkpoints: Annotated[str, typer.Option(
+        help="Label counts (e.g. 64,256,1024) at which to retrain and compare with random and top-of-queue "
+             "labels")] = "",
     seed: Annotated[int, typer.Option(help="Seed of the stream/evaluation split and the random labeller")] = 0,
     label_column: Annotated[str, typer.Option(help="Column of verdicts (e.g. fraud/legit) or 1/0")] = "label",
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON here")] = None,
@@ -271,20 +275,25 @@ def simulate(
             columns = list(reader.fieldnames or [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise fail(f"{data}: {exc}") from None
-    options = simulation.Options(days=days, reviews_per_day=reviews_per_day, retrain_every=retrain_every,
-                                 budget=budget, seed=seed)
     try:
+        counts = tuple(int(c) for c in checkpoints.replace(" ", "").split(",") if c)
+    except ValueError:
+        raise fail(f"--checkpoints: expected label counts such as 64,256,1024, got {checkpoints!r}") from None
+    try:
+        options = simulation.Options(days=days, reviews_per_day=reviews_per_day, retrain_every=retrain_every,
+                                     budget=budget, seed=seed, checkpoints=counts)
+        settings = Settings()
         registry = Registry()
-        registry.load_modules(Settings().model_modules)
+        registry.load_modules(settings.model_modules)
         registry.freeze()
         spec = registry.model(name)
-        simulation.require_supported(spec)
         labelled = evaluation.parse_labelled(spec, columns, records, label_column)
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task(f"{name}: starting", total=1.0)
             result = simulation.simulate(
                 registry, name, labelled.rows, labelled.labels, options,
                 progress=lambda step, fraction: bar.update(task, completed=fraction, description=f"{name}: {step}"),
+                artifacts_from=Path(settings.artifact_dir),
             )
     except ReviewQueueError as exc:
         raise fail(exc.message) from None
@@ -308,6 +317,19 @@ def simulate(
     for d in result.days:
         if d.gate:
             console.print(f"day {d.day} gate: {d.gate}", markup=False, soft_wrap=True)
+    if result.checkpoints:
+        points = Table("labels (positive)", "day", "served", "served AUC [95%]", "random labels AUC (positive)",
+                       "top-of-queue AUC (positive)", "gate",
+                       title="At each label count: the served version beside the same number of random and "
+                             "top-of-queue labels")
+        for c in result.checkpoints:
+            points.add_row(f"{c.labels} ({c.positives})", str(c.day), f"v{c.served_version}",
+                           auc(c.served_auc, c.served_auc_low, c.served_auc_high),
+                           f"{auc(c.random_auc)} ({c.random_positives})", f"{auc(c.top_auc)} ({c.top_positives})",
+                           c.gate.split(":")[0] if c.gate else "-")
+        console.print(points)
+        for c in result.checkpoints:
+            console.print(f"{c.labels} labels gate: {c.gate}", markup=False, soft_wrap=True)
     console.print(result.summary(), markup=False, soft_wrap=True)
     if json_path is not None:
         json_path.write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n", encoding="utf-8")

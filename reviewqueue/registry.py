@@ -55,7 +55,11 @@ class Retrain:
     tolerance: float = 0.0
     """With ``require_improvement=False``: promote when the interval's lower bound of Δ is > −tolerance."""
     require_improvement: bool = True
-    """Promote only when the candidate is better with confidence (the interval's lower bound of Δ > 0)."""
+    """Promote only when the candidate is better with ``confidence`` (the interval's lower bound of Δ > 0)."""
+    confidence: float = 0.9
+    """How sure the gate must be, one-sided: the lower bound it tests is the (1 − confidence) quantile of the
+    bootstrap Δ, i.e. the lower end of the central (2·confidence − 1) interval shown in the decision. 0.9 means
+    "better with 90% confidence"; raise it where a wrong promotion costs more than a late one."""
     min_eval_per_class: int = 10
     """Fewer fresh labels than this in either class → "not enough evidence", the champion is kept."""
 
@@ -200,6 +204,9 @@ def _check_spec(spec: ModelSpec) -> None:
         raise ConfigurationError(f"model {spec.name!r}: ExpectedLoss needs feature {spec.priority.amount_feature!r}")
     if spec.zero_shot is not None:
         _check_zero_shot(spec, spec.zero_shot)
+    if not 0.5 < spec.retrain.confidence < 1:
+        raise ConfigurationError(f"model {spec.name!r}: Retrain.confidence must be between 0.5 and 1 (e.g. 0.9), "
+                                 f"got {spec.retrain.confidence!r}")
     if spec.retrain.min_eval_per_class < 1:
         raise ConfigurationError(f"model {spec.name!r}: Retrain.min_eval_per_class must be at least 1")
     if spec.kind == "text" and spec.zero_shot is None and spec.dataset is None:

@@ -91,6 +91,8 @@ class Evidence:
     high: float | None
     on: str = "fresh labels"
     weighted: bool = True
+    confidence: float = 0.95
+    """One-sided confidence of ``low``: the interval [low, high] is the central (2·confidence − 1) one."""
 
     @property
     def negatives(self) -> int:
@@ -130,7 +132,8 @@ def decide(
     2. no champion → promoted (the first version serves);
     3. fewer than ``min_per_class`` labels of either class in the evidence → kept: not enough evidence;
     4. ``require_improvement`` → promoted iff the interval's lower bound of Δ = candidate − champion is > 0
-       (better with confidence); otherwise promoted iff the lower bound is > −``tolerance`` (not worse).
+       (better with ``evidence.confidence``, one-sided); otherwise promoted iff the lower bound is
+       > −``tolerance`` (not worse).
     """
     keep = f"kept v{champion_version}" if champion_version is not None else "rejected"
     if not sanity.converged:
@@ -151,10 +154,11 @@ def decide(
         return Decision(False, f"{keep}: not enough evidence ({have} {short} fresh labels, need {min_per_class})")
     if evidence.low is None:
         return Decision(False, f"{keep}: the comparison could not be measured")
+    sure = f"{evidence.confidence:.0%} confidence"
     if require_improvement:
         if evidence.low > 0:
-            return Decision(True, f"promoted: {_interval(evidence)}")
-        return Decision(False, f"{keep}: {_interval(evidence)} is not better with confidence")
+            return Decision(True, f"promoted: {_interval(evidence)}: better with {sure}")
+        return Decision(False, f"{keep}: {_interval(evidence)} is not better with {sure}")
     if evidence.low > -tolerance:
-        return Decision(True, f"promoted: {_interval(evidence)}, not worse than −{tolerance:g}")
-    return Decision(False, f"{keep}: {_interval(evidence)} may be worse by more than {tolerance:g}")
+        return Decision(True, f"promoted: {_interval(evidence)}: not worse than −{tolerance:g} with {sure}")
+    return Decision(False, f"{keep}: {_interval(evidence)} may be worse by more than {tolerance:g} ({sure})")

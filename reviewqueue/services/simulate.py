@@ -9,11 +9,16 @@ in days on a simulated clock (one day per step, so budgets and leases behave):
 2. a scripted reviewer (a real principal, Role.REVIEWER, on the model's decision and learning queues) claims
    (``queue.claim_in_transaction``) and decides (``decisions.decide``) up to ``reviews_per_day`` items in turn
    across the queues, with the file's TRUE label as verdict (and never more than ``budget`` reviews in all);
-3. every ``retrain_every`` days ``training.train_version(trigger="manual")`` runs and the real gate decides;
+3. every ``retrain_every`` days (0: never by the day) ``training.train_version(trigger="manual")`` runs and the
+   real gate decides; with ``checkpoints`` (label counts, e.g. 64, 256, 1024) the reviewer stops the moment the
+   labels reach each count, the model retrains there (the label-count trigger, as ``Retrain.min_new_labels``
+   does in production) and the checkpoint is measured;
 4. the served version (``find_champion``) is scored on the evaluation set: ROC AUC with a 95% percentile
-   interval over ``BOOTSTRAP_REPS`` resamples; beside it a *random-label baseline*: as many labels as were
-   gathered, drawn uniformly from the stream ingested so far, fitted with the model's own ``train`` on its base
-   training split plus those labels (tabular models only).
+   interval over ``BOOTSTRAP_REPS`` resamples; beside it two baselines fitted with the model's own ``train``
+   on its base training split (if any) plus as many labels as the product gathered: *random* (drawn uniformly
+   from the stream ingested so far) and, at checkpoints, *top of queue* (the ingested events version 1 scored
+   highest: a reviewer who only ever labels the top of a score-ranked queue, with no audit or learning sample).
+   Every row is encoded once (for a text model: embedded once), so the baselines cost a fit each.
 
 Positives of the day's stream are split into: caught (auto-flagged, or reviewed that day — the reviewer saw the
 true label), waiting (routed to review, not reviewed yet) and missed (auto-passed and not reviewed).
@@ -23,6 +28,7 @@ Nothing outside the private database and a temporary artifact folder is written.
 from __future__ import annotations
 
 import random
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,7 +51,7 @@ from reviewqueue.registry import ModelSpec, Registry
 from reviewqueue.services import auth, decisions, ingest, queue, training
 from reviewqueue.services.context import AppContext
 
-__all__ = ["DaySummary", "Options", "Simulation", "require_supported", "simulate"]
+__all__ = ["Checkpoint", "DaySummary", "Options", "Simulation", "simulate"]
 
 STREAM_FRACTION = 0.7
 BOOTSTRAP_REPS = 1000
@@ -62,9 +68,19 @@ class Options:
     days: int = 7
     reviews_per_day: int = 100
     retrain_every: int = 2
+    """Retrain every N days; 0: only at ``checkpoints``."""
     budget: int | None = None
     """Reviews in all over the whole replay (None: only the per-day limit)."""
     seed: int = 0
+    checkpoints: tuple[int, ...] = ()
+    """Label counts at which the reviewer pauses, the model retrains and all three are measured."""
+
+    def __post_init__(self) -> None:
+        if self.days < 1 or self.reviews_per_day < 0 or self.retrain_every < 0:
+            raise ValidationFailed("days must be at least 1, reviews_per_day and retrain_every at least 0",
+                                   field="options")
+        if any(c < 1 for c in self.checkpoints):
+            raise ValidationFailed("checkpoints are label counts of at least 1", field="checkpoints")
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,27 @@ class DaySummary:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """The moment the product's labels reached ``labels``: its retrain, and the served version beside the
+    models the same number of random and top-of-queue labels give."""
+
+    labels: int
+    day: int
+    positives: int
+    """Positive labels among them."""
+    served_version: int
+    served_auc: float | None
+    served_auc_low: float | None
+    served_auc_high: float | None
+    random_auc: float | None
+    random_positives: int
+    top_auc: float | None
+    top_positives: int
+    gate: str | None
+    promoted: bool | None
+
+
+@dataclass(frozen=True)
 class Simulation:
     model: str
     rows: int
@@ -105,6 +142,9 @@ class Simulation:
     initial_version: int
     initial_auc: float | None
     days: tuple[DaySummary, ...]
+    checkpoints: tuple[Checkpoint, ...] = ()
+    missed_checkpoints: tuple[int, ...] = ()
+    """Requested label counts the replay never reached (the stream ran out of items to review)."""
 
     def summary(self) -> str:
         """The closing line in words."""
@@ -114,14 +154,16 @@ class Simulation:
         served = "n/a" if last.served_auc is None else f"{last.served_auc:.3f}"
         start = "n/a" if self.initial_auc is None else f"{self.initial_auc:.3f}"
         base = "n/a" if last.baseline_auc is None else f"{last.baseline_auc:.3f}"
-        promotions = sum(1 for d in self.days if d.promoted)
+        promotions = sum(1 for d in self.days if d.promoted) + sum(1 for c in self.checkpoints if c.promoted)
         caught, missed = sum(d.caught for d in self.days), sum(d.missed for d in self.days)
         positives = sum(d.positives for d in self.days)
         return (f"after {len(self.days)} days and {last.labels:,} reviewer labels, {self.model} serves "
                 f"v{last.served_version} with ROC AUC {served} on {self.eval_rows:,} untouched rows (v"
                 f"{self.initial_version} started at {start}; {promotions} promotion{'s' * (promotions != 1)}); "
                 f"as many random labels give {base}; of {positives:,} positives in the stream {caught:,} were "
-                f"caught, {missed:,} auto-passed, {last.pending:,} items left pending")
+                f"caught, {missed:,} auto-passed, {last.pending:,} items left pending"
+                + (f"; checkpoints never reached: {', '.join(map(str, self.missed_checkpoints))} labels"
+                   if self.missed_checkpoints else ""))
 
 
 def _split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,24 +203,25 @@ def _served(ctx: AppContext, spec: ModelSpec, rows: list[dict[str, Any]], y: np.
 
 
 class _Baseline:
-    """The model's own ``train`` on its base training split plus N labels drawn uniformly from the stream so far."""
+    """The model's own ``train`` on its base training split (if any) plus chosen rows of the file.
 
-    def __init__(self, ctx: AppContext, spec: ModelSpec, eval_frame: pd.DataFrame) -> None:
+    Every row of the file is encoded once up front, so each baseline costs one fit."""
+
+    def __init__(self, ctx: AppContext, spec: ModelSpec, frame: pd.DataFrame, eval_idx: np.ndarray) -> None:
         self.spec = spec
         self.kind = kind_for(spec)
-        self.columns = [*spec.features.names, "label"]
+        columns = [*spec.features.names, "label"]
         base_train, _ = base_split(spec)
-        artifact_dir = Path(ctx.settings.artifact_dir)
-        self.base_enc, self.eval_enc = self.kind.encode(spec, [base_train[self.columns], eval_frame[self.columns]],
-                                                        artifact_dir=artifact_dir)
-        self.artifact_dir = artifact_dir
+        self.base_enc, self.all_enc = self.kind.encode(spec, [base_train[columns], frame[columns]],
+                                                       artifact_dir=Path(ctx.settings.artifact_dir))
+        self.eval_enc = self.all_enc.iloc[eval_idx]
 
-    def auc(self, labelled: pd.DataFrame) -> float | None:
-        parts = [self.base_enc]
-        if not labelled.empty:
-            [extra] = self.kind.encode(self.spec, [labelled[self.columns]], artifact_dir=self.artifact_dir)
-            parts.append(extra.astype(self.base_enc.dtypes.to_dict()))
-        frame = pd.concat(parts, ignore_index=True)
+    def auc(self, rows: np.ndarray) -> float | None:
+        """Held-out ROC AUC of a fit on the base rows plus the file's ``rows`` (indices); None with one class."""
+        parts = [p for p in (self.base_enc, self.all_enc.iloc[rows]) if not p.empty]
+        if not parts:
+            return None
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
         if frame["label"].nunique() < 2:
             return None
         fitted = self.kind.fit(self.spec, frame)
@@ -207,25 +250,26 @@ def _review(ctx: AppContext, actor: Actor, spec: ModelSpec, queues: Sequence[str
     return done
 
 
-def require_supported(spec: ModelSpec) -> None:
-    """ValidationFailed unless the random-label baseline can be fitted for this model (tabular models)."""
-    if spec.kind != "tabular":
-        raise ValidationFailed(f"model {spec.name!r} is a {spec.kind} model: the random-label baseline of "
-                               f"`simulate` supports tabular models only", field="model")
+def _reuse_encoder(spec: ModelSpec, source: Path | None, target: Path) -> None:
+    """Copy a text model's exported encoder from the configured store, so the replay does not export it again."""
+    from reviewqueue.kinds.text import ENCODER_FOLDER
+
+    if source is None or spec.kind != "text":
+        return
+    folder = Path(source) / spec.name / ENCODER_FOLDER
+    if (folder / "encoder.onnx").is_file():
+        shutil.copytree(folder, target / spec.name / ENCODER_FOLDER)
 
 
 def simulate(registry: Registry, model_name: str, rows: Sequence[dict[str, Any]], labels: Sequence[int],
-             options: Options, progress: Progress | None = None) -> Simulation:
+             options: Options, progress: Progress | None = None, *, artifacts_from: Path | None = None) -> Simulation:
     """Replay ``rows`` (validated feature rows with their true ``labels``) through a private copy of the product
-    (module docstring). ValidationFailed for a text model, too few rows or bad options; NotFound for an
-    unknown model."""
+    (module docstring). ValidationFailed for too few rows or bad options; NotFound for an unknown model.
+
+    ``artifacts_from``: the configured artifact store, read only to reuse a text model's exported encoder."""
     from reviewqueue.testing import in_memory_context
 
     spec = registry.model(model_name)
-    require_supported(spec)
-    if options.days < 1 or options.reviews_per_day < 0 or options.retrain_every < 1:
-        raise ValidationFailed("days and retrain_every must be at least 1, reviews_per_day at least 0",
-                               field="options")
     if len(rows) != len(labels):
         raise ValidationFailed("rows and labels differ in length", field="labels")
     stream_idx, eval_idx = _split(len(rows), options.seed)
@@ -240,9 +284,11 @@ def simulate(registry: Registry, model_name: str, rows: Sequence[dict[str, Any]]
         raise ValidationFailed("the evaluation set holds one class only", field="labels")
     frame = pd.DataFrame([dict(r) for r in rows], columns=list(spec.features.names)).assign(label=y_all)
     ids = [f"sim-{i}" for i in range(len(rows))]
+    index_of = {external_id: i for i, external_id in enumerate(ids)}
     truth = {ids[i]: int(y_all[i]) for i in range(len(rows))}
 
     with tempfile.TemporaryDirectory(prefix="reviewqueue-simulate-") as artifacts:
+        _reuse_encoder(spec, artifacts_from, Path(artifacts))
         current = START
         ctx = in_memory_context(registry, artifact_dir=Path(artifacts))
         ctx.clock = lambda: current
@@ -255,10 +301,23 @@ def simulate(registry: Registry, model_name: str, rows: Sequence[dict[str, Any]]
         queues = [spec.queue, *([spec.learning.queue] if spec.learning else [])]
         reviewer = auth.create_principal(ctx, REVIEWER, Role.REVIEWER, queues)
         actor = Actor(reviewer, REVIEWER, Role.REVIEWER, tuple(queues))
-        baseline = _Baseline(ctx, spec, frame.iloc[eval_idx])
+        report("encoding the file for the baselines", 0.02)
+        baseline = _Baseline(ctx, spec, frame, eval_idx)
         draw_key = np.random.default_rng(options.seed + 1).random(len(rows))  # the random labeller's order
+        with ctx.read() as conn:
+            champion = find_champion(conn, spec.name)
+        assert champion is not None  # version 1 trained above
+        first_scorer = ctx.scorers.get(spec, champion.id, champion.artifact_path, champion.sha256)
+        first_scores = np.full(len(rows), -np.inf)  # the top-of-queue labeller's order: version 1's scores
+        first_scores[stream_idx] = np.asarray(first_scorer.score([rows[i] for i in stream_idx]), dtype=np.float64)
+
+        def random_rows(ingested: np.ndarray, n: int) -> np.ndarray:
+            return ingested[np.argsort(draw_key[ingested], kind="stable")[:n]]
 
         days: list[DaySummary] = []
+        checkpoints: list[Checkpoint] = []
+        waiting_for = sorted(set(options.checkpoints))
+        labelled_rows: list[int] = []
         reviewed_total = 0
         chunks = np.array_split(stream_idx, options.days)
         for day, chunk in enumerate(chunks, start=1):
@@ -270,14 +329,40 @@ def simulate(registry: Registry, model_name: str, rows: Sequence[dict[str, Any]]
                 events = [{"external_id": ids[i], "features": dict(rows[i])} for i in batch]
                 for out in ingest.ingest(ctx, SIMULATOR, model_name, events):
                     routed[out.external_id] = out.route
+            ingested = np.concatenate(chunks[:day])
             report(f"day {day}: reviewing", (day - 0.6) / options.days)
             limit = options.reviews_per_day
             if options.budget is not None:
                 limit = max(0, min(limit, options.budget - reviewed_total))
-            reviewed = _review(ctx, actor, spec, queues, limit, truth)
-            reviewed_total += len(reviewed)
+            reviewed: list[str] = []
+            while len(reviewed) < limit:
+                step = limit - len(reviewed)
+                if waiting_for:
+                    step = min(step, waiting_for[0] - reviewed_total)
+                done = _review(ctx, actor, spec, queues, step, truth)
+                reviewed += done
+                reviewed_total += len(done)
+                labelled_rows += [index_of[e] for e in done]
+                if waiting_for and reviewed_total == waiting_for[0]:
+                    count = waiting_for.pop(0)
+                    report(f"day {day}: retraining at {count} labels", (day - 0.5) / options.days)
+                    result = training.train_version(ctx, spec, trigger="manual")
+                    version, auc, low, high = _served(ctx, spec, eval_rows, y_eval, options.seed)
+                    randomly = random_rows(ingested, count)
+                    top = ingested[np.argsort(-first_scores[ingested], kind="stable")[:count]]
+                    checkpoints.append(Checkpoint(
+                        labels=count, day=day, positives=int(y_all[labelled_rows].sum()), served_version=version,
+                        served_auc=auc, served_auc_low=low, served_auc_high=high,
+                        random_auc=baseline.auc(randomly), random_positives=int(y_all[randomly].sum()),
+                        top_auc=baseline.auc(top), top_positives=int(y_all[top].sum()),
+                        gate=f"failed: {result.error}" if result.error else result.decision or str(result.status),
+                        promoted=result.promoted,
+                    ))
+                    continue
+                if len(done) < step:
+                    break  # every queue is empty
             gate, promoted = None, None
-            if day % options.retrain_every == 0:
+            if options.retrain_every and day % options.retrain_every == 0:
                 report(f"day {day}: retraining", (day - 0.4) / options.days)
                 result = training.train_version(ctx, spec, trigger="manual")
                 gate = f"failed: {result.error}" if result.error else result.decision or str(result.status)
@@ -285,9 +370,7 @@ def simulate(registry: Registry, model_name: str, rows: Sequence[dict[str, Any]]
             report(f"day {day}: measuring", (day - 0.2) / options.days)
             version, auc, low, high = _served(ctx, spec, eval_rows, y_eval, options.seed)
             labels_now = len(training.collect_labels(ctx, spec).frame)
-            ingested = np.concatenate(chunks[:day])
-            picked = ingested[np.argsort(draw_key[ingested], kind="stable")[:labels_now]]
-            baseline_auc = baseline.auc(frame.iloc[picked])
+            picked = random_rows(ingested, labels_now)
             pending = sum(q.pending + q.claimed for q in queue.overview(ctx, actor) if q.queue in queues)
             seen = set(reviewed)
             positives = [ids[i] for i in chunk if y_all[i] == 1]
@@ -301,10 +384,11 @@ def simulate(registry: Registry, model_name: str, rows: Sequence[dict[str, Any]]
                 reviewed=len(reviewed), reviewed_total=reviewed_total, pending=pending, labels=labels_now,
                 caught=caught, waiting=waiting, missed=len(positives) - caught - waiting,
                 served_version=version, served_auc=auc, served_auc_low=low, served_auc_high=high,
-                baseline_labels=len(picked), baseline_auc=baseline_auc, gate=gate, promoted=promoted,
+                baseline_labels=len(picked), baseline_auc=baseline.auc(picked), gate=gate, promoted=promoted,
             ))
         report("done", 1.0)
         ctx.engine.dispose()
     return Simulation(model=model_name, rows=len(rows), stream_rows=len(stream_idx), eval_rows=len(eval_idx),
                       eval_positives=int(y_eval.sum()), options=options, initial_version=initial_version,
-                      initial_auc=initial_auc, days=tuple(days))
+                      initial_auc=initial_auc, days=tuple(days), checkpoints=tuple(checkpoints),
+                      missed_checkpoints=tuple(waiting_for))

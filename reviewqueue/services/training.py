@@ -235,7 +235,8 @@ def _judge(
         champion_scores = (kind.score_version(spec, champion.artifact_path, base_holdout)
                            if champion is not None else None)
         return _compare(y, holdout_scores, champion_scores, None, on="held-out base rows", converged=converged,
-                        detail=detail, lineage={"evaluated_on": "base holdout", "n_eval": len(y)})
+                        detail=detail, lineage={"evaluated_on": "base holdout", "n_eval": len(y)},
+                        confidence=spec.retrain.confidence)
     fresh = (labels["first_label_id"] > cutoff).to_numpy() if champion is not None else np.ones(len(labels), bool)
     y_all = labels["label"].to_numpy().astype(int)
     y_fresh = y_all[fresh]
@@ -254,7 +255,7 @@ def _judge(
     champion_scores = (kind.score_version(spec, champion.artifact_path, labels[fresh]) if champion is not None
                        else None)
     return _compare(y_fresh, oof[fresh], champion_scores, weights, on="fresh labels", converged=converged,
-                    detail=detail, lineage=lineage)
+                    detail=detail, lineage=lineage, confidence=spec.retrain.confidence)
 
 
 def _out_of_fold(kind: ModelKind, spec: ModelSpec, base_enc: pd.DataFrame, labels_enc: pd.DataFrame,
@@ -272,7 +273,7 @@ def _out_of_fold(kind: ModelKind, spec: ModelSpec, base_enc: pd.DataFrame, label
 
 
 def _compare(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None, weights: np.ndarray | None, *,
-             on: str, converged: bool, detail: str, lineage: dict[str, Any]) -> _Judged:
+             on: str, converged: bool, detail: str, lineage: dict[str, Any], confidence: float) -> _Judged:
     w = np.ones(len(y)) if weights is None else weights
     constant = bool(len(candidate) and np.ptp(candidate) < 1e-9)
     candidate_metrics = metrics_for(y, candidate, weights)
@@ -282,9 +283,12 @@ def _compare(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None, 
         evidence = Evidence(len(y), int(y.sum()), candidate_metrics["roc_auc"], None, None, None, None, on=on,
                             weighted=weights is not None)
         return _Judged(sanity, evidence, candidate_metrics, champion_metrics, lineage)
-    comparison = paired_bootstrap(y, candidate, champion, w, reps=BOOTSTRAP_REPS, seed=SEED)
+    # The central (2c − 1) interval: its lower end is the one-sided bound the gate tests at confidence c.
+    comparison = paired_bootstrap(y, candidate, champion, w, reps=BOOTSTRAP_REPS, seed=SEED,
+                                  level=2 * confidence - 1)
     evidence = Evidence(comparison.n, comparison.positives, comparison.candidate, comparison.champion,
-                        comparison.difference, comparison.low, comparison.high, on=on, weighted=weights is not None)
+                        comparison.difference, comparison.low, comparison.high, on=on, weighted=weights is not None,
+                        confidence=confidence)
     candidate_metrics.update({"difference": comparison.difference, "difference_low": comparison.low,
                               "difference_high": comparison.high, "weighted": weights is not None})
     return _Judged(sanity, evidence, candidate_metrics, champion_metrics, lineage)

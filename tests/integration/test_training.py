@@ -62,7 +62,7 @@ def test_a_better_candidate_is_promoted_by_the_default_gate_and_serves_next(ctx,
     print("\n" + result.decision)
     assert result.promoted and result.version == 2, result
     assert result.decision.startswith("promoted: +") and "AUC [+" in result.decision
-    assert "on 40 fresh labels (24 positive), weighted" in result.decision
+    assert "on 40 fresh labels (24 positive), weighted: better with 90% confidence" in result.decision
     assert steps[0] == "loading data" and steps[-1] == "done"
     [run] = table(ctx, TrainingRun)
     assert run.status == "promoted" and run.trigger == "manual" and run.n_labels == 40

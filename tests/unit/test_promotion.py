@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from reviewqueue.domain.promotion import (
@@ -87,10 +89,17 @@ def gate(sanity: Sanity, evidence: Evidence | None, *, champion: int | None = 3,
 def test_better_with_confidence_promotes_and_says_the_interval() -> None:
     decision = gate(Sanity(0.9), _evidence(0.012, 0.050, diff=0.031))
     assert decision == Decision(True, "promoted: +0.031 AUC [+0.012, +0.050] on 212 fresh labels (37 positive), "
-                                      "weighted")
+                                      "weighted: better with 95% confidence")
     kept = gate(Sanity(0.9), _evidence(-0.004, 0.050))
     assert not kept.promote and kept.text.startswith("kept v3: +0.023 AUC [-0.004, +0.050]")
-    assert kept.text.endswith("is not better with confidence")
+    assert kept.text.endswith("is not better with 95% confidence")
+
+
+def test_the_decision_names_the_configured_one_sided_confidence() -> None:
+    evidence = dataclasses.replace(_evidence(0.004, 0.060, diff=0.031), confidence=0.9)
+    assert gate(Sanity(0.9), evidence).text.endswith("weighted: better with 90% confidence")
+    doubtful = dataclasses.replace(_evidence(-0.001, 0.060), confidence=0.99)
+    assert gate(Sanity(0.9), doubtful).text.endswith("is not better with 99% confidence")
 
 
 def test_not_worse_policy_promotes_within_the_tolerance() -> None:

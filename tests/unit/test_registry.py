@@ -68,6 +68,14 @@ def test_decorator_checks_verdicts_and_correlation_field() -> None:
                  positive_verdict="y", negative_verdict="n", correlation_field="charge")(lambda df: None)
 
 
+@pytest.mark.parametrize("confidence", [0.5, 1.0, 0.3, 95])
+def test_decorator_refuses_a_gate_confidence_outside_half_to_one(confidence: float) -> None:
+    with pytest.raises(ConfigurationError, match=r"model 'x': Retrain.confidence must be between 0.5 and 1"):
+        rq.model(name="x", features={"a": float}, dataset=pd.DataFrame, verdicts={"y": [], "n": []},
+                 positive_verdict="y", negative_verdict="n",
+                 retrain=rq.Retrain(confidence=confidence))(lambda df: None)
+
+
 def test_fresh_registries_share_nothing() -> None:
     a, b = Registry(), Registry()
     a.load_modules(["models.fraud"])
