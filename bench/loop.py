@@ -54,10 +54,20 @@ TOLERANCE = 0.01
 console = Console()
 
 
-def run(name: str, seed: int, encoder_store: Path) -> simulation.Simulation:
+def registry_for(confidence: float | None) -> Registry:
+    """The bench models, with the gate's confidence overridden when asked (to compare gate settings)."""
+    loaded = Registry()
+    loaded.load_modules(["loop_models"])
+    if confidence is None:
+        return loaded.freeze()
     registry = Registry()
-    registry.load_modules(["loop_models"])
-    registry.freeze()
+    for spec in loaded.models():
+        registry.add_model(dataclasses.replace(spec, retrain=dataclasses.replace(spec.retrain, confidence=confidence)))
+    return registry.freeze()
+
+
+def run(name: str, seed: int, encoder_store: Path, confidence: float | None = None) -> simulation.Simulation:
+    registry = registry_for(confidence)
     rows, labels = loop_models.labelled_file(name)
     days, per_day = PLAN[name]
     options = simulation.Options(days=days, reviews_per_day=per_day, retrain_every=0, seed=seed,
@@ -133,6 +143,8 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(loop_models.FILES))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", type=Path, default=RESULTS / "loop.json")
+    parser.add_argument("--confidence", type=float, default=None,
+                        help="override every model's Retrain.confidence (default: the models' own, 0.9)")
     args = parser.parse_args()
     names = [n for n in args.sets.split(",") if n]
     unknown = set(names) - set(loop_models.FILES)
@@ -148,7 +160,7 @@ def main() -> None:
                 _keep_encoder(name, Path(store))
         for name in names:
             for seed in seeds:
-                result = run(name, seed, Path(store))
+                result = run(name, seed, Path(store), args.confidence)
                 results.setdefault(name, []).append(dataclasses.asdict(result))
                 console.print(result.summary(), markup=False, soft_wrap=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -165,9 +177,7 @@ def _keep_encoder(name: str, store: Path) -> None:
     """Export the sentence encoder once into ``store`` (the replays copy it from there)."""
     from reviewqueue.kinds.text import encoder_dir
 
-    registry = Registry()
-    registry.load_modules(["loop_models"])
-    encoder_dir(store, registry.model(name))
+    encoder_dir(store, registry_for(None).model(name))
 
 
 if __name__ == "__main__":
