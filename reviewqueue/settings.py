@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     # API
     api_url: str = "http://127.0.0.1:8000"
     session_hours: int = Field(12, ge=1)
+    # resource limits (reviewqueue/api/guard.py, reviewqueue/http_limits.py): a larger body gets 413 before
+    # authentication; 16 MiB holds a full batch_limit batch of typical events. A request's head must arrive
+    # within header_timeout_seconds and its body within body_timeout_seconds, or the connection is closed.
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(60.0, gt=0)
 
     # connectors: unset means "not configured" and the action fails visibly
     stripe_api_key: SecretStr | None = None

@@ -20,13 +20,18 @@ One worker runs in-process with plain ``uvicorn.run``: there uvicorn lets asynci
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import sys
+from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
+
+from reviewqueue.http_limits import DeadlineH11Protocol
+from reviewqueue.settings import Settings
 
 APP = "reviewqueue.api.main:app"
 
@@ -50,15 +55,24 @@ def bind_tcp_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def deadline_protocol(settings: Settings) -> Any:
+    """uvicorn's h11 protocol with the head/body read deadlines of ``settings`` (reviewqueue/http_limits.py)."""
+    return functools.partial(DeadlineH11Protocol, header_timeout=settings.header_timeout_seconds,
+                             body_timeout=settings.body_timeout_seconds)
+
+
 def serve(app: str = APP, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           log_level: str = "info", access_log: bool = True) -> None:
     """Serve the ASGI app ``app`` (an import string, so spawned workers can import it) until SIGINT/SIGTERM."""
+    http = deadline_protocol(Settings())
     if workers <= 1:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, http=http)
         return
-    # Only uvicorn's own classes are pickled into the workers: unpickling anything from this module would import
-    # the reviewqueue.api package (seconds) before a worker can answer the supervisor's 5 s health-check ping.
-    config = uvicorn.Config(app, host=host, port=port, workers=workers, log_level=log_level, access_log=access_log)
+    # Only uvicorn's own classes (and reviewqueue.http_limits, which imports no more than h11 and uvicorn) are
+    # pickled into the workers: unpickling anything from this module would import the reviewqueue.api package
+    # (seconds) before a worker can answer the supervisor's 5 s health-check ping.
+    config = uvicorn.Config(app, host=host, port=port, workers=workers, log_level=log_level, access_log=access_log,
+                            http=http)
     try:
         sock = bind_tcp_socket(host, port)
     except OSError as exc:
