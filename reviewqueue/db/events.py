@@ -10,7 +10,9 @@ from sqlalchemy.engine import Connection
 
 from reviewqueue.db.tables import events_table as events
 
-__all__ = ["event_seen", "insert_event", "set_event_outcome"]
+__all__ = ["EVENT_ID_MAX_LENGTH", "event_seen", "insert_event", "set_event_outcome"]
+
+EVENT_ID_MAX_LENGTH: int = events.c.event_id.type.length  # type: ignore[attr-defined]  # inbound_events.event_id
 
 
 def insert_event(conn: Connection, provider: str, event_id: str, type_: str, payload: dict[str, Any],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -39,8 +40,10 @@ def verify_stripe(ctx: AppContext, body: bytes, header: str | None) -> dict[str,
         raise SignatureInvalid("body: not UTF-8", field="body") from None
     except stripe.SignatureVerificationError as exc:
         raise SignatureInvalid(f"Stripe-Signature: {exc.user_message or exc}", field="Stripe-Signature") from None
+    # stripe-python reads t= with int(), which also takes "+N", " N", "1_0…" and non-ASCII digits, and signs
+    # over the parsed number: the same signature then passes with a spelling no check below recognises.
+    timestamp = stripe_timestamp(header or "")
     # stripe-python accepts timestamps far in the future; a replayable pre-signed event is refused here.
-    timestamp = _header_timestamp(header or "")
     if timestamp > time.time() + tolerance:
         raise SignatureInvalid("Stripe-Signature: timestamp is in the future", field="Stripe-Signature")
     try:
@@ -49,15 +52,21 @@ def verify_stripe(ctx: AppContext, body: bytes, header: str | None) -> dict[str,
         raise ValidationFailed("body: not JSON", field="body") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
         raise ValidationFailed("body: a Stripe event needs string 'id' and 'type'", field="body")
+    if len(event["id"]) > events.EVENT_ID_MAX_LENGTH:
+        raise ValidationFailed(f"body.id: at most {events.EVENT_ID_MAX_LENGTH} characters", field="body.id")
     return event
 
 
-def _header_timestamp(header: str) -> int:
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
-            return int(value)
-    return 0
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+def stripe_timestamp(header: str) -> int:
+    """The one ``t=`` of a Stripe-Signature, written as ASCII digits only; anything else is refused (400)."""
+    values = [part.partition("=")[2] for part in header.split(",") if part.partition("=")[0].strip() == "t"]
+    if len(values) != 1 or _DIGITS.fullmatch(values[0]) is None:
+        raise SignatureInvalid("Stripe-Signature: the timestamp t= must appear once, as ASCII digits",
+                               field="Stripe-Signature")
+    return int(values[0])
 
 
 def record_stripe_event(ctx: AppContext, event: dict[str, Any]) -> WebhookAck:

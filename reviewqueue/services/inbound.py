@@ -37,6 +37,9 @@ def verify(ctx: AppContext, body: bytes, headers: Mapping[str, str]) -> dict[str
     missing = [k for k, v in wanted.items() if not v]
     if missing:
         raise SignatureInvalid(f"{missing[0]}: header missing", field=missing[0])
+    if len(wanted["webhook-id"]) > events.EVENT_ID_MAX_LENGTH:  # refused before anything is ingested or stored
+        raise ValidationFailed(f"webhook-id: at most {events.EVENT_ID_MAX_LENGTH} characters "
+                               f"(got {len(wanted['webhook-id'])})", field="webhook-id")
     try:
         payload = Webhook(secret.get_secret_value()).verify(body, wanted)
     except WebhookVerificationError as exc:
