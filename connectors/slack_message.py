@@ -33,7 +33,7 @@ from reviewqueue.errors import (
 )
 from reviewqueue.settings import Settings
 
-__all__ = ["SlackMessageConnector", "render_text", "translate_slack_error"]
+__all__ = ["SlackMessageConnector", "render_text", "slack_escape", "translate_slack_error"]
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +179,30 @@ class SlackMessageConnector:
             return self._client
 
 
+def slack_escape(text: str) -> str:
+    """``text`` as Slack shows it literally: ``&``, ``<`` and ``>`` escaped as Slack's formatting docs require,
+    so a client-sent string cannot become ``<!channel>``, a ``<@U…>`` mention or a disguised ``<url|text>`` link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escaped(value: Any) -> Any:
+    """Every string inside a payload value escaped (dicts and lists too); numbers keep their format specs."""
+    if isinstance(value, str):
+        return slack_escape(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
+
+
 def render_text(template: Any, payload: dict[str, Any], ui_base_url: str) -> str:
-    """The message text: the model's template filled from the payload, or a default summary with a link."""
+    """The message text: the model's template filled from the payload, or a default summary with a link.
+
+    The template and the item link are ours and keep their Slack markup; every payload value (what clients and
+    reviewers sent: external_id, context, notes…) is escaped, so none of it becomes a mention or a link."""
     link = _item_link(payload, ui_base_url)
+    payload = _escaped(payload)
     if template is None:
         return _default_text(payload, link)
     if not isinstance(template, str):

@@ -42,8 +42,8 @@ current = st.navigation(pages)
 with st.sidebar:
     if who is not None:
         with st.container(border=True):
-            st.markdown(f"Signed in as **{who.name}**")
-            st.caption(session.describe(who))
+            st.markdown(f"Signed in as **{fmt.md(who.name)}**")
+            st.caption(fmt.md(session.describe(who)))
             if st.button("Sign out", key="signout", icon=":material/logout:", width="stretch"):
                 session.sign_out()
                 st.rerun()

@@ -6,6 +6,8 @@ Pages call these to turn API responses (reviewqueue.schemas) into labels, senten
 from __future__ import annotations
 
 import json
+import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +15,8 @@ from typing import Any
 from reviewqueue.schemas import ActionCounts, ActionOut, Contribution, QueueOut, RunOut, VersionOut
 
 __all__ = [
-    "age_seconds", "decided_message", "human_age", "lease_text", "money", "overdue_delta", "pages_for", "percent",
+    "age_seconds", "decided_message", "human_age", "lease_text", "md", "money", "overdue_delta", "pages_for",
+    "percent",
     "queue_kind_text", "sla_status", "top_reasons", "verdict_label", "verdict_shortcuts",
 ]
 
@@ -21,6 +24,23 @@ __all__ = [
 RESERVED_SHORTCUT_KEYS = frozenset("cr")
 CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
 DASH = "—"
+
+
+# --- user-supplied text -----------------------------------------------------------------------------------
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark and then renders as itself: escaping
+# them all leaves no link, image, emphasis, code, HTML tag, entity, autolink (``https\://``), Streamlit
+# directive (``:red[…]``, ``:material/…:``) or math (``$``) that a client-sent string could start.
+_MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
+
+
+def md(value: Any) -> str:
+    """``value`` (an external id, a context value, a note, a model or queue name …) as Markdown that renders
+    exactly its text: every Markdown/HTML special character backslash-escaped, line breaks folded to spaces
+    (so no block — heading, list, quote, code block — can start). Use it for every user-supplied value that
+    goes into st.markdown / st.write / st.caption / st.info / a subheader / a label; never for our own markup."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(value)))
 
 
 # --- time -------------------------------------------------------------------------------------------------

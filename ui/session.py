@@ -16,6 +16,7 @@ from reviewqueue import errors
 from reviewqueue.client import Client
 from reviewqueue.schemas import PrincipalOut
 from reviewqueue.settings import Settings
+from ui import format as fmt
 
 __all__ = ["api_url", "call", "client", "describe", "principal", "require", "settings", "sign_in", "sign_out"]
 
@@ -115,7 +116,7 @@ def call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
     if problem is not None:
         if principal() is None:  # signed out by attempt(): back to the sign-in page
             st.rerun()
-        st.error(error_text(problem))
+        st.error(fmt.md(error_text(problem)))
     return result
 
 

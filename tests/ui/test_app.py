@@ -13,14 +13,14 @@ from streamlit.testing.v1 import AppTest
 from reviewqueue.client import Client
 from reviewqueue.services import outbox, queue
 from reviewqueue_dev.sandbox.sink import Sink
-from tests.ui.helpers import APP, ingest_uncertain, rows, sign_in, texts
+from tests.ui.helpers import APP, ingest_uncertain, rows, shown, sign_in, texts
 from ui import format as fmt
 
 
 def test_wrong_password_shows_the_servers_message(app: AppTest, people: Any) -> None:
     at = sign_in(app, "reviewer", "not-the-password")
     assert not at.exception
-    assert [e.value for e in at.error] == ["Sign-in failed: unknown user or wrong password"]
+    assert [shown(e.value) for e in at.error] == ["Sign-in failed: unknown user or wrong password"]
     assert at.text_input(key="signin-name").value == "reviewer"  # still on the sign-in page
 
 
@@ -38,7 +38,7 @@ def test_reviewer_claims_decides_and_gets_the_next_item(
     at.button(key="claim").click().run()
     assert not at.exception
     page = texts(at)
-    assert first.external_id in [s.value for s in at.subheader]
+    assert first.external_id in [shown(s.value) for s in at.subheader]
     assert f"Score: {fmt.percent(first.score)}" in page
     assert "Top reasons:" in page
     verdicts = {b.label: b.proto.shortcut for b in at.button if b.key and b.key.startswith("verdict-")}
@@ -60,8 +60,8 @@ def test_reviewer_claims_decides_and_gets_the_next_item(
     assert [tuple(r) for r in actions] == [("slack_message", "pending"), ("sql", "pending"),
                                            ("stripe_refund", "pending"), ("webhook", "pending")]
 
-    assert [t.value for t in at.toast] == ["Decided fraud: 4 actions queued"]
-    assert second.external_id in [s.value for s in at.subheader]  # the next item came up by itself
+    assert [shown(t.value) for t in at.toast] == ["Decided fraud: 4 actions queued"]
+    assert second.external_id in [shown(s.value) for s in at.subheader]  # the next item came up by itself
     assert at.text_input(key="triage-note").value == ""
     held = rows(ctx, "SELECT status, claimed_by FROM review_items WHERE id = :item", item=second.item_id)
     assert [tuple(r) for r in held] == [("claimed", people.ids["reviewer"])]
@@ -132,7 +132,7 @@ def test_lost_lease_warns_and_offers_the_next_item(
     at = sign_in(app, "reviewer", "reviewer-pw")
     at.switch_page("views/triage.py").run()
     at.button(key="claim").click().run()
-    assert queued[0].external_id in [s.value for s in at.subheader]
+    assert queued[0].external_id in [shown(s.value) for s in at.subheader]
     with ctx.engine.begin() as conn:  # the reviewer walked away: the lease ran out, a colleague took the item
         conn.execute(text("UPDATE review_items SET lease_expires_at = :past WHERE id = :i"),
                      {"past": datetime(2000, 1, 1, tzinfo=UTC), "i": queued[0].item_id})
@@ -145,10 +145,10 @@ def test_lost_lease_warns_and_offers_the_next_item(
     at.run()  # any rerun renews the lease, which now fails
     assert not at.exception
     assert len(at.warning) == 1
-    assert "lease" in at.warning[0].value and queued[0].external_id in at.warning[0].value
+    assert "lease" in shown(at.warning[0].value) and queued[0].external_id in shown(at.warning[0].value)
     assert not [b for b in at.button if b.key and b.key.startswith("verdict-")]
     at.button(key="claim").click().run()
-    assert queued[1].external_id in [s.value for s in at.subheader]
+    assert queued[1].external_id in [shown(s.value) for s in at.subheader]
     assert not at.warning
 
 
@@ -189,7 +189,7 @@ def test_sandbox_page_shows_the_sinks_messages(
         assert "var/business.db" in at.info[0].value
     at.run()  # the sink is gone: a warning, not a traceback
     assert not at.exception
-    assert "not answering" in at.warning[0].value
+    assert "not answering" in shown(at.warning[0].value)
 
 
 def test_revoked_session_goes_back_to_sign_in(app: AppTest, ctx: Any, people: Any) -> None:
@@ -199,7 +199,7 @@ def test_revoked_session_goes_back_to_sign_in(app: AppTest, ctx: Any, people: An
     at.run()
     assert not at.exception
     assert at.text_input(key="signin-name").value == ""
-    assert len(at.warning) == 1 and at.warning[0].value.startswith("Your session ended")
+    assert len(at.warning) == 1 and shown(at.warning[0].value).startswith("Your session ended")
 
 
 def test_unreachable_api_and_demo_hint(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,7 +219,7 @@ def test_start_triage_from_queues_claims_at_once(app: AppTest, people: Any, live
     at.button(key="start-fraud").click().run()
     assert not at.exception
     assert [t.value for t in at.title] == ["Triage"]
-    assert queued[0].external_id in [s.value for s in at.subheader]
+    assert queued[0].external_id in [shown(s.value) for s in at.subheader]
     assert any(c.value.endswith("left)") for c in at.caption)  # the lease clock
 
 
@@ -235,7 +235,7 @@ def test_data_scientist_promotes_a_version_and_rolls_back_from_the_models_page(
     at.selectbox(key="serve-version-fraud").select(2).run()
     at.button(key="promote-fraud").click().run()
     assert not at.exception
-    assert any("v2 serves instead of v1, by data_scientist" in s.value for s in at.success), texts(at)
+    assert any("v2 serves instead of v1, by data_scientist" in shown(s.value) for s in at.success), texts(at)
     assert [r.status for r in rows(ctx, "SELECT status FROM model_versions ORDER BY version")] == [
         "retired", "champion"]
     assert any(m.value == "v2" for m in at.metric if m.label == "Champion")
@@ -256,4 +256,4 @@ def test_models_page_shows_the_shadow_comparison(app: AppTest, ctx: Any, people:
     at = sign_in(app, "data_scientist", "data_scientist-pw")
     at.switch_page("views/models.py").run()
     assert not at.exception
-    assert any(i.value.startswith("Shadow: v2 in shadow scored 0 predictions") for i in at.info), texts(at)
+    assert any(shown(i.value).startswith("Shadow: v2 in shadow scored 0 predictions") for i in at.info), texts(at)

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from reviewqueue.client import Client
 from reviewqueue.schemas import PredictionOut
-from tests.ui.helpers import Clinic, ingest_uncertain, rows, sign_in, texts
+from tests.ui.helpers import Clinic, ingest_uncertain, rows, shown, sign_in, texts
 
 # Patient input that tries to inject markup: it must come out escaped, the words still highlighted.
 MESSAGE = ("I can't do this anymore <b>really</b> & I want to end my life.\n"
@@ -51,7 +51,7 @@ def test_text_item_shows_the_message_escaped_with_its_words_highlighted(
     at.switch_page("views/triage.py").run()
     at.button(key="claim").click().run()
     assert not at.exception
-    assert "msg-1" in [s.value for s in at.subheader]
+    assert "msg-1" in [shown(s.value) for s in at.subheader]
 
     [body] = [h.value for h in at.html]
     message_box = body[:body.index("</div>") + len("</div>")]
@@ -74,7 +74,7 @@ def test_text_item_shows_the_message_escaped_with_its_words_highlighted(
     assert not at.exception
     decided = rows(text_ctx, "SELECT d.verdict, l.value FROM decisions d JOIN labels l ON l.decision_id = d.id")
     assert [tuple(r) for r in decided] == [("no concern", "no concern")]
-    assert [t.value for t in at.toast] == ["Decided no concern: no actions queued"]
+    assert [shown(t.value) for t in at.toast] == ["Decided no concern: no actions queued"]
 
 
 def test_overdue_item_is_flagged_on_queues_and_triage(
@@ -97,8 +97,8 @@ def test_overdue_item_is_flagged_on_queues_and_triage(
 
     at.button(key="start-clinical").click().run()
     assert not at.exception
-    assert "msg-late" in [s.value for s in at.subheader]
-    [badge] = [e.value for e in at.error]
+    assert "msg-late" in [shown(s.value) for s in at.subheader]
+    [badge] = [shown(e.value) for e in at.error]
     assert badge.startswith("**OVERDUE (SLA 15 min: was due") and badge.endswith(" ago)**")
 
 

@@ -28,9 +28,9 @@ st.title("Actions")
 st.caption("Each decision queues actions (refunds, messages, webhooks, SQL); the worker delivers them. "
            "Every action ends done, or dead with its attempts and last error.")
 if toast := state.pop("actions_toast", None):
-    st.toast(toast, icon=":material/replay:")
+    st.toast(fmt.md(toast), icon=":material/replay:")
 if problem := state.pop("actions_error", None):
-    st.error(problem)
+    st.error(fmt.md(problem))
 
 counts = session.call(client.action_counts)
 if counts is None:

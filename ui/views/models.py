@@ -16,17 +16,17 @@ QUALITY_VERSIONS = 6  # newest versions with a quality report (one API call each
 
 
 def _retrain(model: ModelOut) -> None:
-    with st.status(f"Retraining {model.name}…", expanded=True) as status:
+    with st.status(f"Retraining {fmt.md(model.name)}…", expanded=True) as status:
         bar = st.progress(0.0, text="Training on the base data plus labels, exporting to ONNX, "
                                     "evaluating against the champion")
         run, problem = session.attempt(client.retrain, model.name)
         bar.progress(1.0, text="Finished")
         if run is None:
-            status.update(label=f"Retraining {model.name} failed", state="error")
-            st.error(session.error_text(problem) if problem else "The API returned nothing.")
+            status.update(label=f"Retraining {fmt.md(model.name)} failed", state="error")
+            st.error(fmt.md(session.error_text(problem)) if problem else "The API returned nothing.")
         else:
             failed = run.status == "failed"
-            status.update(label=fmt.run_summary(run, METRIC), state="error" if failed else "complete",
+            status.update(label=fmt.md(fmt.run_summary(run, METRIC)), state="error" if failed else "complete",
                           expanded=False)
 
 
@@ -52,7 +52,7 @@ def _quality(model: ModelOut, versions: list[VersionOut]) -> None:
                    f"version scored that carry a label today.{older}")
     with chart:
         points = qual.precision_at_k_rows(reports)
-        st.markdown(f"**Precision at k — {model.queue}'s top items**")
+        st.markdown(f"**Precision at k — {fmt.md(model.queue)}'s top items**")
         if points:
             st.altair_chart(charts.precision_at_k(points), width="stretch")
             st.caption("Of each version's k highest-scored predictions that carry a label now, the share "
@@ -94,10 +94,10 @@ if not models:
 for model in models:
     with st.container(border=True):
         head, button = st.columns([5, 1], vertical_alignment="center")
-        head.subheader(model.name)
-        head.caption(model.description)
+        head.subheader(fmt.md(model.name))
+        head.caption(fmt.md(model.description))
         if served := st.session_state.pop(f"served-{model.name}", None):
-            st.success(served, icon=":material/swap_horiz:")
+            st.success(fmt.md(served), icon=":material/swap_horiz:")
         if button.button("Retrain now", key=f"retrain-{model.name}", icon=":material/model_training:",
                          width="stretch"):
             _retrain(model)
@@ -128,14 +128,14 @@ for model in models:
         _quality(model, versions)
         shadow = session.call(client.shadow, model.name) if "versions.read" in me.permissions else None
         if shadow is not None and shadow.shadow_version is not None:
-            st.info(f"Shadow: {shadow.summary}", icon=":material/compare_arrows:")
+            st.info(f"Shadow: {fmt.md(shadow.summary)}", icon=":material/compare_arrows:")
         if "models.promote" in me.permissions and versions:
             _serve_by_hand(model, versions)
         st.markdown("**Training runs**")
         if runs:
             latest = next((r for r in runs if r.decision), None)
             if latest is not None:
-                st.caption(f"Latest decision (run {latest.id}): {latest.decision}")
+                st.caption(f"Latest decision (run {latest.id}): {fmt.md(latest.decision)}")
             st.dataframe(fmt.run_rows(runs, versions, METRIC), hide_index=True, width="stretch")
         else:
             st.caption("No training runs yet.")

@@ -28,13 +28,13 @@ for q in queues:
     with st.container(border=True):
         name, pending, claimed, oldest, overdue, action = st.columns([2, 1, 1, 1, 1, 1.2],
                                                                      vertical_alignment="center")
-        name.subheader(q.queue)
+        name.subheader(fmt.md(q.queue))
         learning = q.kind == "learning"
         kind = ":violet-badge[:material/school: learning]" if learning else ":gray-badge[:material/gavel: decision]"
         name.markdown(f"{kind} {fmt.queue_kind_text(q.kind)}")
         if q.overdue:
             name.markdown(f":red-badge[:material/alarm: {q.overdue} overdue]")
-        name.caption(f"model: {q.model or '—'}")
+        name.caption(f"model: {fmt.md(q.model or '—')}")
         pending.metric("Pending", q.pending)
         claimed.metric("Claimed now", q.claimed)
         oldest.metric("Oldest pending", fmt.human_age(q.oldest_age_seconds),

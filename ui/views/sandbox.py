@@ -25,7 +25,7 @@ try:
     response.raise_for_status()
     received = response.json()
 except (httpx.HTTPError, ValueError) as exc:
-    st.warning(f"The sandbox at {url} is not answering ({exc}). It starts with `reviewqueue run`.",
+    st.warning(f"The sandbox at {fmt.md(url)} is not answering ({fmt.md(exc)}). It starts with `reviewqueue run`.",
                icon=":material/cloud_off:")
 
 if received is not None:
@@ -43,7 +43,7 @@ if received is not None:
     if hooks:
         st.dataframe(list(reversed(fmt.webhook_rows(hooks))), hide_index=True, width="stretch")
         for hook in list(reversed(hooks))[:10]:
-            with st.expander(f"Payload of {hook.get('webhook_id', '')}"):
+            with st.expander(f"Payload of {fmt.md(hook.get('webhook_id', ''))}"):
                 st.json(hook.get("payload"))
     else:
         st.caption("No webhooks yet: every verdict sends one.")

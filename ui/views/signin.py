@@ -6,13 +6,14 @@ import httpx
 import streamlit as st
 
 from reviewqueue import errors
+from ui import format as fmt
 from ui import session
 
 st.title("reviewqueue")
 st.caption("Human review for model predictions: triage uncertain ones, act on verdicts, learn from labels.")
 
 if flash := session.pop_flash():
-    st.warning(flash)
+    st.warning(fmt.md(flash))
 
 left, _ = st.columns([2, 3])
 with left, st.form("signin", border=True):

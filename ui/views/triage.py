@@ -101,7 +101,7 @@ def _show(item: ItemOut) -> None:
     field = highlight.text_feature(item.features, item.explanation)  # None: a tabular item
     with st.container(border=True):
         title, kind = st.columns([4, 1], vertical_alignment="center")
-        title.subheader(item.external_id)
+        title.subheader(fmt.md(item.external_id))  # client-sent: never markup
         badge = ITEM_KIND_BADGES.get(item.kind, ":blue-badge[review]")
         kind.markdown(f"{badge} &nbsp; item #{item.id}")
         _sla_badge(item, now)
@@ -115,12 +115,12 @@ def _show(item: ItemOut) -> None:
         priority.metric("Priority", f"{item.priority:,.2f}", help="Higher priority is reviewed first")
         age.metric("Age", fmt.human_age(fmt.age_seconds(item.created_at, now)))
         route, lease = st.columns(2)
-        route.caption(f"route **{item.route}** · model **{item.model} v{item.model_version}** · "
-                      f"queue **{item.queue}**")
+        route.caption(f"route **{fmt.md(item.route)}** · model **{fmt.md(item.model)} v{item.model_version}** · "
+                      f"queue **{fmt.md(item.queue)}**")
         with lease:
             _lease_clock(state.get("triage_expires"))
         if field is None:
-            st.markdown(fmt.top_reasons(item.explanation))
+            st.markdown(fmt.md(fmt.top_reasons(item.explanation)))  # carries feature values
         else:
             # the patient's words: escaped in highlight_html, and st.html sanitises once more
             st.html(highlight.highlight_html(str(item.features[field]), item.explanation, field)
@@ -165,7 +165,7 @@ def _decision_bar(item: ItemOut) -> None:
 
 st.title("Triage")
 if toast := state.pop("triage_toast", None):
-    st.toast(toast, icon=":material/check_circle:")
+    st.toast(fmt.md(toast), icon=":material/check_circle:")
 
 # the queues this person may triage come with their sign-in (the server's authorization table decides)
 names = list(me.review_queues)
@@ -188,21 +188,21 @@ elif item is not None and not state.pop("triage_fresh", False):
 state["triage_fresh"] = False
 
 if problem := state.pop("triage_error", None):
-    st.error(problem)
+    st.error(fmt.md(problem))
 if lost := state.get("triage_lost"):
-    st.warning(f"{lost} Someone else may hold it now; claim the next item to carry on.",
+    st.warning(f"{fmt.md(lost)} Someone else may hold it now; claim the next item to carry on.",
                icon=":material/lock_clock:")
 
 if item is not None:
     if item.queue != queue:
-        st.info(f"You still hold an item from queue **{item.queue}**: decide it first.")
+        st.info(f"You still hold an item from queue **{fmt.md(item.queue)}**: decide it first.")
     _show(item)
 elif state.get("triage_empty") == queue:
-    st.info(f"Queue **{queue}** is empty — nothing waits for review right now. "
+    st.info(f"Queue **{fmt.md(queue)}** is empty — nothing waits for review right now. "
             "New items arrive as predictions are scored.", icon=":material/celebration:")
     _claim_button(queue, "Check again")
 else:
     if not lost:
-        st.write(f"Claim the highest-priority item of **{queue}**; it is yours for a few minutes, "
+        st.write(f"Claim the highest-priority item of **{fmt.md(queue)}**; it is yours for a few minutes, "
                  "renewed while you work on it.")
     _claim_button(queue)
