@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 @pytest.fixture
 def running_product(tmp_path: Path) -> Iterator[str]:
     """`reviewqueue run` on free ports in a temp data dir; yields the UI URL once it printed READY."""
+    with run_product(tmp_path) as (ui_url, _api_url):
+        yield ui_url
+
+
+@contextmanager
+def run_product(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`reviewqueue run` on free ports in a temp data dir; yields (UI URL, API URL) once it printed READY."""
     api_port, ui_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REVIEWQUEUE_")}
     log_path = tmp_path / "run.log"
@@ -43,7 +51,7 @@ def running_product(tmp_path: Path) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"reviewqueue run did not get ready:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.2)  # polling the log with a deadline
-            yield f"http://127.0.0.1:{ui_port}"
+            yield f"http://127.0.0.1:{ui_port}", f"http://127.0.0.1:{api_port}"
         finally:
             process.terminate()
             try:
