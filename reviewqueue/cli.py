@@ -47,16 +47,21 @@ def db_upgrade(revision: str = "head") -> None:
 
 
 def _train_with_progress(model: str, trigger: str) -> None:
+    from reviewqueue.errors import Conflict
     from reviewqueue.services import training
 
     ctx = _ctx()
     spec = ctx.registry.model(model)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task(f"{model}: starting", total=1.0)
-        result = training.train_version(
-            ctx, spec, trigger=trigger,
-            progress=lambda step, fraction: bar.update(task, completed=fraction, description=f"{model}: {step}"),
-        )
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task(f"{model}: starting", total=1.0)
+            result = training.train_version(
+                ctx, spec, trigger=trigger,
+                progress=lambda step, fraction: bar.update(task, completed=fraction, description=f"{model}: {step}"),
+            )
+    except Conflict as exc:  # another retrain of this model is going: one line, no traceback
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
     if result.error:
         console.print(f"[red]training run {result.run_id} failed[/red]: {result.error}")
         raise typer.Exit(1)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from connectors.base import Connector
 from reviewqueue.db import leases
+from reviewqueue.errors import Conflict
 from reviewqueue.registry import ModelSpec
 from reviewqueue.services import queue, sla, training
 from reviewqueue.services.context import AppContext
@@ -99,6 +100,9 @@ class Worker:
                 log.info("scheduled retrain", extra={"action": "retrain_scheduled", "model": spec.name,
                                                      "trigger": trigger})
                 training.train_version(self.ctx, spec, trigger=trigger)
+            except Conflict as exc:  # another process is retraining this model: its run is the one
+                log.info("scheduled retrain skipped", extra={"action": "retrain_skipped", "model": spec.name,
+                                                             "reason": exc.message})
             finally:
                 self._training_lock.release()
         return run

@@ -18,9 +18,13 @@ The decision in words and the fit's warnings are stored on the run (``training_r
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +32,17 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, log_loss, precision_score, recall_score, roc_auc_score
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from reviewqueue.db import labels as label_queries
+from reviewqueue.db import leases as lease_queries
 from reviewqueue.db import runs as run_queries
 from reviewqueue.db import versions as version_queries
 from reviewqueue.db.versions import Champion
 from reviewqueue.domain.labels import best_label_per_prediction
 from reviewqueue.domain.promotion import Decision, Evidence, Sanity, decide
 from reviewqueue.domain.states import RunStatus, VersionStatus
-from reviewqueue.errors import ReviewQueueError
+from reviewqueue.errors import Conflict, ReviewQueueError
 from reviewqueue.evaluation import label_weights, paired_bootstrap, weighted_auc
 from reviewqueue.kinds import HOLDOUT_FRACTION, Fitted, LabelledData, ModelKind, Progress, kind_for, no_progress
 from reviewqueue.kinds.base import base_split
@@ -53,6 +59,8 @@ log = logging.getLogger(__name__)
 FOLDS = 5
 """K of the out-of-fold evaluation (fewer when a class has fewer labels than K)."""
 BOOTSTRAP_REPS = 1000
+RETRAIN_LEASE_SECONDS = 1800
+"""How long a retrain holds its model's lease unrenewed (renewed at every step; a crashed run frees it then)."""
 SEED = 0
 
 
@@ -111,16 +119,25 @@ def collect_labels(ctx: AppContext, spec: ModelSpec) -> LabelledData:
     )
 
 
-def _store_artifact(ctx: AppContext, spec: ModelSpec, version: int, files: dict[str, bytes]) -> tuple[str, str]:
-    folder = Path(ctx.settings.artifact_dir) / spec.name / str(version)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in sorted(files.items(), key=lambda f: f[0] == "model.onnx"):  # the model last
-        target = folder / name
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)  # atomic: a reader never sees half a file
-    path = folder / "model.onnx"
-    return str(path.resolve()), sha256_file(path)
+def _stage_artifact(ctx: AppContext, spec: ModelSpec, run_id: int, files: dict[str, bytes]) -> tuple[Path, str]:
+    """Write a candidate's files into a fresh staging folder of its own; returns the folder and the model's sha256."""
+    parent = Path(ctx.settings.artifact_dir) / spec.name
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-run{run_id}-", dir=parent))
+    for name, data in files.items():
+        (staging / name).write_bytes(data)
+    return staging, sha256_file(staging / "model.onnx")
+
+
+def _place_artifact(staging: Path, version: int) -> Path:
+    """Rename a staged folder to its version's folder, never over one that exists (a rename is atomic: a reader
+    sees no folder or the whole one)."""
+    final = staging.parent / str(version)
+    if final.exists():
+        raise ReviewQueueError(f"artifact folder {final} already exists though no version row names it; "
+                               "move it aside, then retrain")
+    staging.rename(final)
+    return final
 
 
 def train_version(
@@ -129,22 +146,50 @@ def train_version(
     """Train a candidate on base data + labels, judge it against the champion, promote only if the gate says so."""
     started = time.monotonic()
     labelled = collect_labels(ctx, spec)
-    with ctx.engine.begin() as conn:
-        champion = version_queries.find_champion(conn, spec.name)
-        cutoff = _champion_cutoff(conn, spec.name, champion)
-        run_id = run_queries.insert_run(
-            conn, model_name=spec.name, trigger=trigger, label_ids=labelled.label_ids,
-            max_label_id=labelled.max_label_id, champion_version_id=champion.id if champion else None,
-            started_at=ctx.now(),
-        )
+    lease = _retrain_lease(spec.name)
     try:
-        return _train_and_decide(ctx, spec, run_id, labelled, champion, cutoff, started, progress)
+        with ctx.engine.begin() as conn:  # the run and the model's retrain lease: both, or neither
+            champion = version_queries.find_champion(conn, spec.name)
+            cutoff = _champion_cutoff(conn, spec.name, champion)
+            run_id = run_queries.insert_run(
+                conn, model_name=spec.name, trigger=trigger, label_ids=labelled.label_ids,
+                max_label_id=labelled.max_label_id, champion_version_id=champion.id if champion else None,
+                started_at=ctx.now(),
+            )
+            if not lease_queries.acquire_lease(conn, lease, f"run {run_id}", ctx.now(), RETRAIN_LEASE_SECONDS):
+                raise _already_running(conn, spec.name, lease, ctx.now())  # rolls the run row back
+    except IntegrityError:  # PostgreSQL: a concurrent first retrain inserted the lease row a moment before
+        with ctx.engine.connect() as conn:
+            raise _already_running(conn, spec.name, lease, ctx.now()) from None
+    holder = f"run {run_id}"
+
+    def renewing(step: str, fraction: float) -> None:
+        with ctx.engine.begin() as conn:
+            lease_queries.acquire_lease(conn, lease, holder, ctx.now(), RETRAIN_LEASE_SECONDS)
+        progress(step, fraction)
+
+    try:
+        return _train_and_decide(ctx, spec, run_id, labelled, champion, cutoff, started, renewing)
     except Exception as exc:  # the champion keeps serving; the failure is recorded and shown
         log.exception("training run failed", extra={"action": "training_failed", "run_id": run_id})
         with ctx.engine.begin() as conn:
             run_queries.fail_run(conn, run_id, error=f"{type(exc).__name__}: {exc}", finished_at=ctx.now(),
                                  duration_seconds=time.monotonic() - started)
         return RunResult(run_id, RunStatus.FAILED, None, False, {}, {}, error=str(exc))
+    finally:
+        with ctx.engine.begin() as conn:
+            lease_queries.release_lease(conn, lease, holder)
+
+
+def _retrain_lease(model_name: str) -> str:
+    """The lease a retrain of this model holds (lease names are at most 64 characters)."""
+    name = f"retrain:{model_name}"
+    return name if len(name) <= 64 else "retrain:#" + hashlib.sha256(model_name.encode()).hexdigest()[:40]
+
+
+def _already_running(conn: Connection, model_name: str, lease: str, now: datetime) -> Conflict:
+    holder = lease_queries.lease_holder(conn, lease, now)
+    return Conflict(f"a retrain of {model_name} is already running ({holder or 'run unknown'})")
 
 
 def _champion_cutoff(conn: Connection, model_name: str, champion: Champion | None) -> int:
@@ -303,29 +348,36 @@ def _record(
     candidate_metrics, champion_metrics = judged.candidate_metrics, judged.champion_metrics
     promoted = decision.promote
     text = decision.text
-    with ctx.engine.begin() as conn:
-        version = version_queries.next_version_number(conn, spec.name)
-        path, sha = _store_artifact(ctx, spec, version, artifact_files)
-        now = ctx.now()
-        if promoted:
-            promoted = _retire_champion(conn, spec.name, champion.id if champion else None)
-            if not promoted:
-                text = "rejected: another run replaced the champion meanwhile (" + text + ")"
-        version_id = version_queries.insert_version(
-            conn, model_name=spec.name, version=version,
-            status=VersionStatus.CHAMPION if promoted else VersionStatus.REJECTED,
-            artifact_path=path, sha256=sha, input_schema=input_schema,
-            data_fingerprint=fingerprint, metrics=candidate_metrics,
-            lineage={"training_run_id": run_id, "parent_version_id": champion.id if champion else None,
-                     "n_labels": len(labelled.label_ids), "max_label_id": labelled.max_label_id, **lineage},
-            created_at=now, promoted_at=now if promoted else None,
-        )
-        status = RunStatus.PROMOTED if promoted else RunStatus.REJECTED
-        run_queries.finish_run(
-            conn, run_id, status=status, candidate_version_id=version_id, candidate_metrics=candidate_metrics,
-            champion_metrics=champion_metrics, finished_at=now, duration_seconds=time.monotonic() - started,
-            decision=text, warnings=warnings,
-        )
+    staging, sha = _stage_artifact(ctx, spec, run_id, artifact_files)
+    placed: Path | None = None
+    try:
+        with ctx.engine.begin() as conn:
+            version = version_queries.next_version_number(conn, spec.name)
+            path = str((staging.parent / str(version) / "model.onnx").resolve())
+            now = ctx.now()
+            if promoted:
+                promoted = _retire_champion(conn, spec.name, champion.id if champion else None)
+                if not promoted:
+                    text = "rejected: another run replaced the champion meanwhile (" + text + ")"
+            version_id = version_queries.insert_version(
+                conn, model_name=spec.name, version=version,
+                status=VersionStatus.CHAMPION if promoted else VersionStatus.REJECTED,
+                artifact_path=path, sha256=sha, input_schema=input_schema,
+                data_fingerprint=fingerprint, metrics=candidate_metrics,
+                lineage={"training_run_id": run_id, "parent_version_id": champion.id if champion else None,
+                         "n_labels": len(labelled.label_ids), "max_label_id": labelled.max_label_id, **lineage},
+                created_at=now, promoted_at=now if promoted else None,
+            )
+            placed = _place_artifact(staging, version)  # the version row is reserved: its folder goes in place
+            status = RunStatus.PROMOTED if promoted else RunStatus.REJECTED
+            run_queries.finish_run(
+                conn, run_id, status=status, candidate_version_id=version_id, candidate_metrics=candidate_metrics,
+                champion_metrics=champion_metrics, finished_at=now, duration_seconds=time.monotonic() - started,
+                decision=text, warnings=warnings,
+            )
+    except BaseException:
+        shutil.rmtree(placed or staging, ignore_errors=True)  # ours alone: nothing names it once rolled back
+        raise
     progress("done", 1.0)
     log.info("training run finished", extra={"action": "training_finished", "run_id": run_id,
                                              "version": version, "promoted": promoted, "decision": text})
