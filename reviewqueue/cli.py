@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -121,11 +123,25 @@ def _cli_actor():  # type: ignore[no-untyped-def]
 Reason = Annotated[str, typer.Option(help="Why: recorded on the run with who did it")]
 
 
+@contextmanager
+def _refusals_in_one_line() -> Iterator[None]:
+    """Input the services refuse (a name or reason with NUL or bytes that are not UTF-8, an unknown model …):
+    one line on stderr naming the field, exit status 2, no traceback."""
+    from reviewqueue.errors import ReviewQueueError
+
+    try:
+        yield
+    except ReviewQueueError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _by_hand(operation: str, *args: object) -> None:
     """Run one of services.versions' changes by hand as the CLI user and print the run it recorded."""
     from reviewqueue.services import versions
 
-    run = getattr(versions, operation)(_ctx(), _cli_actor(), *args)
+    with _refusals_in_one_line():
+        run = getattr(versions, operation)(_ctx(), _cli_actor(), *args)
     console.print(f"run {run.id}: {run.decision}")
 
 
@@ -350,7 +366,8 @@ def users_add(
     """Add a principal."""
     from reviewqueue.services import auth
 
-    principal_id = auth.create_principal(_ctx(), name, role, list(queue or []), password)
+    with _refusals_in_one_line():
+        principal_id = auth.create_principal(_ctx(), name, role, list(queue or []), password)
     console.print(f"added {name} ({role.value}) id={principal_id}")
 
 

@@ -105,7 +105,7 @@ class FeatureSchema:
         missing = [n for n in self.names if n not in values]
         if missing:
             raise ValidationFailed(f"{where}.{missing[0]}: missing", field=f"{where}.{missing[0]}")
-        extra = sorted(str(k) for k in values if k not in expected)
+        extra = sorted(printable(str(k)) for k in values if k not in expected)
         if extra:
             raise ValidationFailed(f"{where}.{extra[0]}: unknown feature", field=f"{where}.{extra[0]}")
         for feature in self.features:
@@ -137,9 +137,7 @@ def _check(feature: Feature, value: Any) -> str | None:
             return "must not be empty"
         if len(value) > feature.max_chars:
             return f"too long: {len(value)} characters (the limit is {feature.max_chars})"
-        if "\x00" in value:
-            return "must not contain NUL characters"
-        return None
+        return text_problem(value)
     if feature.kind == "bool":
         return None if isinstance(value, bool) else "expected true or false"
     if feature.kind == "category":
@@ -148,10 +146,69 @@ def _check(feature: Feature, value: Any) -> str | None:
         return None if value in feature.categories else f"expected one of {list(feature.categories)}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "expected a number"
-    if not math.isfinite(value):
-        return "must be a finite number (NaN and infinity are refused)"
+    problem = number_problem(value)
+    if problem:
+        return problem
     if feature.kind == "int" and not float(value).is_integer():
         return "expected an integer"
     if abs(value) > 1e12:
         return "out of range (|value| > 1e12)"
     return None
+
+
+# ---- what can be stored --------------------------------------------------------------------------------------
+
+# The widest integer every store and connector takes (PostgreSQL bigint, JSON readers that parse int64).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def printable(text: str) -> str:
+    """``text`` as it can appear in an error message: lone surrogates and NUL written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored and re-encoded as UTF-8 (a NUL character, a lone surrogate), or None."""
+    if "\x00" in text:
+        return "must not contain NUL characters (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"not valid Unicode text (a lone surrogate at character {exc.start})"
+    return None
+
+
+def number_problem(value: int | float) -> str | None:
+    """Why a number cannot be stored (an integer beyond int64, NaN or infinity), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if INT64_MIN <= value <= INT64_MAX else "integer out of range (beyond 64-bit)"
+    return None if math.isfinite(value) else "must be a finite number (NaN and infinity are refused)"
+
+
+def check_storable(value: Any, where: str) -> Any:
+    """Return ``value`` if every string (keys too) and number in it can be stored and sent on as JSON; else raise
+    ValidationFailed naming the first field at fault, e.g. ``events[0].context.user_id``."""
+    stack: list[tuple[str, Any]] = [(where, value)]
+    while stack:
+        path, current = stack.pop()
+        problem: str | None = None
+        if isinstance(current, str):
+            problem = text_problem(current)
+        elif isinstance(current, int | float):
+            problem = number_problem(current)
+        elif isinstance(current, Mapping):
+            for key in current:
+                key_problem = text_problem(key) if isinstance(key, str) else "not a string"
+                if key_problem:
+                    key_path = f"{path}.{printable(str(key))}"
+                    raise ValidationFailed(f"{key_path}: the name {key_problem}", field=key_path)
+            stack.extend((f"{path}.{key}", item) for key, item in reversed(list(current.items())))
+        elif isinstance(current, list | tuple):
+            stack.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(current))))
+        elif current is not None:
+            problem = f"expected JSON (a string, number, boolean, null, list or object), not {type(current).__name__}"
+        if problem:
+            raise ValidationFailed(f"{path}: {problem}", field=path)
+    return value

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from reviewqueue.features import text_problem
 
 
 class Strict(BaseModel):
@@ -21,8 +23,18 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-# Text that reaches the database: PostgreSQL refuses NUL characters in text, so refuse them here, by field.
-SafeStr = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+
+
+def _storable(value: Any) -> Any:
+    problem = text_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# Text that reaches the database: no NUL characters (PostgreSQL refuses them), no lone surrogates (they cannot be
+# encoded as UTF-8, so they could be stored but never shown or sent on); refused here, by field.
+SafeStr = Annotated[str, BeforeValidator(_storable)]  # before the length checks, which choke on them
 LeaseToken = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 

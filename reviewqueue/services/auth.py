@@ -13,6 +13,7 @@ from reviewqueue.db import principals
 from reviewqueue.domain.permissions import Actor
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from reviewqueue.features import check_storable
 from reviewqueue.services.context import AppContext
 
 __all__ = ["Actor", "authenticate", "create_principal", "hash_password", "hash_token", "issue_token",
@@ -43,6 +44,10 @@ def create_principal(
 ) -> int:
     if not name or len(name) > 120:
         raise ValidationFailed("name: 1 to 120 characters", field="name")
+    check_storable(name, "name")
+    check_storable(list(queues or []), "queues")
+    if password is not None:
+        check_storable(password, "password")
     values = {
         "name": name, "role": role.value, "queues": list(queues or []),
         "password_hash": hash_password(password) if password else None, "created_at": ctx.now(),

@@ -8,6 +8,7 @@ from reviewqueue.db import decisions, items, labels, outbox
 from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.states import DecisionSource, ItemStatus, LabelSource
 from reviewqueue.errors import AlreadyDecided, LeaseLost, NotFound, ValidationFailed
+from reviewqueue.features import check_storable
 from reviewqueue.schemas import DecisionOut
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.payloads import action_payload, outbox_rows
@@ -20,6 +21,7 @@ def decide(
 ) -> DecisionOut:
     if not isinstance(note, str) or len(note) > 2000:
         raise ValidationFailed("note: at most 2000 characters", field="note")
+    check_storable(note, "note")
     now = ctx.now()
     with ctx.engine.begin() as conn:
         target = items.decision_target(conn, item_id)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from reviewqueue.db import events, predictions
 from reviewqueue.domain.states import LabelSource
 from reviewqueue.errors import NotEnabled, SignatureInvalid, ValidationFailed
+from reviewqueue.features import check_storable
 from reviewqueue.schemas import WebhookAck
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.outcomes import label_prediction
@@ -54,7 +55,7 @@ def verify_stripe(ctx: AppContext, body: bytes, header: str | None) -> dict[str,
         raise ValidationFailed("body: a Stripe event needs string 'id' and 'type'", field="body")
     if len(event["id"]) > events.EVENT_ID_MAX_LENGTH:
         raise ValidationFailed(f"body.id: at most {events.EVENT_ID_MAX_LENGTH} characters", field="body.id")
-    return event
+    return check_storable(event, "body")  # stored whole: no NUL, lone surrogate, NaN or integer beyond int64
 
 
 _DIGITS = re.compile(r"[0-9]{1,12}")

@@ -8,7 +8,6 @@ INSERT … RETURNING in parameter order was the bottleneck (BENCHMARKS §3), the
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from reviewqueue.domain.sampling import (
 )
 from reviewqueue.domain.states import DecisionSource
 from reviewqueue.errors import BatchTooLarge, ValidationFailed
+from reviewqueue.features import check_storable, printable
 from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import PredictionOut
 from reviewqueue.services.context import AppContext
@@ -61,6 +61,7 @@ def validate_events(spec: ModelSpec, events: Any, limit: int) -> list[dict[str, 
         if not isinstance(external_id, str) or not 1 <= len(external_id) <= 200 or not external_id.strip():
             raise ValidationFailed(f"{where}.external_id: a non-empty string of at most 200 characters",
                                    field=f"{where}.external_id")
+        check_storable(external_id, f"{where}.external_id")
         if external_id in seen:
             raise ValidationFailed(f"{where}.external_id: {external_id!r} appears twice in this batch",
                                    field=f"{where}.external_id")
@@ -75,13 +76,13 @@ def _validate_context(spec: ModelSpec, context: Any, where: str) -> dict[str, An
     if not isinstance(context, Mapping):
         raise ValidationFailed(f"{where}: expected an object", field=where)
     for key, value in context.items():
+        path = f"{where}.{printable(str(key))}"
         if key not in spec.context_fields:
-            raise ValidationFailed(f"{where}.{key}: unknown context field (declared: {list(spec.context_fields)})",
-                                   field=f"{where}.{key}")
-        ok = value is None or isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value))
-        if not ok or (isinstance(value, str) and (len(value) > 500 or "\x00" in value)):
-            raise ValidationFailed(f"{where}.{key}: expected a string (≤ 500 chars), number or boolean",
-                                   field=f"{where}.{key}")
+            raise ValidationFailed(f"{path}: unknown context field (declared: {list(spec.context_fields)})",
+                                   field=path)
+        if not (value is None or isinstance(value, str | int | float)) or (isinstance(value, str) and len(value) > 500):
+            raise ValidationFailed(f"{path}: expected a string (≤ 500 chars), number or boolean", field=path)
+        check_storable(value, path)  # no NUL, no lone surrogate, no NaN, no integer beyond int64
     return dict(context)
 
 

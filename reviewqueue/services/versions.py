@@ -15,6 +15,7 @@ from reviewqueue.domain.labels import best_label_per_prediction
 from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.states import RunStatus, VersionStatus
 from reviewqueue.errors import BatchTooLarge, Conflict, NotFound, ValidationFailed
+from reviewqueue.features import check_storable
 from reviewqueue.schemas import RunOut, ScoreOut, ShadowOut, VersionOut
 from reviewqueue.services.context import AppContext
 
@@ -159,6 +160,7 @@ def shadow_report(ctx: AppContext, model_name: str) -> ShadowOut:
 def _reason(reason: str) -> None:
     if not reason.strip() or len(reason) > 500:
         raise ValidationFailed("reason: 1 to 500 characters saying why", field="reason")
+    check_storable(reason, "reason")
 
 
 def _record(ctx: AppContext, conn: Any, actor: Actor, model_name: str, version_id: int, trigger: str,
