@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import stripe
@@ -29,7 +30,7 @@ from reviewqueue.errors import (
 )
 from reviewqueue.settings import Settings
 
-__all__ = ["METADATA_KEY", "StripeRefundConnector", "translate_stripe_error"]
+__all__ = ["METADATA_KEY", "StripeRefundConnector", "minor_units", "translate_stripe_error"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,20 @@ TIMEOUT_SECONDS = 30
 
 
 class StripeRefundConnector:
-    """Connector ``stripe_refund``. params: ``{"charge": "<dotted path into the payload>"}``."""
+    """Connector ``stripe_refund``. params (each a dotted path into the payload):
+
+    - ``charge``: the charge id (default ``context.charge_id``);
+    - ``amount``: the event's amount in major units (e.g. ``features.amount``): the refund is exactly this
+      much, never more than the charge has left to refund (``rq.action`` requires it; without it, as in
+      actions written before it existed, the charge is refunded in full);
+    - ``currency``: the event's currency; the charge's must be the same;
+    - ``match``: ``{"<charge field path>": "<context field or payload path>"}``, e.g.
+      ``{"metadata.user_id": "user_id"}`` or ``{"customer": "context.customer_id"}``: each must be equal.
+
+    Before refunding, the charge is read and checked against the event; a mismatch is a permanent refusal
+    (the action goes dead with the reason, nothing is refunded), so an event cannot refund someone else's
+    charge, or more than itself.
+    """
 
     name = "stripe_refund"
 
@@ -65,8 +79,12 @@ class StripeRefundConnector:
                         },
                     )
                     return _outcome(existing)
+            params: dict[str, Any] = {"charge": charge, "metadata": {METADATA_KEY: action.action_id}}
+            amount = _checked_amount(action, client.v1.charges.retrieve(charge).to_dict())
+            if amount is not None:
+                params["amount"] = amount
             refund = client.v1.refunds.create(
-                params={"charge": charge, "metadata": {METADATA_KEY: action.action_id}},
+                params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": action.action_id},
             )
         except stripe.StripeError as exc:
@@ -126,6 +144,78 @@ class StripeRefundConnector:
             if metadata.get(METADATA_KEY) == action_id:
                 return refund
         return None
+
+
+# Currencies whose amounts Stripe counts in units other than hundredths (stripe.com/docs/currencies).
+ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd",
+                          "vuv", "xaf", "xof", "xpf"})
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+
+
+def minor_units(amount: Any, currency: str) -> int:
+    """``amount`` (major units, e.g. 20.5 USD) in the currency's smallest unit (2050); ValueError when it is not
+    a number, is negative, or has more decimals than the currency."""
+    if isinstance(amount, bool) or not isinstance(amount, int | float | str | Decimal):
+        raise ValueError(f"{amount!r} is not a number")
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        raise ValueError(f"{amount!r} is not a number") from None
+    exponent = 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+    scaled = value.scaleb(exponent)
+    if not scaled.is_finite() or scaled < 0 or scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount!r} is not a non-negative amount of {currency.upper()}")
+    return int(scaled)
+
+
+def _checked_amount(action: ActionContext, charge: dict[str, Any]) -> int | None:
+    """Check the charge against the event (currency, declared matches, amount); the amount to refund in the
+    charge's minor units (None: the action declares no amount, refund in full). Raises PermanentDeliveryError
+    naming the first mismatch."""
+    def refuse(why: str) -> PermanentDeliveryError:
+        return PermanentDeliveryError(f"stripe_refund: charge {charge.get('id')} does not match the event: {why}; "
+                                      "nothing was refunded")
+
+    currency = str(charge.get("currency") or "").lower()
+    if "currency" in action.params:
+        wanted = _event_value(action, action.params["currency"])
+        if not isinstance(wanted, str) or wanted.lower() != currency:
+            raise refuse(f"the charge is in {currency!r}, the event in {wanted!r}")
+    for charge_path, event_path in (action.params.get("match") or {}).items():
+        found = _charge_value(charge, charge_path)
+        wanted = _event_value(action, event_path if "." in event_path else f"context.{event_path}")
+        if wanted is None or found is None or str(found) != str(wanted):
+            raise refuse(f"its {charge_path} is {found!r}, the event's {event_path} is {wanted!r}")
+    if "amount" not in action.params:
+        return None
+    raw = _event_value(action, action.params["amount"])
+    try:
+        amount = minor_units(raw, currency)
+    except ValueError as exc:
+        raise refuse(f"the event's amount: {exc}") from None
+    left = int(charge.get("amount") or 0) - int(charge.get("amount_refunded") or 0)
+    if amount <= 0 or amount > left:
+        raise refuse(f"the event's amount {raw} {currency.upper()} ({amount}) is not within the "
+                     f"{left} the charge has left to refund")
+    return amount
+
+
+def _event_value(action: ActionContext, path: str) -> Any:
+    try:
+        return resolve_param(action.payload, path)
+    except KeyError:
+        return None
+
+
+def _charge_value(charge: dict[str, Any], path: str) -> Any:
+    node: Any = charge
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, dict):  # an expanded object (e.g. customer): compare its id
+        node = node.get("id")
+    return node
 
 
 def _outcome(refund: stripe.Refund) -> dict[str, Any]:

@@ -73,10 +73,15 @@ BAN_USER = (
     positive_verdict="fraud",
     negative_verdict="legit",
     verdicts={
+        # Money and accounts wait for a person: a confident model alerts (Slack, webhook) and queues the item;
+        # the reviewer's "fraud" refunds the event's amount (never more; only a charge of the same user and
+        # currency) and bans the user. An event's sender chooses its features and context, so an automatic
+        # refund would be theirs to aim (SECURITY.md, "Who may cause an irreversible action").
         "fraud": [
-            rq.action("stripe_refund", charge="context.charge_id"),
+            rq.action("stripe_refund", automatic=False, charge="context.charge_id", amount="features.amount",
+                      currency="context.currency", match={"metadata.user_id": "user_id"}),
             rq.action("slack_message", channel="#fraud-alerts"),
-            rq.action("sql", statement=BAN_USER,
+            rq.action("sql", automatic=False, statement=BAN_USER,
                       bind={"user_id": "context.user_id", "reason": "verdict", "actor": "actor"}),
             rq.action("webhook"),
         ],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,9 +26,9 @@ console = Console()
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("httpx", "stripe", "apscheduler", "slack_sdk"):  # one line per call/tick drowns the rest
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from reviewqueue.logs import configure_logging
+
+    configure_logging()  # every extra={...} field on the line, as key=value
 
 
 def _ctx():  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reviewqueue.domain.authority import Authority, authority_for, default_authority
 from reviewqueue.domain.policies import ExpectedLoss, RoutingPolicy, ScorePriority
 from reviewqueue.errors import AlreadyRegistered, ConfigurationError, NotFound, RegistryFrozen
 from reviewqueue.features import FeatureSchema
@@ -27,15 +28,30 @@ PriorityFn = Callable[[float, dict[str, Any]], float]
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One side effect a verdict fires: a connector name and its static parameters."""
+    """One side effect a verdict fires: a connector name, its static parameters, and what an automatic decision
+    may do with it (``authority``; None: the connector's default, domain.authority)."""
 
     connector: str
     params: dict[str, Any] = field(default_factory=dict)
+    authority: Authority | None = None
+
+    @property
+    def rules(self) -> Authority:
+        return self.authority if self.authority is not None else default_authority(self.connector)
 
 
-def action(connector: str, **params: Any) -> ActionSpec:
-    """Sugar: ``action("slack_message", channel="#fraud")``."""
-    return ActionSpec(connector, params)
+def action(
+    connector: str, *, automatic: bool | None = None, max_amount: float | None = None,
+    daily_total: float | None = None, **params: Any,
+) -> ActionSpec:
+    """Sugar: ``action("slack_message", channel="#fraud")``.
+
+    ``automatic``: may an automatic (model) decision fire it? Default: yes for slack_message and webhook, no
+    for stripe_refund, sql and anything else. ``max_amount`` / ``daily_total`` (with ``automatic=True``): the
+    largest amount, and the total per UTC day, automatic decisions may move (domain.authority). A bad
+    declaration (an unknown option, a negative limit) fails here, at import, with the reason.
+    """
+    return ActionSpec(connector, params, authority_for(connector, params, automatic, max_amount, daily_total))
 
 
 @dataclass(frozen=True)

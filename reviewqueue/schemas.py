@@ -184,6 +184,7 @@ class ActionCounts(Out):
     done: int
     dead: int
     total: int
+    refused: int = Field(0, description="never fired: an automatic decision may not (domain.authority)")
     done_estimated: bool = Field(
         False, description="done (and so total) estimated from table statistics: exact counts only below 100k rows")
 

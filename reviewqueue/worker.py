@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from connectors.base import Connector
 from reviewqueue.db import leases
 from reviewqueue.errors import Conflict
+from reviewqueue.logs import error_fields
 from reviewqueue.registry import ModelSpec
 from reviewqueue.services import queue, sla, training
 from reviewqueue.services.context import AppContext
@@ -85,7 +86,7 @@ class Worker:
                 job()
             except OperationalError as exc:
                 log.warning("job skipped: database unavailable", extra={"action": "job_db_down", "job": name,
-                                                                       "error": str(exc.orig)[:200]})
+                                                                       **error_fields(exc)})
         return run
 
     def _retrain_job(self, spec: ModelSpec, trigger: str) -> Callable[[], None]:
@@ -140,7 +141,7 @@ class Worker:
                     handled = self.dispatcher.run_once()
                 except OperationalError as exc:
                     log.warning("outbox pass failed: database unavailable",
-                                extra={"action": "outbox_db_down", "error": str(exc.orig)[:200]})
+                                extra={"action": "outbox_db_down", **error_fields(exc)})
                     handled = 0
                 if handled == 0:
                     self.stop_event.wait(min(self.ctx.settings.worker_poll_seconds, 0.5))

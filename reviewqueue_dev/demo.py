@@ -93,9 +93,11 @@ def seed(settings: Settings, stripe: LocalStripe, n: int = DEMO_TRANSACTIONS) ->
                         console=console):
         features = {k: row[k] for k in spec.features.names}
         features = {k: (v.item() if hasattr(v, "item") else v) for k, v in features.items()}
-        charge = stripe.create_charge(int(round(features["amount"] * 100)))
+        user = f"user-{i % 120:03d}"
+        # the charge carries its user: the fraud model's refund checks it is the event's (match=metadata.user_id)
+        charge = stripe.create_charge(int(round(features["amount"] * 100)), metadata={"user_id": user})
         events.append({"external_id": f"demo-{i:04d}", "features": features,
-                       "context": {"charge_id": charge, "user_id": f"user-{i % 120:03d}", "currency": "usd"}})
+                       "context": {"charge_id": charge, "user_id": user, "currency": "usd"}})
     system = auth.Actor(shop_id, "shop", Role.INTEGRATION, ())
     results = ingest.ingest(ctx, system, "fraud", events)
     with console.status("exporting the sentence encoder to ONNX and building self_harm v1 (zero-shot) …"):

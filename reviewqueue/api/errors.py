@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reviewqueue import errors
+from reviewqueue.logs import error_fields
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database unavailable", extra={"action": "db_unavailable", "error": str(exc.orig)[:200]})
+        log.error("database unavailable", extra={"action": "db_unavailable", **error_fields(exc)})
         return error_response(503, "database_unavailable", "the database is unavailable; try again shortly",
                               headers={"Retry-After": "2"})
 

@@ -30,7 +30,7 @@ __all__ = [
     "claim_oldest_of_kind",
     "close_item_with_lease", "count_created_since", "count_overdue", "decision_target", "insert_items",
     "item_view", "list_items", "live_item_held_by", "mark_paged", "overdue_unpaged", "queue_overview",
-    "release_expired_item_leases", "renew_item_lease",
+    "quarantine_item", "release_expired_item_leases", "release_item_lease", "renew_item_lease",
 ]
 
 # Built once at import: building and cache-keying the statement per call cost ~40% of a claim (BENCHMARKS.md §1).
@@ -169,6 +169,26 @@ _CLOSE = update(items).where(*_HOLDER).values(
 )
 
 
+_QUARANTINE = (
+    update(items)
+    .where(items.c.id == bindparam("item_id"), items.c.status.in_([_PENDING, _CLAIMED]))
+    .values(status=ItemStatus.QUARANTINED.value, claimed_by=None, lease_token=None, lease_expires_at=None)
+)
+_RELEASE = update(items).where(*_HOLDER).values(
+    status=ItemStatus.PENDING.value, claimed_by=None, lease_token=None, lease_expires_at=None)
+
+
+def quarantine_item(conn: Connection, item_id: int) -> bool:
+    """quarantine_item: take a pending or claimed item that cannot be shown out of the claim path (lease dropped)."""
+    return bool(conn.execute(_QUARANTINE, {"item_id": item_id}).rowcount == 1)
+
+
+def release_item_lease(conn: Connection, item_id: int, principal_id: int, lease_token: str, now: datetime) -> bool:
+    """release_item_lease: give a live lease back (the item is pending again), e.g. when its claim failed."""
+    params = {"item_id": item_id, "principal_id": principal_id, "held_token": lease_token, "now": now}
+    return bool(conn.execute(_RELEASE, params).rowcount == 1)
+
+
 def renew_item_lease(
     conn: Connection, item_id: int, principal_id: int, lease_token: str, now: datetime, lease_seconds: int
 ) -> datetime | None:
@@ -280,16 +300,18 @@ def item_view(conn: Connection, item_id: int) -> ItemView | None:
 
 
 def list_items(
-    conn: Connection, queue: str, status: str | None, before_id: int | None, limit: int
+    conn: Connection, queue: str | None, status: str | None, before_id: int | None, limit: int
 ) -> list[ItemSummary]:
-    """list_items: a queue's items newest first, keyset-paged by id (ids below ``before_id``); no payloads."""
+    """list_items: a queue's items (every queue's when None) newest first, keyset-paged by id (ids below
+    ``before_id``); no payloads."""
     query = (
         select(items.c.id, items.c.queue, items.c.kind, items.c.status, items.c.priority, items.c.created_at,
                items.c.prediction_id, items.c.lease_expires_at)
-        .where(items.c.queue == queue)
         .order_by(items.c.id.desc())
         .limit(limit)
     )
+    if queue is not None:
+        query = query.where(items.c.queue == queue)
     if status:
         query = query.where(items.c.status == status)
     if before_id is not None:

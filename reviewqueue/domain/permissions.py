@@ -30,6 +30,7 @@ class Permission(StrEnum):
     MODELS_RETRAIN = "models.retrain"  # train a candidate now
     MODELS_PROMOTE = "models.promote"  # make a version the champion, or roll back (recorded with who and why)
     VERSIONS_SCORE = "versions.score"  # score rows with any version, storing nothing
+    ITEMS_QUARANTINE = "items.quarantine"  # every queue's items by status: those quarantined as unshowable
 
 
 _EVERYTHING = frozenset(Permission)

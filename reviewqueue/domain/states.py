@@ -12,12 +12,14 @@ class ItemStatus(StrEnum):
 
 
 class ActionStatus(StrEnum):
-    """pending → in_flight → done | (pending again, later) | dead. Counted: all = sum of these four."""
+    """pending → in_flight → done | (pending again, later) | dead; or refused from the start (an automatic
+    decision may not fire it: domain.authority; the reason is its last_error). Counted: all = sum of these five."""
 
     PENDING = "pending"
     IN_FLIGHT = "in_flight"
     DONE = "done"
     DEAD = "dead"
+    REFUSED = "refused"  # never fired, never replayed; its item went to a human, whose decision fires it
 
 
 class LabelSource(StrEnum):

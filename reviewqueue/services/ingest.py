@@ -34,6 +34,7 @@ from reviewqueue.errors import BatchTooLarge, ValidationFailed
 from reviewqueue.features import check_storable, printable
 from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import PredictionOut
+from reviewqueue.services import authority
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.payloads import action_payload, outbox_rows
 
@@ -143,11 +144,17 @@ def _store_fresh(
             "shadow_version_id": shadow.id if shadow_score is not None and shadow else None,
             "shadow_score": shadow_score, "created_at": now,
         })
-    learning = _learning_draw(ctx, conn, spec, rows, now)  # sets each auto-decision's selection_probability
+    # an auto-decision that may not fire one of its actions goes to a human as well (services.authority)
+    refused = authority.refusals(conn, spec, rows, now)
+    for row in rows:
+        if row["external_id"] in refused:
+            row["selection_probability"] = 1.0  # a human sees it for certain
+    # sets each other auto-decision's selection_probability
+    learning = _learning_draw(ctx, conn, spec, [r for r in rows if r["external_id"] not in refused], now)
     for row, prediction_id in zip(rows, predictions.insert_predictions(conn, rows), strict=True):
         row["id"] = prediction_id
-    item_ids = _enqueue(conn, spec, rows, learning, now)
-    _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now)
+    item_ids = _enqueue(conn, spec, rows, learning, now, refused)
+    _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now, refused)
     return {
         r["external_id"]: PredictionOut(external_id=r["external_id"], prediction_id=r["id"], score=r["score"],
                                         route=r["route"], audited=r["audited"], item_id=item_ids.get(r["id"]),
@@ -172,12 +179,16 @@ def _shadow_scores(ctx: AppContext, spec: ModelSpec, shadow: StoredVersion | Non
 
 
 def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], learning: list[dict[str, Any]],
-             now: Any) -> dict[int, int]:
-    """Uncertain predictions, and the audit sample of auto-decisions, become review items; the learning draw's
-    events become items of the learning queue, ranked by uncertainty."""
-    wanted = [r for r in rows if r["route"] == Route.REVIEW or r["audited"]]
+             now: Any, refused: Mapping[str, Any]) -> dict[int, int]:
+    """Uncertain predictions, auto-decisions with a refused action, and the audit sample of the others become
+    review items; the learning draw's events become items of the learning queue, ranked by uncertainty."""
+    wanted = [r for r in rows if r["route"] == Route.REVIEW or r["audited"] or r["external_id"] in refused]
+
+    def kind(r: dict[str, Any]) -> str:
+        return "review" if r["route"] == Route.REVIEW or r["external_id"] in refused else "audit"
+
     item_rows = [
-        {"prediction_id": r["id"], "queue": spec.queue, "kind": "review" if r["route"] == Route.REVIEW else "audit",
+        {"prediction_id": r["id"], "queue": spec.queue, "kind": kind(r),
          "priority": spec.priority(r["score"], r["features"]), "status": "pending", "created_at": now}
         for r in wanted
     ]
@@ -237,9 +248,11 @@ def _day_uncertainty(ctx: AppContext, conn: Connection, spec: ModelSpec, batch: 
 
 
 def _auto_decide(
-    conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], item_ids: dict[int, int], now: Any
+    conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], item_ids: dict[int, int], now: Any,
+    refused: Mapping[str, Mapping[int, str]],
 ) -> None:
-    """Confident predictions are decided by the model: a decision (source=model) and its actions, same commit."""
+    """Confident predictions are decided by the model: a decision (source=model) and its actions, same commit;
+    the actions it may not fire are written refused, with the reason (services.authority)."""
     if not rows:
         return
     verdict_of = {Route.AUTO_FLAG.value: spec.positive_verdict, Route.AUTO_PASS.value: spec.negative_verdict}
@@ -253,5 +266,6 @@ def _auto_decide(
     for row, decision, decision_id in zip(rows, decision_rows, decision_ids, strict=True):
         payload = action_payload(spec=spec, prediction=row, verdict=decision["verdict"], source="model",
                                  actor=decision["actor"], item_id=item_ids.get(row["id"]), decision_id=decision_id)
-        actions.extend(outbox_rows(spec, decision["verdict"], decision_id, payload, now))
+        actions.extend(outbox_rows(spec, decision["verdict"], decision_id, payload, now,
+                                   refused.get(row["external_id"])))
     outbox.insert_actions(conn, actions)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from reviewqueue.db.tables import new_id
+from reviewqueue.domain.states import ActionStatus
 from reviewqueue.registry import ModelSpec
 
 
@@ -27,13 +29,20 @@ def action_payload(
     }
 
 
-def outbox_rows(spec: ModelSpec, verdict: str, decision_id: int, payload: dict[str, Any], now: Any) -> list[dict]:
-    """One outbox row per action of the verdict; ids are fresh and become the providers' idempotency keys."""
+def outbox_rows(
+    spec: ModelSpec, verdict: str, decision_id: int, payload: dict[str, Any], now: Any,
+    refused: Mapping[int, str] | None = None,
+) -> list[dict]:
+    """One outbox row per action of the verdict; ids are fresh and become the providers' idempotency keys.
+    ``refused`` (action index → reason) are written refused, with the reason as their last error: visible, never
+    fired (services.authority)."""
+    refused = refused or {}
     return [
         {
             "id": new_id(), "decision_id": decision_id, "connector": a.connector, "params": dict(a.params),
-            "payload": payload, "status": "pending", "attempts": 0, "outcome_unknown": False,
-            "next_attempt_at": now, "created_at": now,
+            "payload": payload, "status": ActionStatus.REFUSED.value if i in refused else ActionStatus.PENDING.value,
+            "attempts": 0, "outcome_unknown": False, "last_error": refused.get(i), "next_attempt_at": now,
+            "created_at": now,
         }
-        for a in spec.actions_for(verdict)
+        for i, a in enumerate(spec.actions_for(verdict))
     ]

@@ -14,7 +14,8 @@ from reviewqueue.db import items
 from reviewqueue.db.items import ItemView
 from reviewqueue.domain.permissions import Actor, Permission, allowed, authorize
 from reviewqueue.domain.states import ItemStatus
-from reviewqueue.errors import LeaseLost, NotFound
+from reviewqueue.errors import Conflict, LeaseLost, NotFound, ValidationFailed
+from reviewqueue.features import check_storable, printable
 from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import Contribution, ItemOut, ItemSummary, LeaseOut, QueueOut
 from reviewqueue.services.context import AppContext
@@ -99,16 +100,33 @@ class Claim:
     view: ItemView | None  # the item view, read in the claim transaction
 
 
+# Items a claim may quarantine (they cannot be shown) before it gives up for this request.
+CLAIM_SKIPS = 20
+
+
 def claim_next(ctx: AppContext, actor: Actor, queue: str) -> ItemOut | None:
-    """Lease the highest-priority pending item of ``queue`` to the actor; None when the queue is empty."""
+    """Lease the highest-priority pending item of ``queue`` to the actor; None when the queue is empty.
+
+    An item that cannot be shown is quarantined and the next one claimed; a claim whose answer fails for any
+    other reason gives its lease back, so the reviewer never holds an item they were not shown."""
     authorize(actor, Permission.ITEMS_REVIEW, queue)
-    with ctx.engine.begin() as conn:
-        claim = claim_in_transaction(ctx, conn, actor.id, queue)
-    if claim is None:
-        return None
-    if not claim.already_held:
-        log.info("item claimed", extra={"action": "item_claimed", "item_id": claim.item_id, "actor": actor.name})
-    return _item_out(ctx, actor, claim.view, claim.item_id, lease_token=claim.lease_token)
+    for _ in range(CLAIM_SKIPS):
+        with ctx.engine.begin() as conn:
+            claim = claim_in_transaction(ctx, conn, actor.id, queue)
+        if claim is None:
+            return None
+        if not claim.already_held:
+            log.info("item claimed", extra={"action": "item_claimed", "item_id": claim.item_id, "actor": actor.name})
+        try:
+            return _shown(ctx, actor, claim.view, claim.item_id, claim.lease_token)
+        except Unshowable:
+            continue  # quarantined: claim the next one
+        except Exception:
+            with ctx.engine.begin() as conn:
+                items.release_item_lease(conn, claim.item_id, actor.id, claim.lease_token, ctx.now())
+            raise
+    raise Conflict(f"queue {queue!r}: the last {CLAIM_SKIPS} items claimed could not be shown and were "
+                   "quarantined; claim again")
 
 
 def claim_in_transaction(ctx: AppContext, conn: Connection, principal_id: int, queue: str) -> Claim | None:
@@ -152,7 +170,49 @@ def item_view(ctx: AppContext, actor: Actor, item_id: int, lease_token: str | No
     """Everything the triage page shows: the event, score, version, explanation, verdicts and the lease."""
     with ctx.read() as conn:
         view = items.item_view(conn, item_id)
-    return _item_out(ctx, actor, view, item_id, lease_token)
+    try:
+        return _shown(ctx, actor, view, item_id, lease_token)
+    except Unshowable as exc:
+        raise Conflict(f"item {item_id} cannot be shown ({exc.reason}); it is out of the claim path, "
+                       "listed for admins under status 'quarantined'", field="item_id") from None
+
+
+class Unshowable(Exception):
+    """The item's view cannot be built or sent; it was quarantined."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _shown(ctx: AppContext, actor: Actor, view: ItemView | None, item_id: int, lease_token: str | None) -> ItemOut:
+    """ItemOut for the item, or Unshowable once an item that cannot be shown is quarantined: its stored event
+    holds what input validation refuses today (a lone surrogate, NUL, NaN, an integer beyond int64: a row from
+    before that check), or its view fails to build or to serialise as the response will."""
+    if view is None:
+        raise NotFound(f"item {item_id} not found", field="item_id")
+    authorize(actor, Permission.ITEMS_READ, view.queue)
+    try:
+        check_storable({"external_id": view.external_id, "features": view.features, "context": view.context},
+                       "item")
+        out = _item_out(ctx, actor, view, item_id, lease_token)
+        out.model_dump_json()  # the response's own encoding: whatever the check above did not foresee
+        return out
+    except (ValidationFailed, ValueError, TypeError, UnicodeError, OverflowError) as exc:
+        reason = exc.message if isinstance(exc, ValidationFailed) else printable(f"{type(exc).__name__}: {exc}")
+    with ctx.engine.begin() as conn:
+        moved = items.quarantine_item(conn, item_id)
+    log.error("item cannot be shown; quarantined" if moved else "item cannot be shown",
+              extra={"action": "item_quarantined", "item_id": item_id, "reason": reason[:300]})
+    raise Unshowable(reason[:300])
+
+
+def list_by_status(ctx: AppContext, actor: Actor, status: str, before_id: int | None,
+                   limit: int) -> list[ItemSummary]:
+    """Every queue's items with ``status``, newest first, keyset-paged: the quarantine, for admins."""
+    authorize(actor, Permission.ITEMS_QUARANTINE)
+    with ctx.read() as conn:
+        return items.list_items(conn, None, status, before_id, limit)
 
 
 def _item_out(ctx: AppContext, actor: Actor, view: ItemView | None, item_id: int,

@@ -16,7 +16,8 @@ from tests.stripe_signing import dispute_event, sign
 
 
 def with_charge(stack, event: dict, amount: float) -> dict:
-    event["context"]["charge_id"] = stack.stripe.create_charge(int(amount * 100))
+    event["context"]["charge_id"] = stack.stripe.create_charge(
+        int(amount * 100), metadata={"user_id": event["context"]["user_id"]})
     return event
 
 

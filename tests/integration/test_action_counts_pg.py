@@ -36,7 +36,8 @@ def test_done_is_estimated_above_the_threshold_and_the_rest_stays_exact(ctx, mon
     monkeypatch.setattr(outbox, "EXACT_DONE_UP_TO", 100)  # this table (~310 rows) now counts as large
     estimated = outbox.counts(ctx).model_dump()
 
-    assert exact == {"pending": 7, "in_flight": 0, "done": 300, "dead": 3, "total": 310, "done_estimated": False}
+    assert exact == {"pending": 7, "in_flight": 0, "done": 300, "dead": 3, "total": 310, "refused": 0,
+                     "done_estimated": False}
     assert estimated["done_estimated"] is True, estimated
     assert (estimated["pending"], estimated["in_flight"], estimated["dead"]) == (7, 0, 3), estimated
     # the statistics saw 308 rows, 8 of them pending or dead at the time: done is 300 give or take the late ones

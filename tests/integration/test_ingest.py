@@ -44,8 +44,11 @@ def test_batch_is_scored_routed_and_stored_with_its_version(ctx):
     assert {s.correlation_key for s in stored} >= {"ch_u0", "ch_0"}
     # priority = expected loss = score × amount
     review = {r.external_id: r for r in results[:5]}
+    # the auto-flagged ones are reviewed too: the fraud verdict's refund and ban are human-only (domain.authority)
+    review.update({r.external_id: r for r in results[5:10]})
     assert sorted(i.priority for i in items) == sorted(
-        round(review[e["external_id"]].score * e["features"]["amount"], 6) for e in events[:5])
+        round(review[e["external_id"]].score * e["features"]["amount"], 6) for e in events[:10])
+    assert all(r.item_id is not None for r in results[5:10]) and not any(r.item_id for r in results[10:])
     # auto-decisions are decisions by the model, firing the verdict's actions in the same commit
     assert sorted(model_decisions) == sorted([("fraud", "model")] * 5 + [("legit", "model")] * 5)
     assert count(ctx, OutboxAction) == 5 * 4 + 5 * 1

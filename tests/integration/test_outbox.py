@@ -22,6 +22,7 @@ from reviewqueue.services.auth import Actor, authenticate
 from reviewqueue.settings import Settings
 from reviewqueue.testing import RecordingConnector
 from reviewqueue_dev.sandbox import Sink, wait_until
+from tests.automatic import all_actions_automatic
 from tests.clock import FakeClock
 from tests.factories import transaction, uncertain
 
@@ -68,7 +69,7 @@ def test_every_action_of_a_decision_is_delivered_once(ctx, people, fakes):
     assert fakes["stripe_refund"].delivered[0].payload["context"]["charge_id"] == "ch_u0"
     counts = outbox.counts(ctx)
     assert counts.model_dump() == {"pending": 0, "in_flight": 0, "done": 4, "dead": 0, "total": 4,
-                                   "done_estimated": False}
+                                   "refused": 0, "done_estimated": False}
 
 
 def test_retryable_failures_back_off_then_succeed_once(ctx, people, fakes):
@@ -99,7 +100,7 @@ def test_dead_after_max_attempts_then_admin_replay_delivers(ctx, people, fakes):
         dead = conn.execute(select(OutboxAction).where(OutboxAction.status == "dead")).one()
     assert (dead.connector, dead.attempts) == ("slack_message", 3) and "rate limited" in dead.last_error
     assert outbox.counts(ctx).model_dump() == {"pending": 0, "in_flight": 0, "done": 3, "dead": 1, "total": 4,
-                                  "done_estimated": False}
+                                  "refused": 0, "done_estimated": False}
     admin, reviewer = authenticate(ctx, people.admin), authenticate(ctx, people.reviewer)
     listed = outbox.list_actions(ctx, reviewer, "dead", None, None, 50)
     assert [a.id for a in listed] == [dead.id] and not hasattr(listed[0], "payload")
@@ -147,9 +148,10 @@ def test_actions_of_a_vanished_worker_are_reclaimed_as_outcome_unknown(ctx, peop
 def test_auto_decisions_fire_actions_with_source_model(ctx, fakes):
     ingest.ingest(ctx, SYSTEM, "fraud", [transaction(1, risky=True)])
     drain(outbox.Dispatcher(ctx, fakes, "w1"))
-    [refund] = fakes["stripe_refund"].delivered
-    assert refund.payload["source"] == "model" and refund.payload["actor"] == "model:fraud"
-    assert refund.payload["verdict"] == "fraud"
+    [alert] = fakes["slack_message"].delivered
+    assert alert.payload["source"] == "model" and alert.payload["actor"] == "model:fraud"
+    assert alert.payload["verdict"] == "fraud"
+    assert fakes["stripe_refund"].delivered == [] and fakes["sql"].delivered == []  # human-only: refused
 
 
 def test_counts_always_add_up(ctx, people, fakes):
@@ -159,8 +161,8 @@ def test_counts_always_add_up(ctx, people, fakes):
     dispatcher = outbox.Dispatcher(ctx, fakes, "w1")
     for _ in range(3):
         counts = outbox.counts(ctx)
-        assert counts.total == 24
-        assert counts.pending + counts.in_flight + counts.done + counts.dead == counts.total
+        assert counts.total == 24 and counts.refused == 10  # each auto-flag's refund and ban: human-only
+        assert counts.pending + counts.in_flight + counts.done + counts.dead + counts.refused == counts.total
         dispatcher.run_once()
 
 
@@ -212,6 +214,7 @@ def test_a_slow_provider_does_not_hold_back_recording_the_fast_ones(ctx, people,
 def test_a_group_is_flushed_when_it_reaches_its_size(ctx, people, fakes, monkeypatch):
     """24 actions, groups of at most 10, no time-based flush: three transactions (10, 10, 4), one per group."""
     decide_fraud(ctx, people)
+    all_actions_automatic(monkeypatch, ctx)
     ingest.ingest(ctx, SYSTEM, "fraud", [transaction(i, risky=True) for i in range(5)])
     groups = spy_on_groups(monkeypatch)
     dispatcher = outbox.Dispatcher(ctx, fakes, "w1")
@@ -223,7 +226,7 @@ def test_a_group_is_flushed_when_it_reaches_its_size(ctx, people, fakes, monkeyp
     assert sorted(len(g) for g in groups) == [4, 10, 10]
     assert sorted(s for g in groups for s in g.values()) == ["dead"] + ["done"] * 21 + ["pending"] * 2
     assert outbox.counts(ctx).model_dump() == {"pending": 2, "in_flight": 0, "done": 21, "dead": 1, "total": 24,
-                                  "done_estimated": False}
+                                  "refused": 0, "done_estimated": False}
     dispatcher.close()
 
 
@@ -286,6 +289,7 @@ def test_a_group_lost_before_its_commit_is_redelivered_with_one_slack_message_ea
     """Two decisions' actions, Slack's included, delivered and grouped; the worker dies before the group's
     COMMIT. After the lease runs out another worker re-delivers them as outcome-unknown: the real Slack
     connector finds each message it posted (by the action id in its metadata) instead of posting again."""
+    all_actions_automatic(monkeypatch, ctx)
     ingest.ingest(ctx, SYSTEM, "fraud", [transaction(i, risky=True) for i in range(2)])
     ctx.clock = clock = FakeClock()
     slack = SlackMessageConnector(Settings(environment="test", **slack_sink.settings_fields()))

@@ -59,10 +59,11 @@ def test_a_shadow_scores_beside_the_champion_routes_nothing_and_is_compared_as_l
     assert sum(row.route != spec.routing.route(row.shadow_score).value for row in rows) > 10  # it would differ
     with ctx.engine.connect() as conn:
         items = conn.execute(select(ReviewItem.prediction_id)).scalars().all()
-    assert sorted(items) == sorted(row.id for row in rows if row.route == "review" or row.audited)
+    # (an auto-flag is reviewed too: the fraud verdict's refund and ban are human-only)
+    assert sorted(items) == sorted(row.id for row in rows if row.route in ("review", "auto_flag") or row.audited)
 
     # labels arrive: reviewers decide the review items, outcomes label the auto-decisions
-    for _ in range(sum(row.route == "review" for row in rows)):
+    for _ in range(sum(row.route in ("review", "auto_flag") for row in rows)):
         item = ana.post("/v1/queues/fraud/claim").json()
         verdict = "fraud" if item["score"] > 0.5 else "legit"
         assert ana.post(f"/v1/items/{item['id']}/decision",

@@ -50,6 +50,19 @@ def list_items(
     return queue.list_items(ctx, actor, queue_name, status.value if status else None, before_id, limit)
 
 
+@router.get("/items", response_model=list[ItemSummary])
+def list_items_by_status(
+    ctx: Ctx, actor: CurrentActor,
+    status: Annotated[ItemStatus, Query()] = ItemStatus.QUARANTINED,
+    before_id: OptionalDbIdQuery = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ItemSummary]:
+    """Every queue's items with this status, newest first (admins): by default those quarantined because
+    they cannot be shown."""
+    authorize(actor, Permission.ITEMS_QUARANTINE)
+    return queue.list_by_status(ctx, actor, status.value, before_id, limit)
+
+
 @router.get("/items/{item_id}", response_model=ItemOut)
 def get_item(item_id: DbId, ctx: Ctx, actor: CurrentActor) -> ItemOut:
     authorize(actor, Permission.ITEMS_READ)  # and on the item's queue, once loaded
