@@ -30,6 +30,7 @@ from reviewqueue.errors import (
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
+from reviewqueue.logs import error_fields
 from reviewqueue.schemas import ActionCounts, ActionOut
 from reviewqueue.services.context import AppContext
 
@@ -125,7 +126,7 @@ class Dispatcher:
         except RetryableDeliveryError as exc:
             return self._retry_or_dead(action, exc, exc.retry_after)
         except PermanentDeliveryError as exc:
-            return self._dead(exc)
+            return self._dead(action, exc)
         except Exception as exc:  # a connector bug must not wedge the action: count it as retryable
             log.exception("connector raised unexpectedly", extra={"action": "outbox_connector_bug",
                                                                   "action_id": action.action_id})
@@ -137,7 +138,7 @@ class Dispatcher:
     def _retry_or_dead(self, action: ActionContext, exc: Exception, retry_after: float | None) -> dict[str, Any]:
         now = self.ctx.now()  # back off from when the attempt failed, not from when it started
         if not self.policy.should_retry(action.attempt):
-            return self._dead(exc)
+            return self._dead(action, exc)
         delay = self.policy.delay(action.attempt, retry_after, self._rng)
         log.info("action will retry", extra={"action": "outbox_retry", "action_id": action.action_id,
                                              "attempt": action.attempt, "delay": delay})
@@ -145,8 +146,11 @@ class Dispatcher:
         return {"status": ActionStatus.PENDING, "last_error": _error(exc),
                 "next_attempt_at": now + timedelta(seconds=delay)}
 
-    def _dead(self, exc: Exception) -> dict[str, Any]:
-        log.error("action dead-lettered", extra={"action": "outbox_dead", "error": _error(exc)})
+    def _dead(self, action: ActionContext, exc: Exception) -> dict[str, Any]:
+        log.error("action dead-lettered", extra={
+            "action": "outbox_dead", "action_id": action.action_id, "item_id": action.payload.get("item_id"),
+            "connector": action.connector, "attempt": action.attempt, "error_class": type(exc).__name__,
+            "error": _error(exc)})
         return {"status": ActionStatus.DEAD, "last_error": _error(exc)}
 
     def close(self) -> None:
@@ -206,7 +210,7 @@ class _Recorder:
         outage = isinstance(exc, OperationalError)
         reason = "database unavailable" if outage else type(exc).__name__
         log.warning(f"could not record outcomes ({reason}), will retry", exc_info=not outage,
-                    extra={"action": "outbox_record_failed", "count": len(self.group)})
+                    extra={"action": "outbox_record_failed", "count": len(self.group), **error_fields(exc)})
 
     def flush(self) -> None:
         """Record the group in one transaction; on an error it stays whole for the next try."""
@@ -244,8 +248,7 @@ def _error(exc: Exception) -> str:
 # Above this many rows (the planner's estimate) "done" is estimated, not counted: an exact count reads one index
 # entry per action ever delivered (209 ms at 1M actions, BENCHMARKS.md §7) for a tile nobody acts on.
 EXACT_DONE_UP_TO = 100_000
-_OPEN_STATUSES = [ActionStatus.PENDING.value, ActionStatus.IN_FLIGHT.value, ActionStatus.DEAD.value,
-                  ActionStatus.REFUSED.value]
+_OPEN_STATUSES = [ActionStatus.PENDING.value, ActionStatus.IN_FLIGHT.value, ActionStatus.DEAD.value]
 
 
 def counts(ctx: AppContext) -> ActionCounts:
@@ -262,8 +265,7 @@ def counts(ctx: AppContext) -> ActionCounts:
                 ActionStatus.DONE.value]
     return ActionCounts(pending=result[ActionStatus.PENDING.value], in_flight=result[ActionStatus.IN_FLIGHT.value],
                         done=result[ActionStatus.DONE.value], dead=result[ActionStatus.DEAD.value],
-                        refused=result[ActionStatus.REFUSED.value], total=sum(result.values()),
-                        done_estimated=done_estimated)
+                        total=sum(result.values()), done_estimated=done_estimated)
 
 
 def list_actions(
