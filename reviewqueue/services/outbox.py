@@ -248,7 +248,8 @@ def _error(exc: Exception) -> str:
 # Above this many rows (the planner's estimate) "done" is estimated, not counted: an exact count reads one index
 # entry per action ever delivered (209 ms at 1M actions, BENCHMARKS.md §7) for a tile nobody acts on.
 EXACT_DONE_UP_TO = 100_000
-_OPEN_STATUSES = [ActionStatus.PENDING.value, ActionStatus.IN_FLIGHT.value, ActionStatus.DEAD.value]
+_OPEN_STATUSES = [ActionStatus.PENDING.value, ActionStatus.IN_FLIGHT.value, ActionStatus.DEAD.value,
+                  ActionStatus.REFUSED.value]
 
 
 def counts(ctx: AppContext) -> ActionCounts:
@@ -265,7 +266,8 @@ def counts(ctx: AppContext) -> ActionCounts:
                 ActionStatus.DONE.value]
     return ActionCounts(pending=result[ActionStatus.PENDING.value], in_flight=result[ActionStatus.IN_FLIGHT.value],
                         done=result[ActionStatus.DONE.value], dead=result[ActionStatus.DEAD.value],
-                        total=sum(result.values()), done_estimated=done_estimated)
+                        refused=result[ActionStatus.REFUSED.value], total=sum(result.values()),
+                        done_estimated=done_estimated)
 
 
 def list_actions(
