@@ -174,3 +174,24 @@ def test_a_human_decision_on_another_users_charge_refunds_nothing_and_goes_dead(
 def actions_of_all(ctx) -> list:
     with ctx.engine.connect() as conn:
         return list(conn.execute(select(OutboxAction)))
+
+
+def test_the_probe_an_ingest_token_aiming_a_confident_event_at_a_big_charge_refunds_nothing(
+        ctx, connectors, localstripe, people, http):
+    """Over HTTP, as reported: an integration token sends a confident event naming an unrelated 1,234.56 charge."""
+    victim = localstripe.create_charge(123_456, metadata={"user_id": "victim"})
+    event = transaction(40, risky=True)
+    event["context"].update(charge_id=victim, user_id="victim")
+    sent = http(people.integration).post("/v1/models/fraud/predictions", json={"events": [event]})
+    assert sent.status_code == 200 and sent.json()["predictions"][0]["route"] == "auto_flag"
+    deliver_all(ctx, connectors)
+
+    assert refunded(localstripe, victim) == [] and connectors["sql"].delivered == []
+    admin = http(people.admin)
+    listed = admin.get("/v1/actions", params={"status": "refused"}).json()
+    assert sorted(a["connector"] for a in listed) == ["sql", "stripe_refund"]
+    assert all("human-only" in a["last_error"] for a in listed)
+    counts = admin.get("/v1/actions/counts").json()
+    assert counts["refused"] == 2 and counts["total"] == 4
+    item = http(people.reviewer).post("/v1/queues/fraud/claim").json()
+    assert item["external_id"] == event["external_id"]
