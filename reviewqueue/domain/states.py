@@ -9,6 +9,8 @@ class ItemStatus(StrEnum):
     PENDING = "pending"  # waiting in its queue
     CLAIMED = "claimed"  # leased to one reviewer until lease_expires_at
     DECIDED = "decided"  # closed by a decision
+    QUARANTINED = "quarantined"  # its view cannot be built or sent (e.g. a value stored before input validation):
+    # out of the claim path, listed for admins (GET /v1/items?status=quarantined)
 
 
 class ActionStatus(StrEnum):
