@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,9 +20,11 @@ app = typer.Typer(help="reviewqueue: human-in-the-loop review queues for model p
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
 users_app = typer.Typer(help="People and systems that use the API.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens: list and revoke.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 console = Console()
 
 
@@ -63,6 +66,11 @@ def _train_with_progress(model: str, trigger: str) -> None:
     except Conflict as exc:  # another retrain of this model is going: one line, no traceback
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
+    if trigger == "manual":
+        from reviewqueue.services import audit
+
+        audit.record_now(ctx, _cli_actor(), "model.retrain", f"model:{model}",
+                         {"run_id": result.run_id, "status": str(result.status), "promoted": result.promoted})
     if result.error:
         console.print(f"[red]training run {result.run_id} failed[/red]: {result.error}")
         raise typer.Exit(1)
@@ -367,22 +375,90 @@ def users_add(
 
     with _refusals_in_one_line():
         principal_id = auth.create_principal(_ctx(), name, role, list(queue or []), password)
+    from reviewqueue.services import audit
+
+    audit.record_now(_ctx(), _cli_actor(), "user.add", f"principal:{name}",
+                     {"role": role.value, "queues": list(queue or []), "password": password is not None})
     console.print(f"added {name} ({role.value}) id={principal_id}")
 
 
-@users_app.command("token")
-def users_token(name: str, label: str = "cli") -> None:
-    """Issue an API token for a principal (printed once; stored hashed)."""
-    from reviewqueue.errors import NotFound
-    from reviewqueue.services import auth
+def _or_exit(call: Any, *args: object) -> Any:
+    """A service call; a refusal (unknown name, unknown token …) is one red line and exit status 1."""
+    from reviewqueue.errors import ReviewQueueError
 
-    ctx = _ctx()
     try:
-        principal_id = auth.principal_id(ctx, name)
-    except NotFound as exc:
-        console.print(f"[red]{exc.message}[/red]")
+        return call(*args)
+    except ReviewQueueError as exc:
+        console.print(exc.message, style="red", markup=False)
         raise typer.Exit(1) from None
-    print(auth.issue_token(ctx, principal_id, label=label))
+
+
+def _duration(text: str) -> timedelta:
+    """'30d', '12h' or '45m' → a timedelta (for --expires-in)."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) < 1:
+        raise typer.BadParameter(f"{text!r}: a whole number followed by d, h or m (e.g. 30d)")
+    return timedelta(**{units[unit]: int(number)})
+
+
+@users_app.command("token")
+def users_token(
+    name: str, label: str = "cli",
+    expires_in: Annotated[str | None, typer.Option(help="Lifetime, e.g. 30d, 12h or 45m; default: the "
+                                                        "token_days setting")] = None,
+    no_expiry: Annotated[bool, typer.Option("--no-expiry", help="A token that never expires")] = False,
+) -> None:
+    """Issue an API token for a principal (printed once; stored hashed); it expires unless --no-expiry."""
+    from reviewqueue.services import identity
+
+    if expires_in is not None and no_expiry:
+        raise typer.BadParameter("--expires-in and --no-expiry exclude each other")
+    ttl = _duration(expires_in) if expires_in is not None else None
+    issued = _or_exit(identity.issue, _ctx(), _cli_actor(), label, ttl, name, no_expiry)
+    print(issued.token)
+
+
+def _set_disabled(name: str, disabled: bool) -> None:
+    from reviewqueue.services import identity
+
+    status = _or_exit(identity.set_disabled, _ctx(), _cli_actor(), name, disabled)
+    state = f"disabled ({status.tokens_revoked} tokens revoked)" if disabled else "enabled"
+    console.print(f"{name}: {state}")
+
+
+@users_app.command("disable")
+def users_disable(name: str) -> None:
+    """Disable a principal: sign-in refused and every token revoked at once."""
+    _set_disabled(name, True)
+
+
+@users_app.command("enable")
+def users_enable(name: str) -> None:
+    """Enable a principal again (revoked tokens stay revoked)."""
+    _set_disabled(name, False)
+
+
+@tokens_app.command("list")
+def tokens_list(user: Annotated[str | None, typer.Option(help="Only this principal's tokens")] = None) -> None:
+    """Tokens, newest first: id, holder, label, created, expires, state (never the token itself)."""
+    from reviewqueue.services import identity
+
+    rows = _or_exit(identity.list_tokens, _ctx(), _cli_actor(), user)
+    table = Table("id", "principal", "label", "created", "expires", "state")
+    for t in rows:
+        table.add_row(str(t.id), t.principal, t.label, t.created_at.strftime("%Y-%m-%d %H:%M"),
+                      t.expires_at.strftime("%Y-%m-%d %H:%M") if t.expires_at else "never", t.state)
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token by id (see `tokens list`); it stops working at once."""
+    from reviewqueue.services import identity
+
+    revoked = _or_exit(identity.revoke, _ctx(), _cli_actor(), token_id)
+    console.print(f"token {revoked.id} of {revoked.principal}: revoked")
 
 
 @app.command("api")

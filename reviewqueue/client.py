@@ -15,6 +15,7 @@ from reviewqueue import errors
 from reviewqueue.schemas import (
     ActionCounts,
     ActionOut,
+    AuditEntryOut,
     DecisionOut,
     ItemOut,
     ItemSummary,
@@ -25,11 +26,14 @@ from reviewqueue.schemas import (
     PredictionOut,
     PredictResponse,
     PrincipalOut,
+    PrincipalStatus,
     QueueOut,
     RunOut,
     ScoreOut,
     ShadowOut,
     SignInResponse,
+    TokenIssued,
+    TokenOut,
     VersionOut,
     VersionQuality,
 )
@@ -37,7 +41,7 @@ from reviewqueue.schemas import (
 ERROR_BY_STATUS: dict[int, type[errors.ReviewQueueError]] = {
     400: errors.ValidationFailed, 401: errors.Unauthorized, 403: errors.Forbidden, 404: errors.NotFound,
     409: errors.Conflict, 413: errors.BatchTooLarge, 422: errors.ValidationFailed,
-    503: errors.DatabaseUnavailable,
+    429: errors.TooManyRequests, 503: errors.DatabaseUnavailable,
 }
 ERROR_BY_TYPE: dict[str, type[errors.ReviewQueueError]] = {
     "lease_lost": errors.LeaseLost, "already_decided": errors.AlreadyDecided, "no_champion": errors.NoChampion,
@@ -99,6 +103,35 @@ class Client:
 
     def me(self) -> PrincipalOut:
         return self._call("GET", "/v1/me", PrincipalOut)  # type: ignore[no-any-return]
+
+    def sign_out(self) -> None:
+        """Revoke the token this client carries (server side)."""
+        self._call("DELETE", "/v1/sessions", None)
+
+    def tokens(self, principal: str | None = None) -> list[TokenOut]:
+        params = {"principal": principal} if principal is not None else {}
+        return self._call("GET", "/v1/tokens", list[TokenOut], params=params)  # type: ignore[no-any-return]
+
+    def issue_token(self, label: str = "api", expires_in_hours: int | None = None, principal: str | None = None,
+                    no_expiry: bool = False) -> TokenIssued:
+        body = {"label": label, "expires_in_hours": expires_in_hours, "principal": principal, "no_expiry": no_expiry}
+        return self._call("POST", "/v1/tokens", TokenIssued, json=body)  # type: ignore[no-any-return]
+
+    def revoke_token(self, token_id: int) -> TokenOut:
+        return self._call("DELETE", f"/v1/tokens/{token_id}", TokenOut)  # type: ignore[no-any-return]
+
+    def disable(self, name: str) -> PrincipalStatus:
+        return self._call("POST", f"/v1/principals/{name}/disable", PrincipalStatus)  # type: ignore[no-any-return]
+
+    def enable(self, name: str) -> PrincipalStatus:
+        return self._call("POST", f"/v1/principals/{name}/enable", PrincipalStatus)  # type: ignore[no-any-return]
+
+    def audit(self, before_id: int | None = None, action: str | None = None, limit: int = 50) -> list[AuditEntryOut]:
+        params: dict[str, Any] = {"limit": limit}
+        for key, value in (("before_id", before_id), ("action", action)):
+            if value is not None:
+                params[key] = value
+        return self._call("GET", "/v1/audit", list[AuditEntryOut], params=params)  # type: ignore[no-any-return]
 
     # ingest
     def predict(self, model: str, events: Iterable[Mapping[str, Any]]) -> list[PredictionOut]:

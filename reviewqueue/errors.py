@@ -44,6 +44,14 @@ class Forbidden(ReviewQueueError):
     """This token may not do that."""
 
 
+class TooManyRequests(ReviewQueueError):
+    """Too many attempts; wait before trying again."""
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 class Conflict(ReviewQueueError):
     """The request conflicts with the current state."""
 

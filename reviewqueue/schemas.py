@@ -84,6 +84,48 @@ class SignInResponse(Out):
     principal: PrincipalOut
 
 
+class TokenRequest(Strict):
+    label: SafeStr = Field("api", min_length=1, max_length=120)
+    expires_in_hours: int | None = Field(None, ge=1, le=24 * 3650,
+                                         description="lifetime; default: the token_days setting")
+    no_expiry: bool = Field(False, description="a token that never expires (admins only)")
+    principal: SafeStr | None = Field(None, min_length=1, max_length=120,
+                                      description="whose token (admins only; default: yours)")
+
+
+class TokenOut(Out):
+    id: int
+    principal: str
+    label: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+    revoked_at: datetime | None = None
+    state: str = Field(description="active | expired | revoked")
+
+
+class TokenIssued(Out):
+    token: str = Field(description="the bearer token, shown once (only its hash is stored)")
+    info: TokenOut
+
+
+class PrincipalStatus(Out):
+    name: str
+    role: str
+    disabled: bool
+    tokens_revoked: int = Field(0, description="tokens revoked by this change")
+
+
+class AuditEntryOut(Out):
+    id: int
+    at: datetime
+    actor: str
+    actor_id: int | None
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
 class QueueOut(Out):
     queue: str
     model: str | None

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     # API
     api_url: str = "http://127.0.0.1:8000"
     session_hours: int = Field(12, ge=1)
+    # sign-in throttling, per API process (each keeps its own window): failures per user name, and attempts
+    # per client address, within sign_in_window_seconds; beyond them 429 with Retry-After
+    sign_in_failures_per_name: int = Field(5, ge=1)
+    sign_in_attempts_per_address: int = Field(60, ge=1)
+    sign_in_window_seconds: int = Field(900, ge=1)
+    # lifetime of tokens issued with `reviewqueue users token` or POST /v1/tokens unless asked otherwise
+    token_days: int = Field(90, ge=1)
     # resource limits (reviewqueue/api/guard.py, reviewqueue/http_limits.py): a larger body gets 413 before
     # authentication; 16 MiB holds a full batch_limit batch of typical events. A request's head must arrive
     # within header_timeout_seconds and its body within body_timeout_seconds, or the connection is closed.

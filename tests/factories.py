@@ -20,7 +20,7 @@ from reviewqueue.services.context import AppContext
 from reviewqueue.settings import Settings
 
 TABLES = ["labels", "outbox_actions", "decisions", "review_items", "predictions", "training_runs",
-          "model_versions", "inbound_events", "api_tokens", "principals", "leases"]
+          "model_versions", "inbound_events", "api_tokens", "principals", "leases", "audit_log"]
 
 
 def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:

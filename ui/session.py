@@ -6,6 +6,7 @@ on failure instead of a traceback and signs the person out when their token stop
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -67,9 +68,12 @@ def sign_in(name: str, password: str) -> PrincipalOut:
 
 
 def sign_out(reason: str | None = None) -> None:
-    """Forget the token (and everything this session held); ``reason`` is shown on the sign-in page."""
+    """Revoke the token on the server (best effort: it may already have expired), then forget it and everything
+    this session held; ``reason`` is shown on the sign-in page."""
     old = client()
     if old is not None:
+        with contextlib.suppress(errors.ReviewQueueError, httpx.HTTPError):
+            old.sign_out()
         old.close()
     for key in list(st.session_state.keys()):
         del st.session_state[key]

@@ -25,6 +25,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.ReviewQueueError], int]] = [
     (errors.Unauthorized, 401),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
+    (errors.TooManyRequests, 429),
     (errors.NoChampion, 409),
     (errors.Conflict, 409),
     (errors.ConfigurationError, 503),
@@ -54,6 +55,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, exc: errors.ReviewQueueError) -> JSONResponse:
         status = next((code for cls, code in STATUS_BY_ERROR if isinstance(exc, cls)), 500)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, errors.TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return error_response(status, _snake(type(exc).__name__), exc.message, exc.field, headers)
 
     @app.exception_handler(RequestValidationError)

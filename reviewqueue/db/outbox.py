@@ -9,19 +9,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, literal_column, select, text, update
+from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from reviewqueue.db import bulk
+from reviewqueue.db.tables import decisions_table as decisions
+from reviewqueue.db.tables import items_table as items
 from reviewqueue.db.tables import outbox_table as outbox
+from reviewqueue.db.tables import predictions_table as predictions
 from reviewqueue.db.types import UTCDateTime
 from reviewqueue.domain.states import ActionStatus
 from reviewqueue.schemas import ActionOut
 
 __all__ = [
-    "LeasedAction", "count_by_status", "estimated_rows", "extend_action_leases", "finish_action",
+    "ActionScope", "LeasedAction", "count_by_status", "estimated_rows", "extend_action_leases", "finish_action",
     "get_action", "held_actions", "insert_actions", "lease_outbox_batch", "list_actions", "reclaim_stale_actions",
     "record_outcomes", "replay_dead_action", "status_of",
 ]
@@ -185,9 +188,28 @@ def finish_action(conn: Connection, action_id: str, worker_id: str, values: dict
     return action_id in record_outcomes(conn, worker_id, {action_id: values})
 
 
-def count_by_status(conn: Connection, statuses: Sequence[str]) -> dict[str, int]:
-    """count_by_status: how many actions are in each of these statuses (exact; statuses absent count 0)."""
-    rows = conn.execute(select(outbox.c.status, func.count())
+class ActionScope(NamedTuple):
+    """The actions a queue-scoped reader may see: those of decisions on items of ``queues``, and of automatic
+    decisions (no item) by ``models`` (the models whose decision queue is one of them)."""
+
+    queues: tuple[str, ...]
+    models: tuple[str, ...]
+
+
+def _in_scope(query: Select[Any], scope: ActionScope | None) -> Select[Any]:
+    if scope is None:
+        return query
+    owned = (select(decisions.c.id)
+             .join(predictions, predictions.c.id == decisions.c.prediction_id)
+             .outerjoin(items, items.c.id == decisions.c.item_id)
+             .where(or_(items.c.queue.in_(scope.queues),
+                        and_(decisions.c.item_id.is_(None), predictions.c.model_name.in_(scope.models)))))
+    return query.where(outbox.c.decision_id.in_(owned))
+
+
+def count_by_status(conn: Connection, statuses: Sequence[str], scope: ActionScope | None = None) -> dict[str, int]:
+    """count_by_status: how many actions (within ``scope``) are in each of these statuses (exact; absent: 0)."""
+    rows = conn.execute(_in_scope(select(outbox.c.status, func.count()), scope)
                         .where(outbox.c.status.in_(list(statuses))).group_by(outbox.c.status)).all()
     counted = {status: 0 for status in statuses}
     counted.update({status: int(n) for status, n in rows})
@@ -208,10 +230,12 @@ _DETAIL_COLUMNS = (*_LIST_COLUMNS, outbox.c.outcome, outbox.c.params)
 
 
 def list_actions(
-    conn: Connection, status: str | None, decision_id: int | None, after_id: str | None, limit: int
+    conn: Connection, status: str | None, decision_id: int | None, after_id: str | None, limit: int,
+    scope: ActionScope | None = None,
 ) -> list[ActionOut]:
-    """list_actions: actions keyset-paged by id (ids above ``after_id``), optionally by status or decision."""
-    query = select(*_LIST_COLUMNS).order_by(outbox.c.id).limit(limit)
+    """list_actions: actions (within ``scope``) keyset-paged by id (ids above ``after_id``), optionally by
+    status or decision."""
+    query = _in_scope(select(*_LIST_COLUMNS), scope).order_by(outbox.c.id).limit(limit)
     if status:
         query = query.where(outbox.c.status == status)
     if decision_id is not None:
@@ -221,9 +245,9 @@ def list_actions(
     return [ActionOut.model_validate(r) for r in conn.execute(query)]
 
 
-def get_action(conn: Connection, action_id: str) -> ActionOut | None:
-    """get_action: one action with its outcome and parameters."""
-    row = conn.execute(select(*_DETAIL_COLUMNS).where(outbox.c.id == action_id)).first()
+def get_action(conn: Connection, action_id: str, scope: ActionScope | None = None) -> ActionOut | None:
+    """get_action: one action (within ``scope``) with its outcome and parameters."""
+    row = conn.execute(_in_scope(select(*_DETAIL_COLUMNS), scope).where(outbox.c.id == action_id)).first()
     return ActionOut.model_validate(row) if row else None
 
 

@@ -11,8 +11,9 @@ from sqlalchemy.engine import Connection
 from reviewqueue.db.tables import principals_table as principals
 from reviewqueue.db.tables import tokens_table as tokens
 
-__all__ = ["PrincipalRow", "TokenHolder", "holder_of_token", "insert_principal", "insert_token",
-           "principal_by_name", "revoke_token"]
+__all__ = ["PrincipalRow", "TokenHolder", "TokenRow", "holder_of_token", "insert_principal", "insert_token",
+           "list_tokens", "principal_by_name", "revoke_principal_tokens", "revoke_token", "revoke_token_by_id",
+           "set_disabled", "token_by_id"]
 
 
 class PrincipalRow(NamedTuple):
@@ -32,16 +33,28 @@ class TokenHolder(NamedTuple):
     expires_at: datetime | None
 
 
+class TokenRow(NamedTuple):
+    id: int
+    principal_id: int
+    principal: str
+    label: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+    revoked_at: datetime | None
+
+
 def insert_principal(conn: Connection, values: dict[str, Any]) -> int:
     """insert_principal: add a person or system; a duplicate name raises IntegrityError."""
     return int(conn.execute(principals.insert().values(**values).returning(principals.c.id)).scalar_one())
 
 
 def insert_token(conn: Connection, principal_id: int, token_hash: str, label: str, created_at: datetime,
-                 expires_at: datetime | None) -> None:
-    """insert_token: store a new token's hash for a principal."""
-    conn.execute(tokens.insert().values(principal_id=principal_id, token_hash=token_hash, label=label,
-                                        created_at=created_at, expires_at=expires_at, revoked=False))
+                 expires_at: datetime | None) -> int:
+    """insert_token: store a new token's hash for a principal; its id."""
+    return int(conn.execute(tokens.insert().values(principal_id=principal_id, token_hash=token_hash, label=label,
+                                                   created_at=created_at, expires_at=expires_at, revoked=False)
+                            .returning(tokens.c.id)).scalar_one())
 
 
 _HOLDER = (
@@ -66,6 +79,47 @@ def principal_by_name(conn: Connection, name: str) -> PrincipalRow | None:
                         bool(row.disabled)) if row else None
 
 
-def revoke_token(conn: Connection, token_hash: str) -> None:
-    """revoke_token: a token stops working at once."""
-    conn.execute(tokens.update().where(tokens.c.token_hash == token_hash).values(revoked=True))
+def revoke_token(conn: Connection, token_hash: str, now: datetime | None = None) -> int | None:
+    """revoke_token: a token stops working at once; its id, or None if no live token has this hash."""
+    return conn.execute(tokens.update().where(tokens.c.token_hash == token_hash, tokens.c.revoked.is_(False))
+                        .values(revoked=True, revoked_at=now).returning(tokens.c.id)).scalar()
+
+
+def revoke_token_by_id(conn: Connection, token_id: int, now: datetime) -> bool:
+    """revoke_token_by_id: a token stops working at once; False if it was already revoked or does not exist."""
+    done = conn.execute(tokens.update().where(tokens.c.id == token_id, tokens.c.revoked.is_(False))
+                        .values(revoked=True, revoked_at=now))
+    return bool(done.rowcount)
+
+
+def revoke_principal_tokens(conn: Connection, principal_id: int, now: datetime) -> int:
+    """revoke_principal_tokens: every live token of a principal stops working; how many."""
+    done = conn.execute(tokens.update().where(tokens.c.principal_id == principal_id, tokens.c.revoked.is_(False))
+                        .values(revoked=True, revoked_at=now))
+    return int(done.rowcount)
+
+
+def set_disabled(conn: Connection, principal_id: int, disabled: bool) -> None:
+    """set_disabled: a disabled principal's tokens and password stop working (holder_of_token, sign-in)."""
+    conn.execute(principals.update().where(principals.c.id == principal_id).values(disabled=disabled))
+
+
+_TOKENS = (
+    select(tokens.c.id, tokens.c.principal_id, principals.c.name.label("principal"), tokens.c.label,
+           tokens.c.created_at, tokens.c.expires_at, tokens.c.revoked, tokens.c.revoked_at)
+    .join(principals, principals.c.id == tokens.c.principal_id)
+)
+
+
+def list_tokens(conn: Connection, principal_id: int | None, limit: int) -> list[TokenRow]:
+    """list_tokens: tokens newest first (never their hashes), of one principal or of everyone."""
+    query = _TOKENS.order_by(tokens.c.id.desc()).limit(limit)
+    if principal_id is not None:
+        query = query.where(tokens.c.principal_id == principal_id)
+    return [TokenRow(*r) for r in conn.execute(query)]
+
+
+def token_by_id(conn: Connection, token_id: int) -> TokenRow | None:
+    """token_by_id: one token (never its hash) with its holder's name."""
+    row = conn.execute(_TOKENS.where(tokens.c.id == token_id)).first()
+    return TokenRow(*row) if row else None

@@ -50,6 +50,21 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False, default=utcnow)
     expires_at: datetime | None = _ts(nullable=True)
     revoked: bool = False
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """An admin act (replay, retrain, promote, rollback, shadow, user and token changes): who, what, on which
+    target, when, with details. Append-only: nothing updates or deletes a row (PostgreSQL refuses it)."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts(nullable=False)
+    actor: str = Field(max_length=120)
+    actor_id: int | None = Field(default=None)  # None for the CLI (an OS user on the database host)
+    action: str = Field(max_length=64, index=True)
+    target: str = Field(max_length=200)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class ModelVersion(SQLModel, table=True):
@@ -276,3 +291,4 @@ outbox_table: Table = OutboxAction.__table__  # type: ignore[attr-defined]
 events_table: Table = InboundEvent.__table__  # type: ignore[attr-defined]
 runs_table: Table = TrainingRun.__table__  # type: ignore[attr-defined]
 leases_table: Table = Lease.__table__  # type: ignore[attr-defined]
+audit_table: Table = AuditEntry.__table__  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from enum import StrEnum
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import Forbidden
 
-__all__ = ["GRANTS", "PAGES", "Actor", "Permission", "allowed", "authorize", "pages_for", "queues_for"]
+__all__ = ["GRANTS", "PAGES", "Actor", "Permission", "allowed", "authorize", "pages_for", "queue_scope", "queues_for"]
 
 
 class Permission(StrEnum):
@@ -31,6 +31,8 @@ class Permission(StrEnum):
     MODELS_PROMOTE = "models.promote"  # make a version the champion, or roll back (recorded with who and why)
     VERSIONS_SCORE = "versions.score"  # score rows with any version, storing nothing
     ITEMS_QUARANTINE = "items.quarantine"  # every queue's items by status: those quarantined as unshowable
+    USERS_MANAGE = "users.manage"  # everybody's tokens (list, issue, revoke), disable and enable principals
+    AUDIT_READ = "audit.read"  # the audit log of admin acts
 
 
 _EVERYTHING = frozenset(Permission)
@@ -49,13 +51,16 @@ GRANTS: dict[Role, frozenset[Permission]] = {
                                  Permission.QUEUES_READ}),
 }
 # For a reviewer these hold only on the queues they were given; other roles that hold them hold them everywhere.
-QUEUE_SCOPED = frozenset({Permission.QUEUES_READ, Permission.ITEMS_READ, Permission.ITEMS_REVIEW})
+# Reads follow the same rule as writes: a reviewer reads only the actions of decisions on their own queues.
+QUEUE_SCOPED = frozenset({Permission.QUEUES_READ, Permission.ITEMS_READ, Permission.ITEMS_REVIEW,
+                          Permission.ACTIONS_READ})
 # UI page → the permission that opens it (the UI adds its development-only sandbox page itself).
 PAGES: dict[str, Permission] = {
     "queues": Permission.QUEUES_READ,
     "triage": Permission.ITEMS_REVIEW,
     "actions": Permission.ACTIONS_READ,
     "models": Permission.VERSIONS_READ,
+    "audit": Permission.AUDIT_READ,
 }
 
 
@@ -94,6 +99,16 @@ def queues_for(actor: Actor, permission: Permission, declared: Iterable[str]) ->
     if actor.role == Role.REVIEWER and permission in GRANTS[Role.REVIEWER]:
         return [q for q in names if q in actor.queues] + [q for q in actor.queues if q not in names]
     return names if permission in GRANTS.get(actor.role, frozenset()) else []
+
+
+def queue_scope(actor: Actor, permission: Permission) -> tuple[str, ...] | None:
+    """The queues ``permission`` is limited to for ``actor``: None when it holds on every queue, else the
+    queues it holds on (empty when not at all). List and count reads filter by this; ``allowed`` checks one."""
+    if permission not in GRANTS.get(actor.role, frozenset()):
+        return ()
+    if permission in QUEUE_SCOPED and actor.role == Role.REVIEWER:
+        return actor.queues
+    return None
 
 
 def pages_for(actor: Actor) -> list[str]:

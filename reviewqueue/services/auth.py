@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import timedelta
+from functools import cache
 
 from sqlalchemy.exc import IntegrityError
 
 from reviewqueue.db import principals
 from reviewqueue.domain.permissions import Actor
 from reviewqueue.domain.states import Role
-from reviewqueue.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from reviewqueue.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from reviewqueue.features import check_storable
 from reviewqueue.services.context import AppContext
 
 __all__ = ["Actor", "authenticate", "create_principal", "hash_password", "hash_token", "issue_token",
            "principal_id", "revoke_token", "sign_in", "verify_password"]
 TOKEN_PREFIX = "rq_"
+log = logging.getLogger(__name__)
 
 
 def hash_token(token: str) -> str:
@@ -89,16 +92,42 @@ def authenticate(ctx: AppContext, token: str | None) -> Actor:
     return Actor(row.id, row.name, Role(row.role), tuple(row.queues))
 
 
-def sign_in(ctx: AppContext, name: str, password: str) -> tuple[str, Actor]:
-    """Check a password and issue a session token that expires after settings.session_hours."""
+@cache
+def _dummy_hash() -> str:
+    """A password hash no password matches: checked for unknown, disabled or password-less names, so a refusal
+    costs the same scrypt work (and time) whether or not the name exists."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def sign_in(ctx: AppContext, name: str, password: str, address: str = "") -> tuple[str, Actor]:
+    """Check a password and issue a session token that expires after settings.session_hours.
+
+    Throttled before any hashing (so a flood stays cheap): at most ``sign_in_failures_per_name`` failures per
+    name and ``sign_in_attempts_per_address`` attempts per client address within ``sign_in_window_seconds``,
+    then 429 with Retry-After. The windows live in this process (``ctx.sign_in_attempts``)."""
+    s = ctx.settings
+    now, window = ctx.now().timestamp(), float(s.sign_in_window_seconds)
+    by_name, by_address = f"name:{name.casefold()}", f"address:{address}"
+    attempts = ctx.sign_in_attempts
+    wait = max(attempts.wait(by_name, now, s.sign_in_failures_per_name, window),
+               attempts.wait(by_address, now, s.sign_in_attempts_per_address, window))
+    if wait:
+        log.warning("sign-in throttled", extra={"action": "sign_in_throttled", "address": address})
+        raise TooManyRequests(f"too many sign-in attempts; try again in {wait} s", retry_after=wait)
+    attempts.add(by_address, now, window)
     with ctx.read() as conn:
         row = principals.principal_by_name(conn, name)
-    if row is None or row.disabled or not row.password_hash or not verify_password(password, row.password_hash):
+    stored = row.password_hash if row is not None and not row.disabled else None
+    matches = verify_password(password, stored or _dummy_hash())
+    if row is None or not stored or not matches:
+        attempts.add(by_name, now, window)
         raise Unauthorized("unknown user or wrong password")
-    token = issue_token(ctx, row.id, label="sign-in", ttl_hours=ctx.settings.session_hours)
+    attempts.clear(by_name)
+    token = issue_token(ctx, row.id, label="sign-in", ttl_hours=s.session_hours)
     return token, Actor(row.id, row.name, Role(row.role), tuple(row.queues))
 
 
 def revoke_token(ctx: AppContext, token: str) -> None:
+    """Sign-out: the token stops working at once (server side)."""
     with ctx.engine.begin() as conn:
-        principals.revoke_token(conn, hash_token(token))
+        principals.revoke_token(conn, hash_token(token), ctx.now())

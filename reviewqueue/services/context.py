@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection, Engine
 
 from reviewqueue.db.engine import make_engine
+from reviewqueue.domain.throttle import Attempts
 from reviewqueue.registry import Registry
 from reviewqueue.serving.scorers import ScorerCache
 from reviewqueue.settings import Settings
@@ -35,6 +36,8 @@ class AppContext:
     rng: random.Random = field(default_factory=random.Random)
     # per model: when its day of auto-decided uncertainty was last estimated, and the estimate (services.ingest)
     day_uncertainty: dict[str, tuple[datetime, float, float]] = field(default_factory=dict)
+    # recent sign-in attempts per name and per client address, in this process only (services.auth)
+    sign_in_attempts: Attempts = field(default_factory=Attempts)
 
     def now(self) -> datetime:
         return self.clock()

@@ -19,8 +19,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from connectors.base import ActionContext, Connector
 from reviewqueue.db import outbox
-from reviewqueue.db.outbox import LeasedAction
-from reviewqueue.domain.permissions import Actor, Permission, authorize
+from reviewqueue.db.outbox import ActionScope, LeasedAction
+from reviewqueue.domain.permissions import Actor, Permission, authorize, queue_scope
 from reviewqueue.domain.policies import RetryPolicy
 from reviewqueue.domain.states import ActionStatus
 from reviewqueue.errors import (
@@ -32,6 +32,7 @@ from reviewqueue.errors import (
 )
 from reviewqueue.logs import error_fields
 from reviewqueue.schemas import ActionCounts, ActionOut
+from reviewqueue.services import audit
 from reviewqueue.services.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -252,17 +253,31 @@ _OPEN_STATUSES = [ActionStatus.PENDING.value, ActionStatus.IN_FLIGHT.value, Acti
                   ActionStatus.REFUSED.value]
 
 
-def counts(ctx: AppContext) -> ActionCounts:
-    """Actions per status. Pending, in flight and dead are exact (they are what operators act on); done is
-    exact on small tables and estimated from PostgreSQL's statistics on large ones (``done_estimated``)."""
+def _scope(ctx: AppContext, actor: Actor) -> ActionScope | None:
+    """What ``actor`` may read of the outbox: everything (None), or the actions of their queues' decisions."""
+    queues = queue_scope(actor, Permission.ACTIONS_READ)
+    if queues is None:
+        return None
+    return ActionScope(queues, tuple(spec.name for spec in ctx.registry.models() if spec.queue in queues))
+
+
+def counts(ctx: AppContext, actor: Actor | None = None) -> ActionCounts:
+    """Actions per status (a reviewer's: of their queues' decisions only). Pending, in flight and dead are exact
+    (they are what operators act on); done is exact on small tables and estimated from PostgreSQL's statistics
+    on large ones (``done_estimated``), except for a scoped reader, whose counts are all exact. Without an
+    actor (the worker, benchmarks): everything."""
+    scope = None
+    if actor is not None:
+        authorize(actor, Permission.ACTIONS_READ)
+        scope = _scope(ctx, actor)
     with ctx.read() as conn:
-        result = outbox.count_by_status(conn, _OPEN_STATUSES)
-        estimated = outbox.estimated_rows(conn)
+        result = outbox.count_by_status(conn, _OPEN_STATUSES, scope)
+        estimated = outbox.estimated_rows(conn) if scope is None else None
         done_estimated = estimated is not None and estimated > EXACT_DONE_UP_TO
         if estimated is not None and done_estimated:
             result[ActionStatus.DONE.value] = max(0, estimated - sum(result.values()))
         else:
-            result[ActionStatus.DONE.value] = outbox.count_by_status(conn, [ActionStatus.DONE.value])[
+            result[ActionStatus.DONE.value] = outbox.count_by_status(conn, [ActionStatus.DONE.value], scope)[
                 ActionStatus.DONE.value]
     return ActionCounts(pending=result[ActionStatus.PENDING.value], in_flight=result[ActionStatus.IN_FLIGHT.value],
                         done=result[ActionStatus.DONE.value], dead=result[ActionStatus.DEAD.value],
@@ -273,16 +288,17 @@ def counts(ctx: AppContext) -> ActionCounts:
 def list_actions(
     ctx: AppContext, actor: Actor, status: str | None, decision_id: int | None, after_id: str | None, limit: int
 ) -> list[ActionOut]:
-    """Keyset-paged by id (ids above ``after_id``); never reads the payload column."""
+    """Keyset-paged by id (ids above ``after_id``); never reads the payload column. A reviewer sees only the
+    actions of decisions on the queues they review (``queue_scope``)."""
     authorize(actor, Permission.ACTIONS_READ)
     with ctx.read() as conn:
-        return outbox.list_actions(conn, status, decision_id, after_id, limit)
+        return outbox.list_actions(conn, status, decision_id, after_id, limit, _scope(ctx, actor))
 
 
 def get_action(ctx: AppContext, actor: Actor, action_id: str) -> ActionOut:
     authorize(actor, Permission.ACTIONS_READ)
     with ctx.read() as conn:
-        row = outbox.get_action(conn, action_id)
+        row = outbox.get_action(conn, action_id, _scope(ctx, actor))
     if row is None:
         raise NotFound(f"action {action_id} not found", field="action_id")
     return row
@@ -298,5 +314,7 @@ def replay(ctx: AppContext, actor: Actor, action_id: str) -> ActionOut:
             if status is None:
                 raise NotFound(f"action {action_id} not found", field="action_id")
             raise Conflict(f"action {action_id} is {status}, only dead actions can be replayed")
+        audit.record(ctx, conn, actor, "action.replay", f"action:{action_id}",
+                     {"connector": replayed.connector, "decision_id": replayed.decision_id})
     log.info("action replayed", extra={"action": "outbox_replayed", "action_id": action_id, "actor": actor.name})
     return replayed

@@ -17,6 +17,7 @@ from reviewqueue.domain.states import RunStatus, VersionStatus
 from reviewqueue.errors import BatchTooLarge, Conflict, NotFound, ValidationFailed
 from reviewqueue.features import check_storable
 from reviewqueue.schemas import RunOut, ScoreOut, ShadowOut, VersionOut
+from reviewqueue.services import audit
 from reviewqueue.services.context import AppContext
 
 __all__ = ["Champion", "champion", "find_champion", "model_versions", "promote", "rollback", "score_rows",
@@ -173,4 +174,6 @@ def _record(ctx: AppContext, conn: Any, actor: Actor, model_name: str, version_i
                     champion_metrics={}, finished_at=now, duration_seconds=0.0, decision=decision)
     log.warning("model versions changed by hand", extra={"action": f"version_{trigger}", "model": model_name,
                                                          "actor": actor.name, "run_id": run_id})
+    audit.record(ctx, conn, actor, f"model.{trigger}", f"model:{model_name}",
+                 {"run_id": run_id, "version_id": version_id, "decision": decision})
     return runs.get_run(conn, run_id)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 import reviewqueue.db.tables  # noqa: F401
@@ -12,7 +14,8 @@ from reviewqueue.db.engine import make_engine
 from reviewqueue.db.migrate import downgrade, upgrade
 
 HOT_INDEXES = {"review_items": {"ix_items_claim", "ix_items_lease", "ix_items_open", "ix_items_holder"},
-               "outbox_actions": {"ix_outbox_due", "ix_outbox_inflight", "ix_outbox_status"}}
+               "outbox_actions": {"ix_outbox_due", "ix_outbox_inflight", "ix_outbox_status"},
+               "audit_log": {"ix_audit_log_action"}}
 
 
 def test_head_matches_models_and_keeps_hot_indexes(database_url):
@@ -30,6 +33,25 @@ def test_head_matches_models_and_keeps_hot_indexes(database_url):
         assert wanted <= names[table], f"{table} lost {wanted - names[table]}"
     # dead-letter pages walk (status, id) in order; a (status)-only index would sort every dead row
     assert outbox_status["column_names"] == ["status", "id"]
+    engine.dispose()
+
+
+def test_audit_log_is_append_only_and_tokens_record_their_revocation(database_url):
+    """0006: audit_log rows can be added but, on PostgreSQL, neither changed nor deleted; api_tokens.revoked_at."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        assert "revoked_at" in {c["name"] for c in inspect(conn).get_columns("api_tokens")}
+        assert {c["name"] for c in inspect(conn).get_columns("audit_log")} == {
+            "id", "at", "actor", "actor_id", "action", "target", "detail"}
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO audit_log (at, actor, action, target, detail) "
+                              "VALUES (now(), 'admin', 'user.disable', 'principal:x', '{}')"))
+        for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
+            with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+                conn.execute(text(statement))
+        with engine.begin() as conn:
+            conn.execute(text("TRUNCATE audit_log"))  # the test suite's own cleanup still works
     engine.dispose()
 
 

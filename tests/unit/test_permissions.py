@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reviewqueue.domain.permissions import GRANTS, Actor, Permission, allowed, authorize, pages_for, queues_for
+from reviewqueue.domain.permissions import (
+    GRANTS,
+    Actor,
+    Permission,
+    allowed,
+    authorize,
+    pages_for,
+    queue_scope,
+    queues_for,
+)
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import Forbidden
 
@@ -57,7 +66,7 @@ def test_a_refusal_names_the_permission_and_the_role() -> None:
 
 def test_pages_and_review_queues_follow_the_table() -> None:
     declared = ["fraud", "clinical", "clinical-learning"]
-    assert pages_for(actor(Role.ADMIN)) == ["queues", "triage", "actions", "models"]
+    assert pages_for(actor(Role.ADMIN)) == ["queues", "triage", "actions", "models", "audit"]
     assert pages_for(actor(Role.REVIEWER, "fraud")) == ["queues", "triage", "actions"]
     assert pages_for(actor(Role.DATA_SCIENTIST)) == ["queues", "actions", "models"]
     assert pages_for(actor(Role.INTEGRATION)) == ["queues"]
@@ -65,6 +74,16 @@ def test_pages_and_review_queues_follow_the_table() -> None:
     assert queues_for(actor(Role.REVIEWER, "kyc", "clinical"), Permission.ITEMS_REVIEW, declared) == [
         "clinical", "kyc"]
     assert queues_for(actor(Role.DATA_SCIENTIST), Permission.ITEMS_REVIEW, declared) == []
+
+
+def test_queue_scope_is_what_list_reads_filter_by() -> None:
+    """None: every queue; a reviewer: their own queues, for reads (actions included) as for writes."""
+    assert queue_scope(actor(Role.ADMIN), Permission.ACTIONS_READ) is None
+    assert queue_scope(actor(Role.DATA_SCIENTIST), Permission.ACTIONS_READ) is None
+    assert queue_scope(actor(Role.REVIEWER, "clinical"), Permission.ACTIONS_READ) == ("clinical",)
+    assert queue_scope(actor(Role.INTEGRATION), Permission.ACTIONS_READ) == ()
+    assert not allowed(actor(Role.REVIEWER, "clinical"), Permission.ACTIONS_READ, "fraud")
+    assert queue_scope(actor(Role.REVIEWER, "fraud"), Permission.AUDIT_READ) == ()
 
 
 @given(role=st.sampled_from(list(Role)), permission=st.sampled_from(list(Permission)),

@@ -30,8 +30,9 @@ def list_actions(
 
 @router.get("/counts", response_model=ActionCounts)
 def action_counts(ctx: Ctx, actor: CurrentActor) -> ActionCounts:
+    """Actions per status (a reviewer's: of decisions on the queues they review)."""
     authorize(actor, Permission.ACTIONS_READ)
-    return outbox.counts(ctx)
+    return outbox.counts(ctx, actor)
 
 
 @router.get("/{action_id}", response_model=ActionOut)

@@ -16,7 +16,7 @@ from reviewqueue.schemas import (
     VersionOut,
     VersionQuality,
 )
-from reviewqueue.services import models, quality, training, versions
+from reviewqueue.services import audit, models, quality, training, versions
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -54,6 +54,8 @@ def retrain(model: str, ctx: Ctx, actor: CurrentActor) -> RunOut:
     authorize(actor, Permission.MODELS_RETRAIN)
     spec = ctx.registry.model(model)
     result = training.train_version(ctx, spec, trigger="manual")
+    audit.record_now(ctx, actor, "model.retrain", f"model:{model}",
+                     {"run_id": result.run_id, "status": str(result.status), "promoted": result.promoted})
     return training.get_run(ctx, result.run_id)
 
 
