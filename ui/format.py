@@ -35,12 +35,31 @@ _MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
 
 
+# GFM turns bare URLs and e-mail addresses into links AFTER escapes are resolved (a find-and-replace over the
+# parsed text), so escaping cannot stop them; a code span can: its text is never linked, never parsed.
+_AUTOLINK_TRIGGER = re.compile(r"://|www\.|@[^\s@]+\.", re.IGNORECASE)
+
+
 def md(value: Any) -> str:
     """``value`` (an external id, a context value, a note, a model or queue name …) as Markdown that renders
     exactly its text: every Markdown/HTML special character backslash-escaped, line breaks folded to spaces
-    (so no block — heading, list, quote, code block — can start). Use it for every user-supplied value that
-    goes into st.markdown / st.write / st.caption / st.info / a subheader / a label; never for our own markup."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(value)))
+    (so no block — heading, list, quote, code block — can start); a value GFM would autolink (a URL, ``www.``,
+    an e-mail address) becomes an inline code span instead. Use it for every user-supplied value that goes into
+    st.markdown / st.write / st.caption / st.info / a subheader / a label; never for our own markup."""
+    text = _LINE_BREAKS.sub(" ", str(value))
+    if _AUTOLINK_TRIGGER.search(text):
+        return code_span(text)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def code_span(text: str) -> str:
+    """``text`` as a CommonMark code span that shows it verbatim: a fence longer than any run of backticks in it,
+    padded with one space where the text starts or ends with a backtick or is wrapped in spaces (CommonMark
+    strips one space from each side)."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    wrapped = text.startswith(" ") and text.endswith(" ") and text.strip() != ""
+    pad = " " if text.startswith("`") or text.endswith("`") or wrapped else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 # --- time -------------------------------------------------------------------------------------------------

@@ -88,8 +88,10 @@ def sign_in(at: AppTest, name: str, password: str) -> AppTest:
 
 def shown(markdown: object) -> str:
     """What a Markdown element shows: the pages escape every user-supplied value (ui.format.md), so an
-    element's source carries backslash escapes that the browser does not display."""
-    return re.sub(r"\\(.)", r"\1", str(markdown), flags=re.DOTALL)
+    element's source carries backslash escapes (and, for URL-like values, code-span fences) that the browser does
+    not display."""
+    source = re.sub(r"(`+) ?(.*?) ?\1", r"\2", str(markdown), flags=re.DOTALL)
+    return re.sub(r"\\(.)", r"\1", source, flags=re.DOTALL)
 
 
 def texts(at: AppTest) -> str:
