@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from reviewqueue.db import items
 from reviewqueue.db.items import ItemView
 from reviewqueue.domain.permissions import Actor, Permission, allowed, authorize
 from reviewqueue.domain.states import ItemStatus
-from reviewqueue.errors import Conflict, LeaseLost, NotFound, ValidationFailed
+from reviewqueue.errors import Conflict, LeaseLost, NotFound, ReviewQueueError, ValidationFailed
 from reviewqueue.features import check_storable, printable
 from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import Contribution, ItemOut, ItemSummary, LeaseOut, QueueOut
@@ -107,8 +108,10 @@ CLAIM_SKIPS = 20
 def claim_next(ctx: AppContext, actor: Actor, queue: str) -> ItemOut | None:
     """Lease the highest-priority pending item of ``queue`` to the actor; None when the queue is empty.
 
-    An item that cannot be shown is quarantined and the next one claimed; a claim whose answer fails for any
-    other reason gives its lease back, so the reviewer never holds an item they were not shown."""
+    An item that cannot be shown is quarantined (``_shown``): when its data is at fault the next one is claimed
+    at once, otherwise the error is answered and the next claim takes the next item. A claim whose answer fails
+    for a reason that is not the item's (the database away) gives its lease back. Either way the reviewer never
+    holds an item they were not shown."""
     authorize(actor, Permission.ITEMS_REVIEW, queue)
     for _ in range(CLAIM_SKIPS):
         with ctx.engine.begin() as conn:
@@ -188,7 +191,9 @@ class Unshowable(Exception):
 def _shown(ctx: AppContext, actor: Actor, view: ItemView | None, item_id: int, lease_token: str | None) -> ItemOut:
     """ItemOut for the item, or Unshowable once an item that cannot be shown is quarantined: its stored event
     holds what input validation refuses today (a lone surrogate, NUL, NaN, an integer beyond int64: a row from
-    before that check), or its view fails to build or to serialise as the response will."""
+    before that check), or its view fails to build or to serialise as the response will. Any other failure to
+    build it (its version's artifact cannot be loaded) quarantines it too and is raised as it is; domain and
+    database errors quarantine nothing."""
     if view is None:
         raise NotFound(f"item {item_id} not found", field="item_id")
     authorize(actor, Permission.ITEMS_READ, view.queue)
@@ -198,12 +203,19 @@ def _shown(ctx: AppContext, actor: Actor, view: ItemView | None, item_id: int, l
         out = _item_out(ctx, actor, view, item_id, lease_token)
         out.model_dump_json()  # the response's own encoding: whatever the check above did not foresee
         return out
-    except (ValidationFailed, ValueError, TypeError, UnicodeError, OverflowError) as exc:
-        reason = exc.message if isinstance(exc, ValidationFailed) else printable(f"{type(exc).__name__}: {exc}")
+    except (ValidationFailed, ValueError, TypeError, UnicodeError, OverflowError) as exc:  # its data
+        reason, unexpected = (exc.message if isinstance(exc, ValidationFailed) else
+                              printable(f"{type(exc).__name__}: {exc}")), None
+    except (ReviewQueueError, SQLAlchemyError):
+        raise  # not this item's fault (unknown model, forbidden, the database away): nothing is quarantined
+    except Exception as exc:  # e.g. the version's artifact cannot be loaded to explain it
+        reason, unexpected = printable(f"{type(exc).__name__}: {exc}"), exc
     with ctx.engine.begin() as conn:
         moved = items.quarantine_item(conn, item_id)
     log.error("item cannot be shown; quarantined" if moved else "item cannot be shown",
               extra={"action": "item_quarantined", "item_id": item_id, "reason": reason[:300]})
+    if unexpected is not None:
+        raise unexpected  # answered as the error it is; the next claim takes the next item, not this one
     raise Unshowable(reason[:300])
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from reviewqueue.db import items, predictions
-from reviewqueue.db.tables import Prediction, ReviewItem
+from reviewqueue.db.tables import ModelVersion, Prediction, ReviewItem
 from tests.factories import uncertain
 
 BAD_CONTEXTS = {
@@ -20,7 +20,8 @@ BAD_CONTEXTS = {
 }
 
 
-def old_bad_item(ctx, as_, n: int, context: dict[str, Any], priority: float = 1000.0) -> int:
+def old_bad_item(ctx, as_, n: int, context: dict[str, Any], priority: float = 1000.0,
+                 version_id: int | None = None) -> int:
     """A prediction and its pending item with ``context`` stored as-is (no validation), ranked first."""
     good = as_("integration").post("/v1/models/fraud/predictions", json={"events": [uncertain(900 + n)]})
     assert good.status_code == 200, good.text
@@ -28,7 +29,8 @@ def old_bad_item(ctx, as_, n: int, context: dict[str, Any], priority: float = 10
         row = conn.execute(select(Prediction.__table__).where(  # type: ignore[attr-defined]
             Prediction.__table__.c.external_id == f"tx-u{900 + n}")).mappings().one()  # type: ignore[attr-defined]
         copy = {k: v for k, v in row.items() if k != "id"}
-        copy.update(external_id=f"old-bad-{n}", context=context, correlation_key=None)
+        copy.update(external_id=f"old-bad-{n}", context=context, correlation_key=None,
+                    version_id=version_id or copy["version_id"])
         [prediction_id] = predictions.insert_predictions(conn, [copy])
         [item_id] = items.insert_items(conn, [{"prediction_id": prediction_id, "queue": "fraud", "kind": "review",
                                               "priority": priority, "status": "pending",
@@ -111,3 +113,22 @@ def test_many_unshowable_items_never_block_the_good_ones(ctx, as_, people):
         decided.add(item["id"])
     assert decided == good
     assert [status_of(ctx, b)[0] for b in bad] == ["quarantined"] * 3
+
+
+def test_an_item_whose_view_fails_otherwise_is_quarantined_and_the_next_claim_gets_the_next_item(
+        ctx, as_, people, tmp_path):
+    """Its version's artifact is gone (pruned, say), so explaining it raises: that claim answers the error, the
+    item is quarantined, and the reviewer's next claim gets the next good item — never the same one again."""
+    t = ModelVersion.__table__  # type: ignore[attr-defined]
+    with ctx.engine.begin() as conn:
+        v1 = conn.execute(select(t).where(t.c.model_name == "fraud", t.c.version == 1)).mappings().one()
+        gone = {k: v for k, v in v1.items() if k != "id"}
+        gone.update(version=7, status="retired", promoted_at=None, artifact_path=str(tmp_path / "gone.onnx"))
+        gone_id = conn.execute(insert(t).values(**gone).returning(t.c.id)).scalar_one()
+    bad = old_bad_item(ctx, as_, 5, {"user_id": "fine"}, version_id=gone_id)
+
+    failed = as_("reviewer").post("/v1/queues/fraud/claim")
+    assert failed.status_code == 500, failed.text
+    assert status_of(ctx, bad) == ("quarantined", None, None)
+    claimed = as_("reviewer").post("/v1/queues/fraud/claim")
+    assert claimed.status_code == 200 and claimed.json()["id"] != bad and claimed.json()["lease_token"]
