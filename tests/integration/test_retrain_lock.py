@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -134,9 +133,3 @@ def test_an_existing_version_folder_is_never_written_over(ctx, people):
     assert [v.version for v in rows(ctx, ModelVersion)] == [1]
     assert sorted(p.name for p in stray.parent.iterdir()) == ["1", "2"], "the staging folder is removed"
 
-
-@pytest.fixture(autouse=True)
-def _no_stray_threads():  # type: ignore[no-untyped-def]
-    before = threading.active_count()
-    yield
-    wait_for(lambda: threading.active_count() <= before, "test threads to end")
