@@ -117,3 +117,38 @@ def test_database_unavailable_lines_carry_the_underlying_error(unreachable, log_
         worker.stop()
         runner.join(DEADLINE)
     assert re.search(r' action=outbox_db_down error_class=OperationalError error="no such table: \w+"$', line), line
+
+
+def test_each_api_worker_process_writes_its_lines_with_their_fields(tmp_path: Path) -> None:
+    """`reviewqueue api --workers 2`: uvicorn spawns the workers, which set up no logging of their own; the
+    app's lines must still carry their fields (they came out as the bare message before)."""
+    import sqlite3
+    import sys
+
+    from reviewqueue.db.migrate import upgrade
+    from reviewqueue_dev.demo import settings_env
+    from reviewqueue_dev.processes import Child, child_env, wait_http
+    from reviewqueue_dev.threaded_server import free_port
+
+    db = tmp_path / "api.db"
+    upgrade(f"sqlite:///{db}")
+    env = child_env(settings_env({"environment": "test", "database_url": f"sqlite:///{db}",
+                                  "artifact_dir": tmp_path / "artifacts"}))
+    port = free_port()
+    log_path = tmp_path / "api.log"
+    child = Child("api", [sys.executable, "-m", "reviewqueue.cli", "api", "--workers", "2", "--port", str(port)],
+                  env, log_path).start()
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", child, timeout=120)
+        with sqlite3.connect(db) as conn:  # the database loses a table under the running workers
+            conn.execute("DROP TABLE api_tokens")
+        r = httpx.get(f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": "Bearer rq_anything"}, timeout=10)
+        assert r.status_code == 503, r.text
+        deadline = time.monotonic() + DEADLINE
+        while not (lines := [ln for ln in log_path.read_text().splitlines() if "database unavailable" in ln]):
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.05)
+    finally:
+        child.stop()
+    assert re.search(r"ERROR reviewqueue\.api\.errors database unavailable action=db_unavailable "
+                     r'error_class=OperationalError error="no such table: api_tokens"$', lines[0]), lines[0]
