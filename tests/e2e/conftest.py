@@ -1,6 +1,8 @@
 """A real stack for end-to-end tests: the API and the worker as subprocesses, real connectors pointed at
 localstripe, the Slack/webhook sink and a business SQLite database — all on 127.0.0.1, all stopped after.
-localstripe and the sink are the session's (tests/conftest.py); each test uses its own charges and an empty sink."""
+localstripe and the sink are the session's (tests/conftest.py); each test uses its own charges and an empty sink.
+The API and the workers serve the product's models (models.fraud) unless a module overrides
+``stack_model_modules`` (tests/e2e/test_worker_faults.py: tests/automatic_fraud.py, every action automatic)."""
 
 from __future__ import annotations
 
@@ -46,7 +48,14 @@ class Stack:
 
 
 @pytest.fixture
-def stack(ctx: AppContext, localstripe: LocalStripe, sink: Sink, tmp_path: Path) -> Iterator[Stack]:
+def stack_model_modules() -> list[str]:
+    """The ``model_modules`` setting of the stack's API and workers."""
+    return ["models.fraud"]
+
+
+@pytest.fixture
+def stack(ctx: AppContext, localstripe: LocalStripe, sink: Sink, tmp_path: Path,
+          stack_model_modules: list[str]) -> Iterator[Stack]:
     stripe = localstripe  # the session's (tests/conftest.py); the sink is reset for each test
     business_db = tmp_path / "business.db"
     create_business_db(business_db, [f"u{i}" for i in range(200)] + [f"u{i}" for i in range(1000, 1100)])
@@ -55,7 +64,7 @@ def stack(ctx: AppContext, localstripe: LocalStripe, sink: Sink, tmp_path: Path)
         "artifact_dir": Path(ctx.settings.artifact_dir).resolve(), "stripe_webhook_secret": WEBHOOK_SECRET,
         "business_db_url": f"sqlite:///{business_db}", "worker_poll_seconds": 0.05,
         "retry_base_seconds": 0.2, "retry_max_seconds": 1.0, "outbox_visibility_seconds": 5,
-        "worker_concurrency": 4, "scheduler_enabled": False,
+        "worker_concurrency": 4, "scheduler_enabled": False, "model_modules": stack_model_modules,
         **stripe.settings_fields(), **sink.settings_fields("shop"),
     }
     env = child_env(settings_env(values))

@@ -1,20 +1,30 @@
 """Faults against a real worker subprocess: SIGKILL in the middle of a batch, workers racing, and a
 provider that fails before it succeeds. Effects are counted at the peers (localstripe, the sink, the
-business DB), not in our own tables."""
+business DB), not in our own tables.
+
+The stack serves tests/automatic_fraud.py (every action automatic), so each auto-flagged event fires its four
+actions; each charge is of the event's amount, currency and user, as the refund connector requires."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from reviewqueue.client import Client
 from reviewqueue.db.tables import OutboxAction
 from reviewqueue_dev.sandbox import wait_until
+from tests.automatic_fraud import MODULE as AUTOMATIC_FRAUD
 from tests.factories import transaction
 
 N = 30  # auto-flagged transactions → 4 actions each
+
+
+@pytest.fixture
+def stack_model_modules() -> list[str]:
+    return [AUTOMATIC_FRAUD]
 
 
 def done_count(ctx) -> int:
@@ -27,7 +37,9 @@ def ingest_flagged(stack, people, n: int, offset: int = 1000) -> list[dict]:
     events = []
     for i in range(offset, offset + n):
         event = transaction(i, risky=True)
-        event["context"]["charge_id"] = stack.stripe.create_charge(95000)
+        context = event["context"]
+        context["charge_id"] = stack.stripe.create_charge(
+            round(event["features"]["amount"] * 100), context["currency"], metadata={"user_id": context["user_id"]})
         events.append(event)
     results = Client(stack.api_url, people.integration).predict("fraud", events)
     assert {r.route for r in results} == {"auto_flag"}
@@ -38,6 +50,10 @@ def assert_each_effect_once(stack, events: list[dict]) -> None:
     refunds = {e["context"]["charge_id"]: len(stack.stripe.refunds_for(e["context"]["charge_id"])) for e in events}
     twice = {c: n for c, n in refunds.items() if n != 1}
     assert not twice, f"refunds per charge must be exactly 1; off: {twice} of {len(refunds)} charges"
+    amounts = {e["context"]["charge_id"]: ([r["amount"] for r in stack.stripe.refunds_for(e["context"]["charge_id"])],
+                                           round(e["features"]["amount"] * 100)) for e in events}
+    wrong = {c: (got, want) for c, (got, want) in amounts.items() if got != [want]}
+    assert not wrong, f"refunds (cents) vs the event's amount, per charge: {wrong}"
     hooks = Counter(h["payload"]["external_id"] for h in stack.sink.webhooks)
     assert hooks == Counter(e["external_id"] for e in events), f"verified webhooks per event: {hooks}"
     attempts = Counter(a["webhook_id"] for a in stack.sink.webhook_attempts if a.get("webhook_id"))

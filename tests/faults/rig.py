@@ -1,5 +1,9 @@
 """The fault rig: real peers on loopback (localstripe, the sink, a business SQLite DB), the real API in
 process, real worker processes, and fault proxies in between. Effects are counted at the peers.
+
+The API and the workers serve tests/automatic_fraud.py (every action automatic; tests/faults/conftest.py).
+Each event's charge is what the refund connector accepts: in the event's currency, of the event's user
+(``metadata.user_id``, the model's ``match``) and of exactly the event's amount, which is what is refunded.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from reviewqueue.services.context import AppContext
 from reviewqueue_dev.demo import create_business_db, settings_env
 from reviewqueue_dev.processes import Child, child_env, worker_child
 from reviewqueue_dev.sandbox import LocalStripe, Sink, wait_until
+from tests.automatic_fraud import MODULE as AUTOMATIC_FRAUD
 from tests.factories import transaction, uncertain
 from tests.faults.proxy import FaultProxy
 
@@ -48,7 +53,7 @@ class Rig:
             "artifact_dir": Path(self.ctx.settings.artifact_dir).resolve(),
             "business_db_url": f"sqlite:///{self.business_db}", "worker_poll_seconds": 0.05,
             "retry_base_seconds": 0.1, "retry_max_seconds": 0.5, "outbox_visibility_seconds": 30,
-            "worker_concurrency": 2, "scheduler_enabled": False,
+            "worker_concurrency": 2, "scheduler_enabled": False, "model_modules": [AUTOMATIC_FRAUD],
             **self.stripe.settings_fields(), **self.sink.settings_fields("shop"),
         }
 
@@ -93,14 +98,20 @@ class Rig:
 
     # -- load ------------------------------------------------------------------------------------------------
 
+    def charge_for(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Give ``event`` a real charge at localstripe: its amount (in cents), currency and user."""
+        context = event["context"]
+        context["charge_id"] = self.stripe.create_charge(
+            round(event["features"]["amount"] * 100), context["currency"], metadata={"user_id": context["user_id"]})
+        return event
+
     def flagged_events(self, n: int, offset: int) -> list[dict[str, Any]]:
         """``n`` confident-fraud events, each with a real charge at localstripe (not sent yet)."""
         events = []
         for i in range(offset, offset + n):
             event = transaction(i, risky=True)
-            event["context"]["charge_id"] = self.stripe.create_charge(95_000)
             event["context"]["user_id"] = USERS[i - offset]
-            events.append(event)
+            events.append(self.charge_for(event))
         return events
 
     def predict(self, token: str, events: list[dict[str, Any]], route: str) -> list[dict[str, Any]]:
@@ -118,9 +129,8 @@ class Rig:
         events = []
         for i in range(offset, offset + n):
             event = uncertain(i)
-            event["context"]["charge_id"] = self.stripe.create_charge(4_000)
             event["context"]["user_id"] = USERS[i - offset]
-            events.append(event)
+            events.append(self.charge_for(event))
         with Client(self.api_url, token) as client:
             routes = {r.route for r in client.predict("fraud", events)}
         assert routes == {"review"}, routes
@@ -190,10 +200,15 @@ class Rig:
 
     def assert_flagged_effects_once(self, events: list[dict[str, Any]], note: str = "") -> dict[str, int]:
         """Every flagged event's four effects happened exactly once, counted where they live (Slack included:
-        a retry whose outcome is unknown finds its earlier message by action id, connectors/slack_message.py)."""
+        a retry whose outcome is unknown finds its earlier message by action id, connectors/slack_message.py);
+        each refund is of exactly the event's amount."""
         refunds = self.refunds_per_charge(events)
         off = {c: n for c, n in refunds.items() if n != 1}
         assert not off, f"{note}refunds per charge must be 1; off: {off} of {len(refunds)} charges"
+        amounts = {c: [r["amount"] for r in self.stripe.refunds_for(c)] for c in refunds}
+        wanted = {e["context"]["charge_id"]: round(e["features"]["amount"] * 100) for e in events}
+        wrong = {c: (amounts[c], wanted[c]) for c in refunds if amounts[c] != [wanted[c]]}
+        assert not wrong, f"{note}refunds (cents) vs the event's amount, per charge: {wrong}"
         hooks = self.verified_webhooks()
         want = Counter(e["external_id"] for e in events)
         assert hooks == want, f"{note}verified webhooks per event {dict(hooks)} != {dict(want)}"
