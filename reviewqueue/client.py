@@ -17,6 +17,7 @@ from reviewqueue.schemas import (
     ActionOut,
     AuditEntryOut,
     DecisionOut,
+    EscalationOut,
     ItemOut,
     ItemSummary,
     LeaseOut,
@@ -28,6 +29,7 @@ from reviewqueue.schemas import (
     PrincipalOut,
     PrincipalStatus,
     QueueOut,
+    ReleaseOut,
     RunOut,
     ScoreOut,
     ShadowOut,
@@ -209,6 +211,16 @@ class Client:
     def renew(self, item_id: int, lease_token: str) -> LeaseOut:
         return self._call("POST", f"/v1/items/{item_id}/renew", LeaseOut,  # type: ignore[no-any-return]
                           json={"lease_token": lease_token})
+
+    def release(self, item_id: int, lease_token: str) -> ReleaseOut:
+        """Give the item back undecided; your claims skip it for a while."""
+        return self._call("POST", f"/v1/items/{item_id}/release", ReleaseOut,  # type: ignore[no-any-return]
+                          json={"lease_token": lease_token})
+
+    def escalate(self, item_id: int, lease_token: str, note: str) -> EscalationOut:
+        """Move the item to its model's escalation queue, with why (required)."""
+        return self._call("POST", f"/v1/items/{item_id}/escalate", EscalationOut,  # type: ignore[no-any-return]
+                          json={"lease_token": lease_token, "note": note})
 
     def decide(self, item_id: int, verdict: str, lease_token: str, note: str = "") -> DecisionOut:
         body = {"verdict": verdict, "lease_token": lease_token, "note": note}

@@ -134,6 +134,8 @@ class ModelSpec:
     zero_shot: ZeroShot | None = None
     learning: LearningQueue | None = None
     sla: Sla | None = None
+    # where a reviewer escalates an item they cannot decide (the senior / adjudication queue)
+    escalation_queue: str = ""
 
     def actions_for(self, verdict: str) -> list[ActionSpec]:
         return list(self.verdicts.get(verdict, []))
@@ -174,12 +176,15 @@ def model(
     zero_shot: ZeroShot | None = None,
     learning: LearningQueue | None = None,
     sla: Sla | None = None,
+    escalation_queue: str | None = None,
 ) -> Callable[[TrainFn], TrainFn]:
     """Register the decorated ``train(df) -> fitted sklearn classifier`` as a reviewqueue model.
 
     ``df`` has one column per feature (encoded as served) and a ``label`` column (1 = positive verdict);
     for a text model, one column per embedding dimension (``e0`` … ``e383``) and ``label``, and the returned
     classifier must be linear (``coef_``, ``intercept_``) so it fuses into the ONNX graph as the head.
+    ``escalation_queue`` (default ``<queue>-senior``): where a reviewer's "escalate" moves an item, claimable
+    only by principals granted that queue.
     """
 
     def decorate(train: TrainFn) -> TrainFn:
@@ -202,6 +207,7 @@ def model(
             zero_shot=zero_shot,
             learning=learning,
             sla=sla,
+            escalation_queue=f"{queue or name}-senior" if escalation_queue is None else escalation_queue,
         )
         _check_spec(spec)
         setattr(train, SPEC_ATTRIBUTE, spec)
@@ -220,6 +226,7 @@ def _check_spec(spec: ModelSpec) -> None:
         raise ConfigurationError(f"model {spec.name!r}: ExpectedLoss needs feature {spec.priority.amount_feature!r}")
     if spec.zero_shot is not None:
         _check_zero_shot(spec, spec.zero_shot)
+    _check_escalation_queue(spec)
     if not 0.5 < spec.retrain.confidence < 1:
         raise ConfigurationError(f"model {spec.name!r}: Retrain.confidence must be between 0.5 and 1 (e.g. 0.9), "
                                  f"got {spec.retrain.confidence!r}")
@@ -229,6 +236,19 @@ def _check_spec(spec: ModelSpec) -> None:
         raise ConfigurationError(f"model {spec.name!r}: a text model needs zero_shot=… or a dataset for version 1")
     if spec.kind == "tabular" and spec.dataset is None:
         raise ConfigurationError(f"model {spec.name!r}: a tabular model needs a dataset to train version 1")
+
+
+def _check_escalation_queue(spec: ModelSpec) -> None:
+    """The escalation queue is a queue name of its own: not the model's decision or learning queue."""
+    name = spec.escalation_queue
+    if (not isinstance(name, str) or not 1 <= len(name) <= 120 or name != name.strip()
+            or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in name)):
+        raise ConfigurationError(f"model {spec.name!r}: escalation_queue must be 1-120 letters, digits, '-', '_' "
+                                 f"or '.', got {name!r}")
+    if name in spec.queues:
+        raise ConfigurationError(f"model {spec.name!r}: escalation_queue {name!r} is already one of its queues "
+                                 f"({', '.join(spec.queues)}); name a queue of its own, "
+                                 f"e.g. {spec.queue + '-senior'!r}")
 
 
 def _check_zero_shot(spec: ModelSpec, zs: ZeroShot) -> None:

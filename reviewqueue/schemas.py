@@ -134,7 +134,8 @@ class QueueOut(Out):
     oldest_pending_at: datetime | None
     oldest_age_seconds: float | None
     overdue: int = 0
-    kind: str = Field(default="decision", description="decision (ranked by risk) or learning (by uncertainty)")
+    kind: str = Field(default="decision", description="decision (ranked by risk), learning (by uncertainty) or "
+                                                      "escalation (items reviewers escalated, for seniors)")
     sla_minutes: float | None = Field(default=None, description="the queue's SLA for high-risk items, if any")
 
 
@@ -144,6 +145,15 @@ class Contribution(Out):
     contribution: float
     start: int | None = Field(default=None, description="for text models: where the word starts in the text")
     end: int | None = None
+
+
+class EscalationOut(Out):
+    item_id: int
+    from_queue: str
+    queue: str = Field(description="the escalation queue the item now waits in")
+    note: str
+    by: str
+    at: datetime
 
 
 class ItemOut(Out):
@@ -168,6 +178,7 @@ class ItemOut(Out):
     claimed_by_me: bool
     sla_due_at: datetime | None = None
     overdue: bool = False
+    escalation: EscalationOut | None = Field(default=None, description="who escalated it here, and why")
 
 
 class ItemSummary(Out):
@@ -190,6 +201,18 @@ class LeaseRequest(Strict):
 class LeaseOut(Out):
     item_id: int
     lease_expires_at: datetime
+
+
+class ReleaseOut(Out):
+    item_id: int
+    queue: str
+    status: str
+    skipped_for_you_until: datetime = Field(description="your claims do not hand it back to you before this")
+
+
+class EscalationRequest(Strict):
+    lease_token: LeaseToken
+    note: SafeStr = Field(min_length=1, max_length=2000, description="why a senior reviewer should decide it")
 
 
 class DecisionRequest(Strict):

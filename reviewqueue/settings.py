@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # ingest and queues
     batch_limit: int = Field(10_000, ge=1)
     lease_seconds: int = Field(300, ge=5)
+    # after a reviewer releases an item, their claims skip it this long (others may claim it at once)
+    release_hold_seconds: int = Field(600, ge=0)
 
     # outbox and worker
     outbox_batch_size: int = Field(50, ge=1)

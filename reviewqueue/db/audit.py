@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from reviewqueue.db.tables import audit_table as audit
 from reviewqueue.schemas import AuditEntryOut
 
-__all__ = ["append_entry", "list_entries"]
+__all__ = ["append_entry", "latest_entry", "list_entries"]
 
 
 def append_entry(conn: Connection, at: datetime, actor: str, actor_id: int | None, action: str, target: str,
@@ -31,3 +31,12 @@ def list_entries(conn: Connection, before_id: int | None, limit: int, action: st
     if action:
         query = query.where(audit.c.action == action)
     return [AuditEntryOut.model_validate(r) for r in conn.execute(query)]
+
+
+def latest_entry(conn: Connection, action: str, target: str) -> AuditEntryOut | None:
+    """latest_entry: the newest record of one act on one target (e.g. an item's escalation), if any."""
+    row = conn.execute(
+        select(audit.c.id, audit.c.at, audit.c.actor, audit.c.actor_id, audit.c.action, audit.c.target,
+               audit.c.detail).where(audit.c.action == action, audit.c.target == target)
+        .order_by(audit.c.id.desc()).limit(1)).first()
+    return AuditEntryOut.model_validate(row) if row else None

@@ -63,3 +63,9 @@ class CompiledOnce:
             cursor.execute(sql, {**defaults, **params})
             row: tuple[Any, ...] | None = cursor.fetchone()
             return row
+
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        sql, defaults = self.sql(conn.dialect)
+        with as_sqlalchemy_error(conn, sql), driver_connection(conn).cursor() as cursor:
+            cursor.execute(sql, {**defaults, **params})
+            return list(cursor.fetchall())

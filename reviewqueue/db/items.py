@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, literal_column, select, update
+from sqlalchemy import bindparam, func, literal_column, null, select, union_all, update
 from sqlalchemy.engine import Connection
 
 from reviewqueue.db import bulk
 from reviewqueue.db.driver import CompiledOnce
+from reviewqueue.db.leases import release_hold_range
 from reviewqueue.db.tables import items_table as items
+from reviewqueue.db.tables import leases_table as leases
 from reviewqueue.db.tables import predictions_table as predictions
 from reviewqueue.db.tables import versions_table as versions
 from reviewqueue.db.types import UTCDateTime
@@ -26,10 +28,11 @@ from reviewqueue.domain.states import ItemStatus
 from reviewqueue.schemas import ItemSummary
 
 __all__ = [
-    "Claimed", "DecisionTarget", "Held", "ItemView", "OverdueItem", "QueueCounts", "claim_next_item",
-    "claim_oldest_of_kind",
-    "close_item_with_lease", "count_created_since", "count_overdue", "decision_target", "insert_items",
-    "item_view", "list_items", "live_item_held_by", "mark_paged", "overdue_unpaged", "queue_overview",
+    "Claimed", "DecisionTarget", "Held", "HeldAndSkipped", "ItemView", "OverdueItem", "QueueCounts",
+    "claim_next_item", "claim_oldest_of_kind",
+    "close_item_with_lease", "count_created_since", "count_overdue", "decision_target", "held_and_skipped",
+    "insert_items", "item_view", "list_items", "live_item_held_by", "mark_paged", "move_item_with_lease",
+    "overdue_unpaged", "queue_overview",
     "quarantine_item", "release_expired_item_leases", "release_item_lease", "renew_item_lease",
 ]
 
@@ -40,10 +43,15 @@ _PENDING: Any = literal_column("'pending'")
 _CLAIMED: Any = literal_column("'claimed'")
 
 
-def _claim_statement(queue_matches: Any) -> Any:
+# Items the claimer released a moment ago (services.queue.release): only the variants used when there are some
+# carry this predicate, so the usual claim statement stays exactly as it was.
+_NOT_SKIPPED: Any = items.c.id.not_in(bindparam("skipped", expanding=True))
+
+
+def _claim_statement(queue_matches: Any, *more: Any) -> Any:
     best_pending = (
         select(items.c.id)
-        .where(items.c.status == _PENDING, queue_matches)
+        .where(items.c.status == _PENDING, queue_matches, *more)
         .order_by(items.c.priority.desc(), items.c.created_at, items.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -67,44 +75,62 @@ _CLAIM_NEXT = _claim_statement(items.c.queue.in_(bindparam("queues", expanding=T
 # SQLAlchemy's per-execution work was most of the Python time of a claim (BENCHMARKS.md §1). "queue = $1",
 # not "= ANY($1)": the planner must see one queue to walk ix_items_claim in order instead of sorting.
 CLAIM_FROM_ONE_QUEUE = CompiledOnce(_claim_statement(items.c.queue == bindparam("queue")))
+_CLAIM_NEXT_SKIPPING = _claim_statement(items.c.queue.in_(bindparam("queues", expanding=True)), _NOT_SKIPPED)
 
 
 class Claimed(NamedTuple):
     id: int
 
 
-_OLDEST_OF_KIND = (
-    select(items.c.id)
-    .where(items.c.status == _PENDING, items.c.queue == bindparam("in_queue"), items.c.kind == bindparam("of_kind"))
-    .order_by(items.c.created_at, items.c.id)
-    .limit(1)
-    .with_for_update(skip_locked=True)
-    .scalar_subquery()
-)
-_CLAIM_OLDEST_OF_KIND = (
-    update(items)
-    .where(items.c.id == _OLDEST_OF_KIND, items.c.status == _PENDING)
-    .values(status=ItemStatus.CLAIMED.value, claimed_by=bindparam("principal_id"),
-            lease_token=bindparam("lease_token"), lease_expires_at=bindparam("expires_at", type_=UTCDateTime()))
-    .returning(items.c.id)
-)
+def _claim_oldest_of_kind_statement(*more: Any) -> Any:
+    oldest_of_kind = (
+        select(items.c.id)
+        .where(items.c.status == _PENDING, items.c.queue == bindparam("in_queue"),
+               items.c.kind == bindparam("of_kind"), *more)
+        .order_by(items.c.created_at, items.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return (
+        update(items)
+        .where(items.c.id == oldest_of_kind, items.c.status == _PENDING)
+        .values(status=ItemStatus.CLAIMED.value, claimed_by=bindparam("principal_id"),
+                lease_token=bindparam("lease_token"), lease_expires_at=bindparam("expires_at", type_=UTCDateTime()))
+        .returning(items.c.id)
+    )
+
+
+_CLAIM_OLDEST_OF_KIND = _claim_oldest_of_kind_statement()
+_CLAIM_OLDEST_OF_KIND_SKIPPING = _claim_oldest_of_kind_statement(_NOT_SKIPPED)
 
 
 def claim_oldest_of_kind(
-    conn: Connection, queue: str, kind: str, principal_id: int, lease_token: str, now: datetime, lease_seconds: int
+    conn: Connection, queue: str, kind: str, principal_id: int, lease_token: str, now: datetime, lease_seconds: int,
+    skipped: Sequence[int] = (),
 ) -> Claimed | None:
-    """claim_oldest_of_kind: lease the oldest pending item of one kind (an audit) in a queue (ix_items_claim_kind)."""
-    params = {"in_queue": queue, "of_kind": kind, "principal_id": principal_id, "lease_token": lease_token,
-              "expires_at": now + timedelta(seconds=lease_seconds)}
-    found = conn.execute(_CLAIM_OLDEST_OF_KIND, params).first()
+    """claim_oldest_of_kind: lease the oldest pending item of one kind (an audit) in a queue (ix_items_claim_kind),
+    none of ``skipped``."""
+    params: dict[str, Any] = {"in_queue": queue, "of_kind": kind, "principal_id": principal_id,
+                              "lease_token": lease_token, "expires_at": now + timedelta(seconds=lease_seconds)}
+    if skipped:
+        params["skipped"] = list(skipped)
+    found = conn.execute(_CLAIM_OLDEST_OF_KIND_SKIPPING if skipped else _CLAIM_OLDEST_OF_KIND, params).first()
     return Claimed(found[0]) if found else None
 
 
 def claim_next_item(
-    conn: Connection, queues: list[str], principal_id: int, lease_token: str, now: datetime, lease_seconds: int
+    conn: Connection, queues: list[str], principal_id: int, lease_token: str, now: datetime, lease_seconds: int,
+    skipped: Sequence[int] = (),
 ) -> Claimed | None:
-    """claim_next_item: lease the best pending item of the given queues to one reviewer, atomically."""
+    """claim_next_item: lease the best pending item of the given queues to one reviewer, atomically, none of
+    ``skipped`` (items this reviewer released a moment ago)."""
     expires = now + timedelta(seconds=lease_seconds)
+    if skipped:
+        found = conn.execute(_CLAIM_NEXT_SKIPPING, {
+            "queues": list(queues), "skipped": list(skipped), "principal_id": principal_id,
+            "lease_token": lease_token, "expires_at": expires}).first()
+        return Claimed(found[0]) if found else None
     if conn.dialect.name == "postgresql" and len(queues) == 1:
         row = CLAIM_FROM_ONE_QUEUE.first(conn, {"queue": queues[0], "principal_id": principal_id,
                                                 "lease_token": lease_token, "expires_at": expires})
@@ -139,6 +165,36 @@ def live_item_held_by(conn: Connection, queue: str, principal_id: int, now: date
     else:
         row = conn.execute(_HELD_BY, params).first()
     return Held(row[0], row[1]) if row else None
+
+
+# The held lookup and the reviewer's live release holds in one round trip: the holds are one range scan of the
+# leases primary key, which finds nothing unless the reviewer released an item in the last release_hold_seconds.
+_HOLDS = (
+    select(null().label("id"), leases.c.name.label("lease_token"))
+    .where(leases.c.name >= bindparam("holds_from"), leases.c.name < bindparam("holds_to"),
+           leases.c.expires_at >= bindparam("now", type_=UTCDateTime()))
+)
+_HELD_AND_SKIPPED = union_all(select(_HELD_BY.subquery()), _HOLDS)
+_HELD_AND_SKIPPED_ON_DRIVER = CompiledOnce(_HELD_AND_SKIPPED)
+
+
+class HeldAndSkipped(NamedTuple):
+    held: Held | None
+    skipped: list[int]  # items this reviewer released whose hold has not run out
+
+
+def held_and_skipped(conn: Connection, queue: str, principal_id: int, now: datetime) -> HeldAndSkipped:
+    """held_and_skipped: the item of this queue the reviewer holds under a live lease, if any, and the items
+    they released that their claims still skip (one statement)."""
+    low, high = release_hold_range(principal_id)
+    params = {"queue": queue, "principal_id": principal_id, "now": now, "holds_from": low, "holds_to": high}
+    if conn.dialect.name == "postgresql":
+        rows = _HELD_AND_SKIPPED_ON_DRIVER.all(conn, params)
+    else:
+        rows = [tuple(r) for r in conn.execute(_HELD_AND_SKIPPED, params)]
+    held = next((Held(r[0], r[1]) for r in rows if r[0] is not None), None)
+    skipped = [int(r[1].rsplit(":", 1)[1]) for r in rows if r[0] is None and r[1].startswith(low)]
+    return HeldAndSkipped(held, skipped)
 
 
 _RELEASE_EXPIRED = (
@@ -187,6 +243,21 @@ def release_item_lease(conn: Connection, item_id: int, principal_id: int, lease_
     """release_item_lease: give a live lease back (the item is pending again), e.g. when its claim failed."""
     params = {"item_id": item_id, "principal_id": principal_id, "held_token": lease_token, "now": now}
     return bool(conn.execute(_RELEASE, params).rowcount == 1)
+
+
+_MOVE = update(items).where(*_HOLDER).values(
+    queue=bindparam("to_queue"), status=ItemStatus.PENDING.value, claimed_by=None, lease_token=None,
+    lease_expires_at=None)
+
+
+def move_item_with_lease(
+    conn: Connection, item_id: int, principal_id: int, lease_token: str, now: datetime, to_queue: str
+) -> bool:
+    """move_item_with_lease: from the live lease that holds it, put an item pending in another queue (escalate);
+    its priority and age stay."""
+    params = {"item_id": item_id, "principal_id": principal_id, "held_token": lease_token, "now": now,
+              "to_queue": to_queue}
+    return bool(conn.execute(_MOVE, params).rowcount == 1)
 
 
 def renew_item_lease(

@@ -1,4 +1,5 @@
-"""Queues: overview, claim next (one atomic statement), renew a lease, show an item with its explanation."""
+"""Queues: overview, claim next (one atomic statement), renew, release or escalate a lease, show an item with its
+explanation."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from reviewqueue.db import items
+from reviewqueue.db import audit as audit_log
+from reviewqueue.db import items, leases
 from reviewqueue.db.items import ItemView
 from reviewqueue.domain.permissions import Actor, Permission, allowed, authorize
 from reviewqueue.domain.states import ItemStatus
 from reviewqueue.errors import Conflict, LeaseLost, NotFound, ReviewQueueError, ValidationFailed
 from reviewqueue.features import check_storable, printable
 from reviewqueue.registry import ModelSpec
-from reviewqueue.schemas import Contribution, ItemOut, ItemSummary, LeaseOut, QueueOut
+from reviewqueue.schemas import Contribution, EscalationOut, ItemOut, ItemSummary, LeaseOut, QueueOut, ReleaseOut
+from reviewqueue.services import audit
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.sla import sla_due_at
 
@@ -26,12 +29,14 @@ log = logging.getLogger(__name__)
 
 
 def declared_queues(ctx: AppContext) -> dict[str, tuple[ModelSpec, str]]:
-    """Every declared queue → (its model, 'decision' | 'learning'), in registration order."""
+    """Every declared queue → (its model, 'decision' | 'learning' | 'escalation'), in registration order."""
     out: dict[str, tuple[ModelSpec, str]] = {}
     for spec in ctx.registry.models():
         out[spec.queue] = (spec, "decision")
         if spec.learning:
             out[spec.learning.queue] = (spec, "learning")
+    for spec in ctx.registry.models():  # after every model's own queues: a queue keeps its first meaning
+        out.setdefault(spec.escalation_queue, (spec, "escalation"))
     return out
 
 
@@ -137,7 +142,7 @@ def claim_in_transaction(ctx: AppContext, conn: Connection, principal_id: int, q
     now = ctx.now()
     if _sweep_due(ctx, now):
         items.release_expired_item_leases(conn, now)
-    held = items.live_item_held_by(conn, queue, principal_id, now)
+    held, skipped = items.held_and_skipped(conn, queue, principal_id, now)
     if held is not None:
         # The reviewer already holds one (a reload, a second tab, or a reply lost to a network error after
         # the claim committed): give it back rather than leasing a second item that nobody sees.
@@ -145,9 +150,10 @@ def claim_in_transaction(ctx: AppContext, conn: Connection, principal_id: int, q
     token = secrets.token_hex(16)
     claimed = None
     if _reserved_for_audit(ctx, queue):
-        claimed = items.claim_oldest_of_kind(conn, queue, "audit", principal_id, token, now, ctx.settings.lease_seconds)
+        claimed = items.claim_oldest_of_kind(conn, queue, "audit", principal_id, token, now,
+                                             ctx.settings.lease_seconds, skipped)
     if claimed is None:
-        claimed = items.claim_next_item(conn, [queue], principal_id, token, now, ctx.settings.lease_seconds)
+        claimed = items.claim_next_item(conn, [queue], principal_id, token, now, ctx.settings.lease_seconds, skipped)
     if claimed is None:
         return None
     # same connection and transaction: no second checkout per claim
@@ -162,6 +168,75 @@ def renew(ctx: AppContext, actor: Actor, item_id: int, lease_token: str) -> Leas
     if expires is None:
         raise LeaseLost()
     return LeaseOut(item_id=item_id, lease_expires_at=expires)
+
+
+def _reviewed_target(conn: Connection, actor: Actor, item_id: int) -> items.DecisionTarget:
+    """The item a release or an escalation is about: 404 if unknown, 403 if not on a queue the actor reviews."""
+    target = items.decision_target(conn, item_id)
+    if target is None:
+        raise NotFound(f"item {item_id} not found", field="item_id")
+    authorize(actor, Permission.ITEMS_REVIEW, target.queue)
+    return target
+
+
+def release(ctx: AppContext, actor: Actor, item_id: int, lease_token: str) -> ReleaseOut:
+    """Give a held item back to its queue undecided: pending again at once for everybody else, while this
+    reviewer's claims skip it for ``release_hold_seconds`` (a lease row per reviewer and item, consulted in the
+    claim's held lookup). Recorded in the audit log. 404 unknown item, 403 not your queue, 409 not your lease."""
+    now = ctx.now()
+    until = now + timedelta(seconds=ctx.settings.release_hold_seconds)
+    with ctx.engine.begin() as conn:
+        target = _reviewed_target(conn, actor, item_id)
+        if not items.release_item_lease(conn, item_id, actor.id, lease_token, now):
+            raise LeaseLost(f"item {item_id}: you do not hold it (your lease expired or it is someone else's)")
+        leases.delete_expired_release_holds(conn, actor.id, now)
+        if until > now:
+            leases.hold_released_item(conn, actor.id, item_id, until)
+        audit.record(ctx, conn, actor, "item.released", f"item:{item_id}",
+                     {"queue": target.queue, "skipped_for_releaser_until": until.isoformat()})
+    log.info("item released", extra={"action": "item_released", "item_id": item_id, "actor": actor.name})
+    return ReleaseOut(item_id=item_id, queue=target.queue, status=ItemStatus.PENDING.value,
+                      skipped_for_you_until=until)
+
+
+ESCALATED = "item.escalated"  # the audit action that carries an escalation's note and who escalated
+
+
+def escalate(ctx: AppContext, actor: Actor, item_id: int, lease_token: str, note: str) -> EscalationOut:
+    """Move a held item to its model's escalation queue, pending, same priority, with the reviewer's note;
+    only principals granted that queue can claim it there. The note and who escalated live in the audit log
+    (``item.escalated``), which the item view reads for items in an escalation queue. 404 unknown item,
+    403 not your queue, 409 not your lease or already escalated, 422 no note."""
+    note = note.strip() if isinstance(note, str) else ""
+    if not note:
+        raise ValidationFailed("note: say why you escalate it (required)", field="note")
+    if len(note) > 2000:
+        raise ValidationFailed("note: at most 2000 characters", field="note")
+    check_storable(note, "note")
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        target = _reviewed_target(conn, actor, item_id)
+        to_queue = ctx.registry.model(target.model_name).escalation_queue
+        if target.queue == to_queue:
+            raise Conflict(f"item {item_id} is already in escalation queue {to_queue!r}: decide it", field="item_id")
+        if not items.move_item_with_lease(conn, item_id, actor.id, lease_token, now, to_queue):
+            raise LeaseLost(f"item {item_id}: you do not hold it (your lease expired or it is someone else's)")
+        audit.record(ctx, conn, actor, ESCALATED, f"item:{item_id}",
+                     {"from_queue": target.queue, "queue": to_queue, "note": note})
+    log.info("item escalated", extra={"action": "item_escalated", "item_id": item_id, "actor": actor.name})
+    return EscalationOut(item_id=item_id, from_queue=target.queue, queue=to_queue, note=note, by=actor.name, at=now)
+
+
+def _escalation(ctx: AppContext, spec: ModelSpec, view: ItemView) -> EscalationOut | None:
+    """Who escalated an item in its model's escalation queue, and why (read only for such items)."""
+    if view.queue != spec.escalation_queue:
+        return None
+    with ctx.read() as conn:
+        entry = audit_log.latest_entry(conn, ESCALATED, f"item:{view.id}")
+    if entry is None:
+        return None
+    return EscalationOut(item_id=view.id, from_queue=str(entry.detail.get("from_queue", "")), queue=view.queue,
+                         note=str(entry.detail.get("note", "")), by=entry.actor, at=entry.at)
 
 
 def release_expired(ctx: AppContext) -> int:
@@ -243,7 +318,7 @@ def _item_out(ctx: AppContext, actor: Actor, view: ItemView | None, item_id: int
         explanation=[Contribution(**c) for c in explain(ctx, spec, view)],
         lease_token=lease_token if holder_view else None,
         lease_expires_at=view.lease_expires_at if holder_view else None,
-        claimed_by_me=holder_view,
+        claimed_by_me=holder_view, escalation=_escalation(ctx, spec, view),
         **_sla_fields(ctx, spec, view.queue, view.status, view.priority, view.created_at),
     )
 

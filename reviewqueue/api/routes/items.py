@@ -1,4 +1,4 @@
-"""Queues and items over HTTP: overview, claim next, list, show, renew, decide."""
+"""Queues and items over HTTP: overview, claim next, list, show, renew, release, escalate, decide."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from reviewqueue.domain.states import ItemStatus
 from reviewqueue.schemas import (
     DecisionOut,
     DecisionRequest,
+    EscalationOut,
+    EscalationRequest,
     ItemOut,
     ItemSummary,
     LeaseOut,
     LeaseRequest,
     QueueOut,
+    ReleaseOut,
 )
 from reviewqueue.services import decisions, queue
 
@@ -74,6 +77,22 @@ def renew(item_id: DbId, body: LeaseRequest, ctx: Ctx, actor: CurrentActor) -> L
     """Extend your lease; 409 if it expired or moved."""
     authorize(actor, Permission.ITEMS_REVIEW)
     return queue.renew(ctx, actor, item_id, body.lease_token)
+
+
+@router.post("/items/{item_id}/release", response_model=ReleaseOut)
+def release(item_id: DbId, body: LeaseRequest, ctx: Ctx, actor: CurrentActor) -> ReleaseOut:
+    """Give the item you hold back to its queue undecided; your next claims skip it for a while (others may
+    claim it at once). 409 if you do not hold it."""
+    authorize(actor, Permission.ITEMS_REVIEW)  # and on the item's queue, once loaded
+    return queue.release(ctx, actor, item_id, body.lease_token)
+
+
+@router.post("/items/{item_id}/escalate", response_model=EscalationOut)
+def escalate(item_id: DbId, body: EscalationRequest, ctx: Ctx, actor: CurrentActor) -> EscalationOut:
+    """Move the item you hold to its model's escalation queue with a note (required), for a senior reviewer.
+    409 if you do not hold it."""
+    authorize(actor, Permission.ITEMS_REVIEW)  # and on the item's queue, once loaded
+    return queue.escalate(ctx, actor, item_id, body.lease_token, body.note)
 
 
 @router.post("/items/{item_id}/decision", response_model=DecisionOut)
