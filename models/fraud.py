@@ -58,6 +58,7 @@ def synthetic_transactions(n: int = 20_000, seed: int = 7) -> pd.DataFrame:
 BAN_USER = (
     "UPDATE users SET banned = 1, banned_reason = :reason, banned_by = :actor WHERE id = :user_id"
 )
+UNBAN_USER = "UPDATE users SET banned = 0, banned_reason = NULL, banned_by = NULL WHERE id = :user_id"
 
 
 @rq.model(
@@ -77,12 +78,15 @@ BAN_USER = (
         # the reviewer's "fraud" refunds the event's amount (never more; only a charge of the same user and
         # currency) and bans the user. An event's sender chooses its features and context, so an automatic
         # refund would be theirs to aim (SECURITY.md, "Who may cause an irreversible action").
+        # A reversed decision (or an overturned automatic one) unbans the user and posts a follow-up; nothing
+        # takes a refund back, so the refund is declared irreversible and the decision button says so.
         "fraud": [
             rq.action("stripe_refund", automatic=False, charge="context.charge_id", amount="features.amount",
-                      currency="context.currency", match={"metadata.user_id": "user_id"}),
+                      currency="context.currency", match={"metadata.user_id": "user_id"}, irreversible=True),
             rq.action("slack_message", channel="#fraud-alerts"),
             rq.action("sql", automatic=False, statement=BAN_USER,
-                      bind={"user_id": "context.user_id", "reason": "verdict", "actor": "actor"}),
+                      bind={"user_id": "context.user_id", "reason": "verdict", "actor": "actor"},
+                      compensate=rq.action("sql", statement=UNBAN_USER, bind={"user_id": "context.user_id"})),
             rq.action("webhook"),
         ],
         "legit": [rq.action("webhook")],

@@ -16,6 +16,7 @@ from reviewqueue.schemas import (
     ActionCounts,
     ActionOut,
     AuditEntryOut,
+    DecisionChangeOut,
     DecisionOut,
     EscalationOut,
     ItemOut,
@@ -47,7 +48,7 @@ ERROR_BY_STATUS: dict[int, type[errors.ReviewQueueError]] = {
 }
 ERROR_BY_TYPE: dict[str, type[errors.ReviewQueueError]] = {
     "lease_lost": errors.LeaseLost, "already_decided": errors.AlreadyDecided, "no_champion": errors.NoChampion,
-    "signature_invalid": errors.SignatureInvalid,
+    "signature_invalid": errors.SignatureInvalid, "too_late": errors.TooLate,
 }
 
 
@@ -226,6 +227,16 @@ class Client:
         body = {"verdict": verdict, "lease_token": lease_token, "note": note}
         return self._call("POST", f"/v1/items/{item_id}/decision", DecisionOut,  # type: ignore[no-any-return]
                           json=body)
+
+    def undo(self, decision_id: int) -> DecisionChangeOut:
+        """Undo your decision within its window: nothing fires, the item goes back to its queue (409: too late)."""
+        return self._call("POST", f"/v1/decisions/{decision_id}/undo",  # type: ignore[no-any-return]
+                          DecisionChangeOut)
+
+    def reverse(self, decision_id: int, reason: str) -> DecisionChangeOut:
+        """Reverse your decision after its window: each delivered action's compensation fires."""
+        return self._call("POST", f"/v1/decisions/{decision_id}/reverse",  # type: ignore[no-any-return]
+                          DecisionChangeOut, json={"reason": reason})
 
     # actions
     def actions(self, status: str | None = None, decision_id: int | None = None, after: str | None = None,

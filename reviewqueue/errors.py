@@ -60,6 +60,10 @@ class LeaseLost(Conflict):
     """The lease on this item expired or belongs to someone else."""
 
 
+class TooLate(Conflict):
+    """Too late: this decision's actions were already delivered; reverse it instead."""
+
+
 class AlreadyDecided(Conflict):
     """This item was already decided."""
 

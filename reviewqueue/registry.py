@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from reviewqueue.domain.authority import Authority, authority_for, default_authority
 from reviewqueue.domain.policies import ExpectedLoss, RoutingPolicy, ScorePriority
+from reviewqueue.domain.undo import undo_windows
 from reviewqueue.errors import AlreadyRegistered, ConfigurationError, NotFound, RegistryFrozen
 from reviewqueue.features import FeatureSchema
 
@@ -34,24 +35,58 @@ class ActionSpec:
     connector: str
     params: dict[str, Any] = field(default_factory=dict)
     authority: Authority | None = None
+    compensate: ActionSpec | None = None
+    """What undoes this action's effect once delivered (fired when its decision is reversed or overturned)."""
+    irreversible: bool = False
+    """Nothing undoes it (a refund): the UI and the API say so before the decision."""
 
     @property
     def rules(self) -> Authority:
         return self.authority if self.authority is not None else default_authority(self.connector)
 
+    @property
+    def compensation(self) -> ActionSpec | None:
+        """The declared compensation, else the connector's default (a Slack follow-up in the same channel, a
+        ``decision.reversed`` webhook to the same URL), else None (the action must be declared irreversible)."""
+        if self.compensate is not None or self.irreversible:
+            return self.compensate
+        if self.connector == "slack_message":
+            return ActionSpec("slack_message", {"channel": self.params.get("channel"), "text": REVERSED_TEXT})
+        if self.connector == "webhook":
+            return ActionSpec("webhook", {k: v for k, v in self.params.items() if k == "url"})
+        return None
+
+
+# The Slack follow-up a reversal posts; every field is the payload's (values escaped by the connector).
+REVERSED_TEXT = ("[{model}] {external_id}: the {verdict} decision by {actor} was reversed by {reversed_by} "
+                 "({reason})")
+
 
 def action(
     connector: str, *, automatic: bool | None = None, max_amount: float | None = None,
-    daily_total: float | None = None, **params: Any,
+    daily_total: float | None = None, compensate: ActionSpec | None = None, irreversible: bool = False,
+    **params: Any,
 ) -> ActionSpec:
     """Sugar: ``action("slack_message", channel="#fraud")``.
 
     ``automatic``: may an automatic (model) decision fire it? Default: yes for slack_message and webhook, no
     for stripe_refund, sql and anything else. ``max_amount`` / ``daily_total`` (with ``automatic=True``): the
-    largest amount, and the total per UTC day, automatic decisions may move (domain.authority). A bad
-    declaration (an unknown option, a negative limit) fails here, at import, with the reason.
+    largest amount, and the total per UTC day, automatic decisions may move (domain.authority).
+    ``compensate=action(...)``: what undoes it once delivered (slack_message and webhook have a default: a
+    follow-up); ``irreversible=True``: nothing does (a refund). A model refuses, at import, an action that has
+    neither. A bad declaration (an unknown option, a negative limit) fails here, at import, with the reason.
     """
-    return ActionSpec(connector, params, authority_for(connector, params, automatic, max_amount, daily_total))
+    rules = authority_for(connector, params, automatic, max_amount, daily_total)
+    if not isinstance(irreversible, bool):
+        raise ConfigurationError(f"action({connector!r}): irreversible must be True or False, got {irreversible!r}")
+    if compensate is not None:
+        if not isinstance(compensate, ActionSpec):
+            raise ConfigurationError(f"action({connector!r}): compensate must be an action(...), got {compensate!r}")
+        if irreversible:
+            raise ConfigurationError(f"action({connector!r}): an action with a compensation is not irreversible")
+        if compensate.compensate is not None or compensate.irreversible:
+            raise ConfigurationError(f"action({connector!r}): a compensation has no compensation of its own")
+    return ActionSpec(connector, params, rules, compensate, irreversible)
 
 
 @dataclass(frozen=True)
@@ -137,8 +172,14 @@ class ModelSpec:
     # where a reviewer escalates an item they cannot decide (the senior / adjudication queue)
     escalation_queue: str = ""
 
+    undo_seconds: dict[str, float] = field(default_factory=dict)
+    """Verdict → seconds a person's decision's actions wait, during which they may undo it (missing: 0)."""
+
     def actions_for(self, verdict: str) -> list[ActionSpec]:
         return list(self.verdicts.get(verdict, []))
+
+    def undo_window(self, verdict: str) -> float:
+        return float(self.undo_seconds.get(verdict, 0.0))
 
     @property
     def kind(self) -> str:
@@ -177,12 +218,15 @@ def model(
     learning: LearningQueue | None = None,
     sla: Sla | None = None,
     escalation_queue: str | None = None,
+    undo_seconds: float | Mapping[str, float] | None = None,
 ) -> Callable[[TrainFn], TrainFn]:
     """Register the decorated ``train(df) -> fitted sklearn classifier`` as a reviewqueue model.
 
     ``df`` has one column per feature (encoded as served) and a ``label`` column (1 = positive verdict);
     for a text model, one column per embedding dimension (``e0`` … ``e383``) and ``label``, and the returned
     classifier must be linear (``coef_``, ``intercept_``) so it fuses into the ONNX graph as the head.
+    ``undo_seconds``: how long a person's decision waits before its actions fire, during which they may undo
+    it — one number for every verdict or ``{"fraud": 30, "legit": 0}`` (missing verdicts: 0).
     ``escalation_queue`` (default ``<queue>-senior``): where a reviewer's "escalate" moves an item, claimable
     only by principals granted that queue.
     """
@@ -208,6 +252,7 @@ def model(
             learning=learning,
             sla=sla,
             escalation_queue=f"{queue or name}-senior" if escalation_queue is None else escalation_queue,
+            undo_seconds=undo_windows(name, verdicts, undo_seconds),
         )
         _check_spec(spec)
         setattr(train, SPEC_ATTRIBUTE, spec)
@@ -226,6 +271,12 @@ def _check_spec(spec: ModelSpec) -> None:
         raise ConfigurationError(f"model {spec.name!r}: ExpectedLoss needs feature {spec.priority.amount_feature!r}")
     if spec.zero_shot is not None:
         _check_zero_shot(spec, spec.zero_shot)
+    for verdict, actions in spec.verdicts.items():
+        for a in actions:
+            if a.compensation is None and not a.irreversible:
+                raise ConfigurationError(
+                    f"model {spec.name!r}: action {a.connector!r} of verdict {verdict!r} declares no compensation; "
+                    f"add compensate=rq.action(...) (what undoes it) or irreversible=True (nothing does)")
     _check_escalation_queue(spec)
     if not 0.5 < spec.retrain.confidence < 1:
         raise ConfigurationError(f"model {spec.name!r}: Retrain.confidence must be between 0.5 and 1 (e.g. 0.9), "

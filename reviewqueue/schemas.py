@@ -156,6 +156,24 @@ class EscalationOut(Out):
     at: datetime
 
 
+class ActionEffect(Out):
+    connector: str
+    automatic: bool = Field(description="may an automatic (model) decision fire it")
+    irreversible: bool = Field(description="nothing undoes it once delivered (e.g. a refund)")
+    compensation: str | None = Field(description="the connector that undoes it when the decision is reversed")
+    summary: str
+
+
+class VerdictEffects(Out):
+    """What a verdict does, said before it is chosen."""
+
+    verdict: str
+    undo_seconds: float = Field(description="how long a person's decision waits, undoable, before its actions fire")
+    actions: list[ActionEffect]
+    irreversible: bool = Field(description="some action of it cannot be undone once delivered")
+    label: str = Field(description="for its button, e.g. 'Fraud — refunds $954.14, irreversible'")
+
+
 class ItemOut(Out):
     id: int
     queue: str
@@ -173,6 +191,7 @@ class ItemOut(Out):
     context: dict[str, Any]
     verdicts: list[str]
     explanation: list[Contribution]
+    verdict_effects: list[VerdictEffects] = []
     lease_token: str | None
     lease_expires_at: datetime | None
     claimed_by_me: bool
@@ -227,6 +246,26 @@ class DecisionOut(Out):
     item_id: int
     verdict: str
     action_ids: list[str]
+    undo_until: datetime | None = Field(
+        None, description="until when you may undo it (its actions wait until then); None: no undo window")
+
+
+class ReverseRequest(Strict):
+    reason: SafeStr = Field(min_length=1, max_length=2000, description="why the decision is reversed (recorded)")
+
+
+class DecisionChangeOut(Out):
+    """An undo (within the window: nothing fired) or a reversal (after it: compensations fired)."""
+
+    decision_id: int
+    item_id: int | None
+    verdict: str
+    change: str = Field(description="undone | reversed")
+    at: datetime
+    by: str
+    cancelled_action_ids: list[str] = Field(description="actions that were waiting and will never fire")
+    compensation_action_ids: list[str] = Field(description="compensations queued for delivered actions")
+    irreversible_action_ids: list[str] = Field(description="delivered actions nothing can undo (e.g. a refund)")
 
 
 class ActionOut(Out):
@@ -250,6 +289,7 @@ class ActionCounts(Out):
     dead: int
     total: int
     refused: int = Field(0, description="never fired: an automatic decision may not (domain.authority)")
+    cancelled: int = Field(0, description="never fired: the decision was undone within its window (domain.undo)")
     done_estimated: bool = Field(
         False, description="done (and so total) estimated from table statistics: exact counts only below 100k rows")
 
@@ -295,6 +335,8 @@ class ModelOut(Out):
     labels_since_last_run: int
     retrain_min_new_labels: int
     retrain_cron: str | None
+    verdict_effects: list[VerdictEffects] = Field(
+        [], description="each verdict's actions: which are irreversible, what undoes the others, its undo window")
 
 
 class WebhookAck(Out):

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from reviewqueue.api.errors import install_error_handlers
 from reviewqueue.api.guard import RequestGuard
-from reviewqueue.api.routes import actions, auth, items, models, outcomes, predictions, system, webhooks
+from reviewqueue.api.routes import actions, auth, decisions, items, models, outcomes, predictions, system, webhooks
 from reviewqueue.schemas import ErrorResponse
 from reviewqueue.services.context import AppContext
 
@@ -26,6 +26,6 @@ def create_app(ctx: AppContext) -> FastAPI:
     install_error_handlers(app)
     # outermost of our layers: body limit before any route, dependency or authentication sees the request
     app.add_middleware(RequestGuard, max_body_bytes=ctx.settings.max_body_bytes)
-    for module in (system, auth, predictions, outcomes, models, items, actions, webhooks):
+    for module in (system, auth, predictions, outcomes, models, items, decisions, actions, webhooks):
         app.include_router(module.router)
     return app

@@ -4,27 +4,91 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from reviewqueue.db import bulk
 from reviewqueue.db.tables import decisions_table as decisions
+from reviewqueue.db.tables import items_table as items
 from reviewqueue.db.tables import outbox_table as outbox
 from reviewqueue.db.tables import predictions_table as predictions
 from reviewqueue.domain.states import ActionStatus, DecisionSource
 
-__all__ = ["automatic_amount_since", "insert_decision", "insert_decisions"]
+__all__ = ["DecisionRow", "automatic_amount_since", "automatic_decision_of", "get_decision", "insert_decision",
+           "insert_decisions", "mark_reversed", "mark_undone"]
 
 
 def insert_decision(conn: Connection, *, prediction_id: int, item_id: int | None, verdict: str, source: str,
-                    actor: str, note: str, created_at: datetime) -> int:
-    """insert_decision: record one verdict; returns its id."""
+                    actor: str, note: str, created_at: datetime, undo_until: datetime | None = None) -> int:
+    """insert_decision: record one verdict (a person's with the end of its undo window); returns its id."""
     return int(conn.execute(insert(decisions).values(
         prediction_id=prediction_id, item_id=item_id, verdict=verdict, source=source, actor=actor, note=note,
-        created_at=created_at,
+        created_at=created_at, undo_until=undo_until,
     ).returning(decisions.c.id)).scalar_one())
+
+
+class DecisionRow(NamedTuple):
+    """A decision as undo and reverse need it: who made it, when its window closes, what became of it."""
+
+    id: int
+    prediction_id: int
+    item_id: int | None
+    verdict: str
+    source: str
+    actor: str
+    created_at: datetime
+    undo_until: datetime | None
+    undone_at: datetime | None
+    reversed_at: datetime | None
+    model_name: str
+    queue: str | None
+
+
+def get_decision(conn: Connection, decision_id: int, lock: bool = False) -> DecisionRow | None:
+    """get_decision: one decision with its model and its item's queue; ``lock``: FOR UPDATE (PostgreSQL), so an
+    undo and a reverse of the same decision run one after the other."""
+    query = (
+        select(decisions.c.id, decisions.c.prediction_id, decisions.c.item_id, decisions.c.verdict,
+               decisions.c.source, decisions.c.actor, decisions.c.created_at, decisions.c.undo_until,
+               decisions.c.undone_at, decisions.c.reversed_at, predictions.c.model_name, items.c.queue)
+        .join(predictions, predictions.c.id == decisions.c.prediction_id)
+        .outerjoin(items, items.c.id == decisions.c.item_id)
+        .where(decisions.c.id == decision_id)
+    )
+    if lock:
+        query = query.with_for_update(of=decisions)
+    row = conn.execute(query).first()
+    return DecisionRow._make(row) if row else None
+
+
+def automatic_decision_of(conn: Connection, prediction_id: int) -> tuple[int, str] | None:
+    """automatic_decision_of: the model's own decision on a prediction (id, verdict), if it made one."""
+    row = conn.execute(
+        select(decisions.c.id, decisions.c.verdict)
+        .where(decisions.c.prediction_id == prediction_id, decisions.c.source == DecisionSource.MODEL.value)
+        .order_by(decisions.c.id).limit(1)
+    ).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def mark_undone(conn: Connection, decision_id: int, by: str, at: datetime) -> bool:
+    """mark_undone: record who undid a decision and when, once (False if it was already undone or reversed)."""
+    return bool(conn.execute(
+        update(decisions).where(decisions.c.id == decision_id, decisions.c.undone_at.is_(None),
+                                decisions.c.reversed_at.is_(None))
+        .values(undone_at=at, undone_by=by)
+    ).rowcount == 1)
+
+
+def mark_reversed(conn: Connection, decision_id: int, by: str, at: datetime, reason: str) -> bool:
+    """mark_reversed: record who reversed a decision, when and why, once (False if already undone or reversed)."""
+    return bool(conn.execute(
+        update(decisions).where(decisions.c.id == decision_id, decisions.c.undone_at.is_(None),
+                                decisions.c.reversed_at.is_(None))
+        .values(reversed_at=at, reversed_by=by, reverse_reason=reason)
+    ).rowcount == 1)
 
 
 def insert_decisions(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:

@@ -34,6 +34,7 @@ __all__ = [
     "insert_items", "item_view", "list_items", "live_item_held_by", "mark_paged", "move_item_with_lease",
     "overdue_unpaged", "queue_overview",
     "quarantine_item", "release_expired_item_leases", "release_item_lease", "renew_item_lease",
+    "reopen_item",
 ]
 
 # Built once at import: building and cache-keying the statement per call cost ~40% of a claim (BENCHMARKS.md §1).
@@ -446,4 +447,13 @@ def mark_paged(conn: Connection, item_id: int, now: datetime) -> bool:
     """mark_paged: record the SLA page on an item, once; False if another scheduler paged it first."""
     return bool(conn.execute(
         update(items).where(items.c.id == item_id, items.c.paged_at.is_(None)).values(paged_at=now)
+    ).rowcount == 1)
+
+
+def reopen_item(conn: Connection, item_id: int) -> bool:
+    """reopen_item: a decided item back to pending in its queue (its decision was undone or reversed)."""
+    return bool(conn.execute(
+        update(items).where(items.c.id == item_id, items.c.status == ItemStatus.DECIDED)
+        .values(status=ItemStatus.PENDING.value, claimed_by=None, lease_token=None, lease_expires_at=None,
+                decided_at=None)
     ).rowcount == 1)

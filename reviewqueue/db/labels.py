@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from reviewqueue.db.tables import labels_table, predictions_table
 
 __all__ = ["LabelWithFeatures", "ScoredLabel", "ShadowLabel", "count_labels_after", "insert_label", "labels_of_version",
-           "labels_with_features", "labels_with_shadow_scores"]
+           "labels_with_features", "labels_with_shadow_scores", "withdraw_labels"]
+
+
+# a label counts until its decision is undone or reversed (labels follow the final decision)
+_COUNTS = labels_table.c.withdrawn_at.is_(None)
 
 
 class LabelWithFeatures(NamedTuple):
@@ -55,7 +59,7 @@ def labels_with_features(conn: Connection, model_name: str) -> list[LabelWithFea
         select(labels_table.c.id, labels_table.c.prediction_id, labels_table.c.value, labels_table.c.source,
                predictions_table.c.features, labels_table.c.selection_probability)
         .join(predictions_table, predictions_table.c.id == labels_table.c.prediction_id)
-        .where(labels_table.c.model_name == model_name)
+        .where(labels_table.c.model_name == model_name, _COUNTS)
         .order_by(labels_table.c.created_at, labels_table.c.id)
     ).all()
     return [LabelWithFeatures._make(r) for r in rows]
@@ -66,7 +70,7 @@ def labels_of_version(conn: Connection, version_id: int) -> list[ScoredLabel]:
     rows = conn.execute(
         select(predictions_table.c.id, predictions_table.c.score, labels_table.c.value, labels_table.c.source)
         .join(labels_table, labels_table.c.prediction_id == predictions_table.c.id)
-        .where(predictions_table.c.version_id == version_id)
+        .where(predictions_table.c.version_id == version_id, _COUNTS)
         .order_by(labels_table.c.created_at, labels_table.c.id)
     ).all()
     return [ScoredLabel._make(r) for r in rows]
@@ -91,7 +95,7 @@ def labels_with_shadow_scores(conn: Connection, model_name: str, shadow_version_
         .join(labels_table, labels_table.c.prediction_id == predictions_table.c.id)
         .where(predictions_table.c.model_name == model_name,
                predictions_table.c.shadow_version_id == shadow_version_id,
-               predictions_table.c.shadow_score.is_not(None))
+               predictions_table.c.shadow_score.is_not(None), _COUNTS)
         .order_by(labels_table.c.created_at, labels_table.c.id)
     ).all()
     return [ShadowLabel._make(r) for r in rows]
@@ -101,5 +105,12 @@ def count_labels_after(conn: Connection, model_name: str, after_id: int) -> int:
     """count_labels_after: how many labels of a model have an id above after_id."""
     return int(conn.execute(
         select(func.count()).select_from(labels_table)
-        .where(labels_table.c.model_name == model_name, labels_table.c.id > after_id)
+        .where(labels_table.c.model_name == model_name, labels_table.c.id > after_id, _COUNTS)
     ).scalar_one())
+
+
+def withdraw_labels(conn: Connection, decision_id: int, at: datetime) -> int:
+    """withdraw_labels: the labels a decision wrote no longer count (it was undone or reversed)."""
+    return int(conn.execute(
+        update(labels_table).where(labels_table.c.decision_id == decision_id, _COUNTS).values(withdrawn_at=at)
+    ).rowcount)

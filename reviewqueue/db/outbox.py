@@ -27,6 +27,7 @@ __all__ = [
     "ActionScope", "LeasedAction", "count_by_status", "estimated_rows", "extend_action_leases", "finish_action",
     "get_action", "held_actions", "insert_actions", "lease_outbox_batch", "list_actions", "reclaim_stale_actions",
     "record_outcomes", "replay_dead_action", "status_of",
+    "DecisionAction", "cancel_pending_actions", "compensated_actions", "lock_decision_actions",
 ]
 
 _PENDING_ACTION: Any = literal_column("'pending'")
@@ -265,3 +266,46 @@ def replay_dead_action(conn: Connection, action_id: str, now: datetime) -> Actio
 def status_of(conn: Connection, action_id: str) -> str | None:
     """status_of: an action's status, or None when there is no such action."""
     return conn.execute(select(outbox.c.status).where(outbox.c.id == action_id)).scalar()
+
+
+class DecisionAction(NamedTuple):
+    """One action of a decision, as undo, reverse and an overturn weigh it."""
+
+    id: str
+    connector: str
+    params: dict[str, Any]
+    payload: dict[str, Any]
+    status: str
+    compensates: str | None
+
+
+def lock_decision_actions(conn: Connection, decision_id: int) -> list[DecisionAction]:
+    """lock_decision_actions: every action of a decision, locked in id order until the transaction ends (FOR
+    UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers), so an undo and the worker's lease of
+    the same rows cannot both win."""
+    return [DecisionAction(*r) for r in conn.execute(
+        select(outbox.c.id, outbox.c.connector, outbox.c.params, outbox.c.payload, outbox.c.status,
+               outbox.c.compensates)
+        .where(outbox.c.decision_id == decision_id).order_by(outbox.c.id).with_for_update()
+    )]
+
+
+def cancel_pending_actions(conn: Connection, action_ids: Sequence[str], now: datetime) -> int:
+    """cancel_pending_actions: these actions, while still pending, are never to be fired (status cancelled)."""
+    if not action_ids:
+        return 0
+    return int(conn.execute(
+        update(outbox).where(outbox.c.id.in_(list(action_ids)), outbox.c.status == _PENDING_ACTION)
+        .values(status=ActionStatus.CANCELLED.value, last_error=f"cancelled at {now.isoformat()}",
+                leased_by=None, lease_expires_at=None)
+    ).rowcount)
+
+
+def compensated_actions(conn: Connection, action_ids: Sequence[str]) -> set[str]:
+    """compensated_actions: which of these actions a live compensation (one not cancelled) already undoes."""
+    if not action_ids:
+        return set()
+    return set(conn.execute(
+        select(outbox.c.compensates).where(outbox.c.compensates.in_(list(action_ids)),
+                                           outbox.c.status != ActionStatus.CANCELLED.value)
+    ).scalars())

@@ -177,6 +177,13 @@ class Decision(SQLModel, table=True):
     actor: str = Field(max_length=120)
     note: str = Field(default="", max_length=2000)
     created_at: datetime = _ts(nullable=False, default=utcnow)
+    # a person's decision: its actions wait until undo_until; it may be undone before, reversed after
+    undo_until: datetime | None = _ts(nullable=True)
+    undone_at: datetime | None = _ts(nullable=True)
+    undone_by: str | None = Field(default=None, max_length=120)
+    reversed_at: datetime | None = _ts(nullable=True)
+    reversed_by: str | None = Field(default=None, max_length=120)
+    reverse_reason: str | None = Field(default=None, max_length=2000)
 
 
 class Label(SQLModel, table=True):
@@ -195,6 +202,8 @@ class Label(SQLModel, table=True):
     # verdict, the probability the outcome was observed for an outcome (1 for a dispute); weights are 1/p
     selection_probability: float | None = None
     created_at: datetime = _ts(nullable=False, default=utcnow)
+    # when its decision was undone or reversed: a withdrawn label no longer counts (training, quality)
+    withdrawn_at: datetime | None = _ts(nullable=True)
 
 
 class OutboxAction(SQLModel, table=True):
@@ -212,6 +221,11 @@ class OutboxAction(SQLModel, table=True):
         ),
         # (status, id): a dead-letter page reads its 50 index entries in id order instead of sorting every dead row
         Index("ix_outbox_status", "status", "id"),
+        # "is this delivered action already compensated?" (reversals and overturns): compensations only
+        Index(
+            "ix_outbox_compensates", "compensates",
+            postgresql_where=text("compensates IS NOT NULL"), sqlite_where=text("compensates IS NOT NULL"),
+        ),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     # None for actions no decision fired, such as an SLA page about an item nobody claimed
@@ -229,6 +243,8 @@ class OutboxAction(SQLModel, table=True):
     outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _ts(nullable=False, default=utcnow)
     done_at: datetime | None = _ts(nullable=True)
+    # a compensation: the id of the delivered action whose effect it undoes (its decision was reversed)
+    compensates: str | None = Field(default=None, max_length=32)
 
 
 class InboundEvent(SQLModel, table=True):

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     ITEMS_QUARANTINE = "items.quarantine"  # every queue's items by status: those quarantined as unshowable
     USERS_MANAGE = "users.manage"  # everybody's tokens (list, issue, revoke), disable and enable principals
     AUDIT_READ = "audit.read"  # the audit log of admin acts
+    DECISIONS_UNDO = "decisions.undo"  # undo or reverse a decision: your own (queue-scoped), an admin anyone's
 
 
 _EVERYTHING = frozenset(Permission)
@@ -45,6 +46,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     }),
     Role.REVIEWER: frozenset({
         Permission.QUEUES_READ, Permission.ITEMS_READ, Permission.ITEMS_REVIEW, Permission.ACTIONS_READ,
+        Permission.DECISIONS_UNDO,
     }),
     # a business system: sends events and their outcomes, reads the schema it must send and the queue depths
     Role.INTEGRATION: frozenset({Permission.EVENTS_INGEST, Permission.OUTCOMES_WRITE, Permission.MODELS_READ,
@@ -53,7 +55,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
 # For a reviewer these hold only on the queues they were given; other roles that hold them hold them everywhere.
 # Reads follow the same rule as writes: a reviewer reads only the actions of decisions on their own queues.
 QUEUE_SCOPED = frozenset({Permission.QUEUES_READ, Permission.ITEMS_READ, Permission.ITEMS_REVIEW,
-                          Permission.ACTIONS_READ})
+                          Permission.ACTIONS_READ, Permission.DECISIONS_UNDO})
 # UI page → the permission that opens it (the UI adds its development-only sandbox page itself).
 PAGES: dict[str, Permission] = {
     "queues": Permission.QUEUES_READ,

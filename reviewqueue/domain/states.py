@@ -15,13 +15,15 @@ class ItemStatus(StrEnum):
 
 class ActionStatus(StrEnum):
     """pending → in_flight → done | (pending again, later) | dead; or refused from the start (an automatic
-    decision may not fire it: domain.authority; the reason is its last_error). Counted: all = sum of these five."""
+    decision may not fire it: domain.authority; the reason is its last_error), or cancelled while pending (its decision
+    was undone: domain.undo). Counted: all = sum of these six."""
 
     PENDING = "pending"
     IN_FLIGHT = "in_flight"
     DONE = "done"
     DEAD = "dead"
     REFUSED = "refused"  # never fired, never replayed; its item went to a human, whose decision fires it
+    CANCELLED = "cancelled"  # never fired: its decision was undone (or overturned) before the worker took it
 
 
 class LabelSource(StrEnum):

@@ -1,4 +1,7 @@
-"""A reviewer's decision: audit row + label + item closed + one outbox row per action, in ONE commit."""
+"""A reviewer's decision: audit row + label + item closed + one outbox row per action, in ONE commit.
+
+Its actions wait out the verdict's undo window (``next_attempt_at = decided_at + window``, services.undo); on a
+prediction the model decided (an audit), agreeing fires nothing twice and overturning compensates first."""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ import logging
 from reviewqueue.db import decisions, items, labels, outbox
 from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.states import DecisionSource, ItemStatus, LabelSource
+from reviewqueue.domain.undo import undo_until
 from reviewqueue.errors import AlreadyDecided, LeaseLost, NotFound, ValidationFailed
 from reviewqueue.features import check_storable
 from reviewqueue.schemas import DecisionOut
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.payloads import action_payload, outbox_rows
+from reviewqueue.services.undo import against_automatic
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +40,11 @@ def decide(
             raise AlreadyDecided(f"item {item_id} was already decided")
         if not items.close_item_with_lease(conn, item_id, actor.id, lease_token, now):
             raise LeaseLost(f"item {item_id}: your lease expired or the item is held by someone else")
+        window = spec.undo_window(verdict)
+        not_before = undo_until(now, window)
         decision_id = decisions.insert_decision(
             conn, prediction_id=target.prediction_id, item_id=item_id, verdict=verdict,
-            source=DecisionSource.REVIEWER, actor=actor.name, note=note, created_at=now,
+            source=DecisionSource.REVIEWER, actor=actor.name, note=note, created_at=now, undo_until=not_before,
         )
         source = LabelSource.AUDIT if target.kind == "audit" else LabelSource.REVIEWER
         label_id = labels.insert_label(
@@ -50,9 +57,12 @@ def decide(
                       "features": target.features, "context": target.context}
         payload = action_payload(spec=spec, prediction=prediction, verdict=verdict, source=source.value,
                                  actor=actor.name, item_id=item_id, decision_id=decision_id)
-        actions = outbox_rows(spec, verdict, decision_id, payload, now)
+        skip, compensations = against_automatic(conn, spec, target.prediction_id, verdict, decision_id,
+                                                 actor.name, now, not_before)
+        actions = compensations + outbox_rows(spec, verdict, decision_id, payload, now, not_before=not_before,
+                                              skip=skip)
         outbox.insert_actions(conn, actions)
     log.info("item decided", extra={"action": "item_decided", "item_id": item_id, "verdict": verdict,
                                     "actor": actor.name, "actions": len(actions)})
     return DecisionOut(decision_id=decision_id, label_id=label_id, item_id=item_id, verdict=verdict,
-                       action_ids=[a["id"] for a in actions])
+                       action_ids=[a["id"] for a in actions], undo_until=not_before if window > 0 else None)

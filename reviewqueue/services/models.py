@@ -5,6 +5,7 @@ from __future__ import annotations
 from reviewqueue.schemas import ModelOut
 from reviewqueue.services import training, versions
 from reviewqueue.services.context import AppContext
+from reviewqueue.services.effects import verdict_effects
 
 
 def list_models(ctx: AppContext) -> list[ModelOut]:
@@ -20,5 +21,6 @@ def list_models(ctx: AppContext) -> list[ModelOut]:
             features=spec.features.to_json(), champion_version=champ.version if champ else None,
             labels_since_last_run=training.labels_since_last_run(ctx, spec.name),
             retrain_min_new_labels=spec.retrain.min_new_labels, retrain_cron=spec.retrain.cron,
+            verdict_effects=verdict_effects(spec),
         ))
     return out

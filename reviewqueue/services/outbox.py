@@ -250,7 +250,7 @@ def _error(exc: Exception) -> str:
 # entry per action ever delivered (209 ms at 1M actions, BENCHMARKS.md §7) for a tile nobody acts on.
 EXACT_DONE_UP_TO = 100_000
 _OPEN_STATUSES = [ActionStatus.PENDING.value, ActionStatus.IN_FLIGHT.value, ActionStatus.DEAD.value,
-                  ActionStatus.REFUSED.value]
+                  ActionStatus.REFUSED.value, ActionStatus.CANCELLED.value]
 
 
 def _scope(ctx: AppContext, actor: Actor) -> ActionScope | None:
@@ -281,7 +281,8 @@ def counts(ctx: AppContext, actor: Actor | None = None) -> ActionCounts:
                 ActionStatus.DONE.value]
     return ActionCounts(pending=result[ActionStatus.PENDING.value], in_flight=result[ActionStatus.IN_FLIGHT.value],
                         done=result[ActionStatus.DONE.value], dead=result[ActionStatus.DEAD.value],
-                        refused=result[ActionStatus.REFUSED.value], total=sum(result.values()),
+                        refused=result[ActionStatus.REFUSED.value], cancelled=result[ActionStatus.CANCELLED.value],
+                        total=sum(result.values()),
                         done_estimated=done_estimated)
 
 

@@ -23,6 +23,7 @@ from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import Contribution, EscalationOut, ItemOut, ItemSummary, LeaseOut, QueueOut, ReleaseOut
 from reviewqueue.services import audit
 from reviewqueue.services.context import AppContext
+from reviewqueue.services.effects import verdict_effects
 from reviewqueue.services.sla import sla_due_at
 
 log = logging.getLogger(__name__)
@@ -316,6 +317,7 @@ def _item_out(ctx: AppContext, actor: Actor, view: ItemView | None, item_id: int
         model=view.model_name, model_version=view.version, score=view.score, route=view.route,
         features=view.features, context=view.context, verdicts=list(spec.verdicts),
         explanation=[Contribution(**c) for c in explain(ctx, spec, view)],
+        verdict_effects=verdict_effects(spec, {"features": view.features, "context": view.context}),
         lease_token=lease_token if holder_view else None,
         lease_expires_at=view.lease_expires_at if holder_view else None,
         claimed_by_me=holder_view, escalation=_escalation(ctx, spec, view),

@@ -37,7 +37,7 @@ def test_done_is_estimated_above_the_threshold_and_the_rest_stays_exact(ctx, mon
     estimated = outbox.counts(ctx).model_dump()
 
     assert exact == {"pending": 7, "in_flight": 0, "done": 300, "dead": 3, "total": 310, "refused": 0,
-                     "done_estimated": False}
+                     "cancelled": 0, "done_estimated": False}
     assert estimated["done_estimated"] is True, estimated
     assert (estimated["pending"], estimated["in_flight"], estimated["dead"]) == (7, 0, 3), estimated
     # the statistics saw 308 rows, 8 of them pending or dead at the time: done is 300 give or take the late ones

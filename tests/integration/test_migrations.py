@@ -64,3 +64,29 @@ def test_downgrade_to_base_and_back(tmp_path):
         assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     upgrade(url)
+
+
+def test_undo_columns_and_the_compensation_index(database_url):
+    """0007: decisions record undo windows, undos and reversals; labels can be withdrawn; compensations point at
+    the action they undo, through an index of compensations only."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("decisions")}
+        assert {"undo_until", "undone_at", "undone_by", "reversed_at", "reversed_by", "reverse_reason"} <= columns
+        assert "withdrawn_at" in {c["name"] for c in inspect(conn).get_columns("labels")}
+        [index] = [ix for ix in inspect(conn).get_indexes("outbox_actions") if ix["name"] == "ix_outbox_compensates"]
+    assert index["column_names"] == ["compensates"]
+    engine.dispose()
+
+
+def test_0007_downgrades_to_0006_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm7.db'}"
+    upgrade(url)
+    downgrade(url, "0006")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert "undo_until" not in {c["name"] for c in inspect(conn).get_columns("decisions")}
+        assert "compensates" not in {c["name"] for c in inspect(conn).get_columns("outbox_actions")}
+        assert "ix_outbox_due" in {ix["name"] for ix in inspect(conn).get_indexes("outbox_actions")}
+    engine.dispose()
+    upgrade(url)

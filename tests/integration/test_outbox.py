@@ -69,7 +69,7 @@ def test_every_action_of_a_decision_is_delivered_once(ctx, people, fakes):
     assert fakes["stripe_refund"].delivered[0].payload["context"]["charge_id"] == "ch_u0"
     counts = outbox.counts(ctx)
     assert counts.model_dump() == {"pending": 0, "in_flight": 0, "done": 4, "dead": 0, "total": 4,
-                                   "refused": 0, "done_estimated": False}
+                                   "refused": 0, "cancelled": 0, "done_estimated": False}
 
 
 def test_retryable_failures_back_off_then_succeed_once(ctx, people, fakes):
@@ -100,7 +100,7 @@ def test_dead_after_max_attempts_then_admin_replay_delivers(ctx, people, fakes):
         dead = conn.execute(select(OutboxAction).where(OutboxAction.status == "dead")).one()
     assert (dead.connector, dead.attempts) == ("slack_message", 3) and "rate limited" in dead.last_error
     assert outbox.counts(ctx).model_dump() == {"pending": 0, "in_flight": 0, "done": 3, "dead": 1, "total": 4,
-                                  "refused": 0, "done_estimated": False}
+                                  "refused": 0, "cancelled": 0, "done_estimated": False}
     admin, reviewer = authenticate(ctx, people.admin), authenticate(ctx, people.reviewer)
     listed = outbox.list_actions(ctx, reviewer, "dead", None, None, 50)
     assert [a.id for a in listed] == [dead.id] and not hasattr(listed[0], "payload")
@@ -226,7 +226,7 @@ def test_a_group_is_flushed_when_it_reaches_its_size(ctx, people, fakes, monkeyp
     assert sorted(len(g) for g in groups) == [4, 10, 10]
     assert sorted(s for g in groups for s in g.values()) == ["dead"] + ["done"] * 21 + ["pending"] * 2
     assert outbox.counts(ctx).model_dump() == {"pending": 2, "in_flight": 0, "done": 21, "dead": 1, "total": 24,
-                                  "refused": 0, "done_estimated": False}
+                                  "refused": 0, "cancelled": 0, "done_estimated": False}
     dispatcher.close()
 
 

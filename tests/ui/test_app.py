@@ -41,8 +41,11 @@ def test_reviewer_claims_decides_and_gets_the_next_item(
     assert first.external_id in [shown(s.value) for s in at.subheader]
     assert f"Score: {fmt.percent(first.score)}" in page
     assert "Top reasons:" in page
-    verdicts = {b.label: b.proto.shortcut for b in at.button if b.key and b.key.startswith("verdict-")}
-    assert verdicts == {"Fraud": "f", "Legit": "l"}  # Streamlit shows the key in the button: not in the label too
+    verdicts = {shown(b.label): b.proto.shortcut for b in at.button if b.key and b.key.startswith("verdict-")}
+    # Streamlit shows the key in the button: not in the label too; the label says what cannot be undone
+    with Client(live_api, people.admin) as admin:
+        amount = admin.item(first.item_id).features["amount"]
+    assert verdicts == {f"Fraud — refunds ${amount:,.2f}, irreversible": "f", "Legit": "l"}
 
     at.text_input(key="triage-note").input("card testing pattern")
     at.button(key="verdict-fraud").click().run()
@@ -116,7 +119,8 @@ def test_queues_and_models_pages_render(app: AppTest, people: Any, live_api: str
         ingest_uncertain(integration, n=2)
     at = sign_in(app, "data_scientist", "data_scientist-pw")
     assert not at.exception
-    assert {m.label: m.value for m in at.metric}["Pending"] == "2"  # Queues is the landing page
+    # Queues is the landing page; fraud's card comes first (then fraud-senior, its escalation queue: empty)
+    assert [m.value for m in at.metric if m.label == "Pending"] == ["2", "0"]
     at.switch_page("views/models.py").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}

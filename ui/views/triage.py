@@ -60,6 +60,66 @@ def _decide(verdict: str) -> None:
     else:
         state["triage_toast"] = fmt.decided_message(verdict, len(result.action_ids))
         state["triage-note"] = ""
+        # within the verdict's undo window the decision can be taken back (its actions wait until then)
+        state["triage_undo"] = (result.decision_id, result.undo_until, item.external_id) if result.undo_until \
+            else None
+        _claim(item.queue)
+
+
+def _undo(decision_id: int, external_id: str) -> None:
+    """Undo my last decision (button callback): its actions are cancelled, the item goes back to its queue."""
+    state["triage_undo"] = None
+    _result, problem = session.attempt(client.undo, decision_id)
+    if session.principal() is None:
+        return
+    if problem is not None:
+        state["triage_error"] = f"{external_id} was not undone: {session.error_text(problem)}"
+    else:
+        state["triage_toast"] = f"Undone: {external_id} is back in its queue and none of its actions fired"
+
+
+def _undo_bar(now: datetime) -> None:
+    """An "Undo (U)" control while my last decision's undo window is open."""
+    pending = state.get("triage_undo")
+    if not pending:
+        return
+    decision_id, until, external_id = pending
+    if until is None or now >= until:
+        state["triage_undo"] = None
+        return
+    text, button = st.columns([4, 1], vertical_alignment="center")
+    text.info(f"Decided {fmt.md(external_id)}: its actions wait {int((until - now).total_seconds())} s more.",
+              icon=":material/undo:")
+    button.button("Undo", key="undo-decision", shortcut="u", on_click=_undo, args=(decision_id, external_id),
+                  width="stretch", help="Take the decision back (press U): nothing fires, the item returns")
+
+
+def _let_go(how: str) -> None:
+    """Release (``how`` = "release") or escalate the item I hold (button callbacks), then claim the next one.
+    An escalation needs the note: why a senior reviewer should decide it."""
+    item: ItemOut | None = state.get("triage_item")
+    lease = state.get("triage_lease")
+    if item is None or not lease:
+        return
+    note = (state.get("triage-note") or "").strip()
+    if how == "escalate" and not note:
+        state["triage_error"] = "Escalating needs a note: write why a senior reviewer should decide it, then press E."
+        return
+    if how == "escalate":
+        escalated, problem = session.attempt(client.escalate, item.id, lease, note)
+        done = f"Escalated {item.external_id} to {escalated.queue}" if escalated else ""
+    else:
+        released, problem = session.attempt(client.release, item.id, lease)
+        done = f"Released {item.external_id}: back in {item.queue} for others" if released else ""
+    if session.principal() is None:
+        return
+    if isinstance(problem, errors.Conflict):  # LeaseLost: no longer mine to let go of
+        _lose(f"{item.external_id} was not {how}d: {problem.message.rstrip('.')}.")
+    elif problem is not None or not done:
+        state["triage_error"] = session.error_text(problem) if problem else "The API returned nothing."
+    else:
+        state["triage_toast"] = done
+        state["triage-note"] = ""
         _claim(item.queue)
 
 
@@ -105,6 +165,11 @@ def _show(item: ItemOut) -> None:
         badge = ITEM_KIND_BADGES.get(item.kind, ":blue-badge[review]")
         kind.markdown(f"{badge} &nbsp; item #{item.id}")
         _sla_badge(item, now)
+        if item.escalation is not None:  # for the senior reviewer: who sent it up, and why (their words: escaped)
+            esc = item.escalation
+            st.warning(f"**Escalated** by **{fmt.md(esc.by)}** from queue **{fmt.md(esc.from_queue)}**, "
+                       f"{fmt.human_age(fmt.age_seconds(esc.at, now))} ago: {fmt.md(esc.note)}",
+                       icon=":material/supervisor_account:")
         if field is None:
             amount, score, priority, age = st.columns(4)
             amount.metric("Amount", fmt.headline_amount(item.features, item.context) or "—")
@@ -155,12 +220,26 @@ def _show(item: ItemOut) -> None:
 def _decision_bar(item: ItemOut) -> None:
     keys = fmt.verdict_shortcuts(item.verdicts)
     note, *buttons = st.columns([3] + [1] * len(item.verdicts), vertical_alignment="bottom")
-    note.text_input("Note (optional)", key="triage-note", placeholder="Why you decided so, for the audit trail")
+    note.text_input("Note (optional; required to escalate)", key="triage-note",
+                    placeholder="Why you decided so, for the audit trail")
+    effects = {e.verdict: e for e in item.verdict_effects}
     for column, verdict in zip(buttons, item.verdicts, strict=True):
-        # the label carries no "[F]": Streamlit draws the shortcut key inside the button itself
-        column.button(fmt.verdict_label(verdict, None), key=f"verdict-{verdict}",
+        # the label carries no "[F]": Streamlit draws the shortcut key inside the button itself; a verdict whose
+        # effect cannot be undone says so on the button ("Fraud — refunds $954.14, irreversible")
+        effect = effects.get(verdict)
+        label = fmt.md(effect.label) if effect is not None and effect.irreversible else fmt.verdict_label(verdict, None)
+        column.button(label, key=f"verdict-{verdict}",
                       shortcut=keys[verdict], on_click=_decide, args=(verdict,), type="primary",
                       width="stretch", help=fmt.verdict_help(verdict, keys[verdict]))
+    release, escalate, _ = st.columns([1, 1, 3])
+    release.button("Release", key="release-item", shortcut=fmt.RELEASE_KEY, on_click=_let_go, args=("release",),
+                   icon=":material/keyboard_return:", width="stretch",
+                   help=f"Give it back undecided (press {fmt.RELEASE_KEY.upper()}): others may take it at once; "
+                        "you will not get it again for a while")
+    if item.escalation is None:  # an escalated item is decided where it is
+        escalate.button("Escalate", key="escalate-item", shortcut=fmt.ESCALATE_KEY, on_click=_let_go,
+                        args=("escalate",), icon=":material/supervisor_account:", width="stretch",
+                        help=f"Send it to a senior reviewer (press {fmt.ESCALATE_KEY.upper()}); the note says why")
 
 
 st.title("Triage")
@@ -189,6 +268,7 @@ state["triage_fresh"] = False
 
 if problem := state.pop("triage_error", None):
     st.error(fmt.md(problem))
+_undo_bar(datetime.now(UTC))
 if lost := state.get("triage_lost"):
     st.warning(f"{fmt.md(lost)} Someone else may hold it now; claim the next item to carry on.",
                icon=":material/lock_clock:")

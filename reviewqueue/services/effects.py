@@ -1,0 +1,58 @@
+"""What a verdict will do, said before the key is pressed (DESIGN invariant 11): each action, whether it may be
+undone (a compensation) or not (irreversible), and the verdict's undo window — on the API's model description
+and on each item, where the amounts are the event's ("Fraud — refunds $954.14, irreversible")."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from reviewqueue.registry import ActionSpec, ModelSpec
+from reviewqueue.schemas import ActionEffect, VerdictEffects
+
+__all__ = ["verdict_effects"]
+
+_VERBS = {"stripe_refund": "refunds", "slack_message": "posts to Slack", "sql": "writes to the business database",
+          "webhook": "sends a webhook"}
+
+
+def _at(path: Any, event: Mapping[str, Any]) -> Any:
+    value: Any = event
+    for part in str(path).split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _summary(action: ActionSpec, event: Mapping[str, Any] | None) -> str:
+    verb = _VERBS.get(action.connector, f"fires {action.connector}")
+    if action.connector == "stripe_refund":
+        amount = _at(action.params.get("amount"), event) if event is not None else None
+        currency = _at(action.params.get("currency"), event) if event is not None else None
+        if isinstance(amount, int | float) and not isinstance(amount, bool) and math.isfinite(amount):
+            money = f"${amount:,.2f}" if str(currency or "usd").lower() == "usd" else \
+                f"{amount:,.2f} {str(currency).upper()}"
+            return f"refunds {money}"
+        return "refunds the event's amount"
+    if action.connector == "slack_message" and action.params.get("channel"):
+        return f"posts to {action.params['channel']}"
+    return verb
+
+
+def verdict_effects(spec: ModelSpec, event: Mapping[str, Any] | None = None) -> list[VerdictEffects]:
+    """Per verdict: its actions, which are irreversible, its undo window and a one-line label for its button.
+    ``event`` (``{"features": …, "context": …}``) fills in amounts; without it the label speaks generally."""
+    out = []
+    for verdict, actions in spec.verdicts.items():
+        effects = [ActionEffect(connector=a.connector, automatic=a.rules.automatic, irreversible=a.irreversible,
+                                compensation=a.compensation.connector if a.compensation else None,
+                                summary=_summary(a, event)) for a in actions]
+        irreversible = [e.summary for e in effects if e.irreversible]
+        label = verdict.capitalize()
+        if irreversible:
+            label += " — " + ", ".join(irreversible) + ", irreversible"
+        out.append(VerdictEffects(verdict=verdict, undo_seconds=spec.undo_window(verdict), actions=effects,
+                                  irreversible=bool(irreversible), label=label))
+    return out
