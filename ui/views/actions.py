@@ -38,7 +38,7 @@ if counts is None:
 about = "≈ " if counts.done_estimated else ""  # large tables: done is estimated, the rest exact
 tiles: list[tuple[str, int | str]] = [
     ("Pending", counts.pending), ("In flight", counts.in_flight), ("Done", f"{about}{counts.done:,}"),
-    ("Dead", counts.dead), ("Total", f"{about}{counts.total:,}")]
+    ("Dead", counts.dead), ("Refused", counts.refused), ("Total", f"{about}{counts.total:,}")]
 for column, (label, value) in zip(st.columns(len(tiles)), tiles, strict=True):
     column.metric(label, value)
 st.altair_chart(charts.action_counts(fmt.count_rows(counts)), width="stretch")
@@ -61,6 +61,15 @@ else:
             error.code(action.last_error or "no error recorded", language=None, wrap_lines=True)
             button.button("Replay", key=f"replay-{action.id}", icon=":material/replay:", on_click=_replay,
                           args=(action,), width="stretch")
+
+st.subheader("Refused by action authority")
+refused = session.call(client.actions, status="refused", limit=SCAN) or []
+if not refused:
+    st.caption("No automatic decision has tried an action it may not fire.")
+else:
+    st.caption("An automatic decision may not fire these (human-only, or past the action's amount or daily "
+               "limit): they were never sent, and each item went to a reviewer, whose decision fires them.")
+    st.dataframe(fmt.action_rows(fmt.newest_first(refused, RECENT)), hide_index=True, width="stretch")
 
 st.subheader("Recent actions")
 listed = session.call(client.actions, limit=SCAN) or []
