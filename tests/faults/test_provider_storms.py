@@ -127,4 +127,4 @@ def test_dead_letter_after_max_attempts_then_admin_replay_delivers_once(rig, peo
     assert per_id == {retried: 4, refused: 2}, f"requests per action at the receiver: {per_id}"
     assert rig.verified_webhooks() == {first["external_id"]: 1, second["external_id"]: 1}, rig.sink.webhooks
     assert counts == {"pending": 0, "in_flight": 0, "done": 2, "dead": 0, "total": 2, "refused": 0,
-                      "done_estimated": False}, counts
+                      "cancelled": 0, "done_estimated": False}, counts
