@@ -146,7 +146,7 @@ def test_claim_on_empty_queue_is_204_and_sign_in_errors(api, people):
     assert r.status_code == 200
     me = api.get("/v1/me", headers=bearer(r.json()["token"])).json()
     assert me == {"id": people.ids["reviewer"], "name": "reviewer", "role": "reviewer", "queues": ["fraud"],
-                  "permissions": ["actions.read", "items.read", "items.review", "queues.read"],
+                  "permissions": ["actions.read", "decisions.undo", "items.read", "items.review", "queues.read"],
                   "pages": ["queues", "triage", "actions"], "review_queues": ["fraud"]}
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -206,6 +207,10 @@ def test_undo_after_delivery_is_409_and_reverse_fires_the_compensations(ctx, peo
             api.undo(decided.decision_id)
     with Client(live_api, people.reviewer2) as other, pytest.raises(Forbidden):
         other.reverse(decided.decision_id, "not mine")
+    with httpx.Client(base_url=live_api, headers={"Authorization": f"Bearer {people.reviewer}"}) as raw:
+        no_reason = raw.post(f"/v1/decisions/{decided.decision_id}/reverse", json={})
+        assert no_reason.status_code == 422 and no_reason.json()["error"]["field"] == "reason"
+        assert raw.post("/v1/decisions/999999/undo").status_code == 404
     with Client(live_api, people.reviewer) as api:
         reversed_ = api.reverse(decided.decision_id, "wrong customer: it was their own card")
     assert len(reversed_.compensation_action_ids) == 3 and len(reversed_.irreversible_action_ids) == 1
