@@ -33,6 +33,7 @@ DEMO_USERS = [
     # name, password, role, queues
     ("admin", "admin-demo", Role.ADMIN, []),
     ("ana", "ana-demo", Role.REVIEWER, ["fraud"]),
+    ("sam", "sam-demo", Role.REVIEWER, ["fraud", "fraud-senior"]),  # decides what reviewers escalate
     ("cleo", "cleo-demo", Role.REVIEWER, ["clinical", "clinical-learning"]),
     ("dan", "dan-demo", Role.DATA_SCIENTIST, []),
 ]

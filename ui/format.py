@@ -22,6 +22,9 @@ __all__ = [
 
 # Streamlit keeps C (clear cache) and R (rerun) for itself; st.button refuses them as shortcuts.
 RESERVED_SHORTCUT_KEYS = frozenset("cr")
+# Triage's own keys besides the verdicts: release the item (R is Streamlit's), escalate it to a senior reviewer
+RELEASE_KEY = "s"
+ESCALATE_KEY = "e"
 CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
 DASH = "—"
 
@@ -187,12 +190,13 @@ def verdict_shortcuts(verdicts: Sequence[str]) -> dict[str, str | None]:
     """Keyboard key per verdict: each verdict's first letter when every verdict has its own usable one;
     otherwise every verdict gets its position, 1..9 from the left (one scheme per row of buttons, never a mix).
 
-    A first letter is unusable when it is shared, not an ASCII letter, or reserved by Streamlit (C, R):
+    A first letter is unusable when it is shared, not an ASCII letter, reserved by Streamlit (C, R) or by triage
+    (S releases, E escalates):
     "concern" / "no concern" → 1 / 2, fraud / legit → F / L. Past the ninth verdict, positions run out: None.
     """
     firsts = [v[:1].lower() for v in verdicts]
-    usable = [f.isascii() and f.isalpha() and f not in RESERVED_SHORTCUT_KEYS and firsts.count(f) == 1
-              for f in firsts]
+    taken = RESERVED_SHORTCUT_KEYS | {RELEASE_KEY, ESCALATE_KEY}
+    usable = [f.isascii() and f.isalpha() and f not in taken and firsts.count(f) == 1 for f in firsts]
     if all(usable):
         return dict(zip(verdicts, firsts, strict=True))
     return {v: str(i + 1) if i < 9 else None for i, v in enumerate(verdicts)}
@@ -243,7 +247,8 @@ def kv_rows(values: Mapping[str, Any], key_name: str = "feature") -> list[dict[s
 
 # --- queues -------------------------------------------------------------------------------------------------
 
-QUEUE_KINDS = {"decision": "ranked by risk", "learning": "ranked by uncertainty — learning budget"}
+QUEUE_KINDS = {"decision": "ranked by risk", "learning": "ranked by uncertainty — learning budget",
+               "escalation": "escalated by reviewers, ranked by risk — for senior reviewers"}
 
 
 def queue_kind_text(kind: str) -> str:

@@ -223,6 +223,7 @@ def test_read_endpoints_answer_only_the_roles_the_table_grants(ctx, people, http
                      "data_scientist": ["queues", "actions", "models"], "integration": ["queues"],
                      "reviewer": ["queues", "triage", "actions"]}
     review = {who: http(getattr(people, who)).get("/v1/me").json()["review_queues"] for who in expected}
-    assert review == {"admin": ["fraud"], "data_scientist": [], "integration": [], "reviewer": ["fraud"]}
+    assert review == {"admin": ["fraud", "fraud-senior"], "data_scientist": [], "integration": [],
+                      "reviewer": ["fraud"]}
     body = http(people.reviewer).get("/v1/models/fraud/versions").json()["error"]
     assert body == {"type": "forbidden", "message": "versions.read: role 'reviewer' may not do this", "field": None}

@@ -71,7 +71,10 @@ def test_display_value_keeps_one_string_per_cell() -> None:
     (["confirm", "reject", "escalate"], {"confirm": "1", "reject": "2", "escalate": "3"}),
     (["concern", "no concern"], {"concern": "1", "no concern": "2"}),
     (["Approve", "2fa", "Ärger"], {"Approve": "1", "2fa": "2", "Ärger": "3"}),
-    (["approve", "deny", "escalate"], {"approve": "a", "deny": "d", "escalate": "e"}),
+    (["approve", "deny", "hold"], {"approve": "a", "deny": "d", "hold": "h"}),
+    # S and E are triage's release and escalate keys
+    (["approve", "deny", "escalate"], {"approve": "1", "deny": "2", "escalate": "3"}),
+    (["spam", "ham"], {"spam": "1", "ham": "2"}),
 ])
 def test_verdict_shortcuts(verdicts: list[str], keys: dict[str, str]) -> None:
     assert fmt.verdict_shortcuts(verdicts) == keys
@@ -87,7 +90,7 @@ def test_verdict_shortcuts_are_unique_and_valid(verdicts: list[str]) -> None:
     assert not digits or len(digits) == len(given_keys)  # one scheme per row of buttons
     for verdict, key in keys.items():
         assert key is None or (key in "123456789" and len(key) == 1) or key == verdict[0].lower()
-        assert key not in {"c", "r"}
+        assert key not in {"c", "r", "s", "e"}
         if key is not None:
             assert normalize_shortcut(key) == key  # st.button accepts it
     assert all(keys[v] is not None for v in verdicts[:9])

@@ -98,4 +98,5 @@ def test_queue_overview_shows_each_reviewer_only_their_queues(ctx: AppContext) -
     assert [(q.queue, q.pending) for q in queue.overview(ctx, ANA)] == [("fraud", 1)]
     assert queue.overview(ctx, CLEO) == []
     admin = Actor(3, "root", Role.ADMIN, ())
-    assert [q.queue for q in queue.overview(ctx, admin)] == ["fraud"]
+    assert [(q.queue, q.kind) for q in queue.overview(ctx, admin)] == [("fraud", "decision"),
+                                                                       ("fraud-senior", "escalation")]

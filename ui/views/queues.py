@@ -30,7 +30,9 @@ for q in queues:
                                                                      vertical_alignment="center")
         name.subheader(fmt.md(q.queue))
         learning = q.kind == "learning"
-        kind = ":violet-badge[:material/school: learning]" if learning else ":gray-badge[:material/gavel: decision]"
+        kind = {"learning": ":violet-badge[:material/school: learning]",
+                "escalation": ":orange-badge[:material/supervisor_account: escalation]"}.get(
+            q.kind, ":gray-badge[:material/gavel: decision]")
         name.markdown(f"{kind} {fmt.queue_kind_text(q.kind)}")
         if q.overdue:
             name.markdown(f":red-badge[:material/alarm: {q.overdue} overdue]")
