@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from typing import IO, Any
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -33,11 +34,29 @@ class KeyValueFormatter(logging.Formatter):
         return super().formatMessage(record) + fields
 
 
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted. A handler bound to the stream of the moment
+    keeps it after it is swapped and closed (a test runner's or CliRunner's capture), and every later record then
+    prints "--- Logging error ---" into someone else's output."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:  # StreamHandler.__init__ assigns it; the property decides
+        return None
+
+
 def configure_logging(level: int = logging.INFO, stream: IO[str] | None = None) -> None:
-    """Log to ``stream`` (stderr) through ``KeyValueFormatter`` (once per process: a second call changes nothing)."""
+    """Log to ``stream`` (default: the current stderr, looked up per record) through ``KeyValueFormatter`` (once
+    per process: a second call changes nothing)."""
     root = logging.getLogger()
     if not any(isinstance(h.formatter, KeyValueFormatter) for h in root.handlers):
-        handler = logging.StreamHandler(stream)
+        handler = logging.StreamHandler(stream) if stream is not None else CurrentStderrHandler()
         handler.setFormatter(KeyValueFormatter())
         root.addHandler(handler)
         root.setLevel(level)
