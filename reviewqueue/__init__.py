@@ -5,6 +5,7 @@ objects, ``Settings``, the typed HTTP ``Client`` and the ``errors`` tree.
 """
 
 from reviewqueue import errors
+from reviewqueue.domain.four_eyes import FourEyes
 from reviewqueue.domain.policies import ExpectedLoss, RetryPolicy, RoutingPolicy, ScorePriority
 from reviewqueue.features import Category, Text
 from reviewqueue.registry import ActionSpec, LearningQueue, Registry, Retrain, Sla, ZeroShot, action, model
@@ -15,6 +16,7 @@ __all__ = [
     "Category",
     "Client",
     "ExpectedLoss",
+    "FourEyes",
     "LearningQueue",
     "Registry",
     "Retrain",

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reviewqueue.domain.authority import Authority, authority_for, default_authority
+from reviewqueue.domain.four_eyes import FourEyes, four_eyes_rules, required_reviewers
 from reviewqueue.domain.policies import ExpectedLoss, RoutingPolicy, ScorePriority
 from reviewqueue.domain.undo import undo_windows
 from reviewqueue.errors import AlreadyRegistered, ConfigurationError, NotFound, RegistryFrozen
@@ -174,6 +175,12 @@ class ModelSpec:
 
     undo_seconds: dict[str, float] = field(default_factory=dict)
     """Verdict → seconds a person's decision's actions wait, during which they may undo it (missing: 0)."""
+    four_eyes: dict[str, FourEyes] = field(default_factory=dict)
+    """Verdict → how many agreeing reviewers it needs (above which amount) before it acts (domain.four_eyes)."""
+
+    def reviewers_required(self, verdict: str, features: Mapping[str, Any], context: Mapping[str, Any]) -> int:
+        """1 (one click decides) or the k agreeing reviewers this event's ``verdict`` needs."""
+        return required_reviewers(self.four_eyes.get(verdict), features, context)
 
     def actions_for(self, verdict: str) -> list[ActionSpec]:
         return list(self.verdicts.get(verdict, []))
@@ -219,6 +226,7 @@ def model(
     sla: Sla | None = None,
     escalation_queue: str | None = None,
     undo_seconds: float | Mapping[str, float] | None = None,
+    four_eyes: Mapping[str, FourEyes] | None = None,
 ) -> Callable[[TrainFn], TrainFn]:
     """Register the decorated ``train(df) -> fitted sklearn classifier`` as a reviewqueue model.
 
@@ -229,6 +237,9 @@ def model(
     it — one number for every verdict or ``{"fraud": 30, "legit": 0}`` (missing verdicts: 0).
     ``escalation_queue`` (default ``<queue>-senior``): where a reviewer's "escalate" moves an item, claimable
     only by principals granted that queue.
+    ``four_eyes``: ``{"fraud": rq.FourEyes(reviewers=2, above=("amount", 500))}`` — that verdict (above that
+    numeric feature/context amount) acts only once ``reviewers`` different people agree; a disagreement goes to
+    the escalation queue, where a senior decides once (domain.four_eyes).
     """
 
     def decorate(train: TrainFn) -> TrainFn:
@@ -254,6 +265,10 @@ def model(
             escalation_queue=f"{queue or name}-senior" if escalation_queue is None else escalation_queue,
             undo_seconds=undo_windows(name, verdicts, undo_seconds),
         )
+        schema = spec.features
+        spec = replace(spec, four_eyes=four_eyes_rules(
+            name, spec.verdicts, [f.name for f in schema.features if f.kind in ("float", "int")],
+            [f.name for f in schema.features if f.kind not in ("float", "int")], spec.context_fields, four_eyes))
         _check_spec(spec)
         setattr(train, SPEC_ATTRIBUTE, spec)
         return train

@@ -172,6 +172,17 @@ class VerdictEffects(Out):
     actions: list[ActionEffect]
     irreversible: bool = Field(description="some action of it cannot be undone once delivered")
     label: str = Field(description="for its button, e.g. 'Fraud — refunds $954.14, irreversible'")
+    reviewers: int = Field(1, description="agreeing reviewers it needs on this event before it acts (four-eyes)")
+
+
+class VoteOut(Out):
+    """One reviewer's four-eyes vote on an item: who, what, why, when; open until the round's decision."""
+
+    by: str
+    verdict: str
+    note: str
+    at: datetime
+    decision_id: int | None = Field(description="the decision that closed its round; None: still open")
 
 
 class ItemOut(Out):
@@ -198,6 +209,7 @@ class ItemOut(Out):
     sla_due_at: datetime | None = None
     overdue: bool = False
     escalation: EscalationOut | None = Field(default=None, description="who escalated it here, and why")
+    votes: list[VoteOut] = Field(default=[], description="four-eyes votes on it, oldest first (open: this round)")
 
 
 class ItemSummary(Out):
@@ -241,11 +253,15 @@ class DecisionRequest(Strict):
 
 
 class DecisionOut(Out):
-    decision_id: int
-    label_id: int
+    decision_id: int | None = Field(description="None: your verdict was recorded as a four-eyes vote")
+    label_id: int | None
     item_id: int
     verdict: str
     action_ids: list[str]
+    outcome: str = Field("decided", description="decided | vote (waits for another reviewer) | adjudication "
+                                                "(reviewers disagreed: the item went to the escalation queue)")
+    votes: list[VoteOut] = Field(default=[], description="this round's four-eyes votes, yours included")
+    queue: str | None = Field(None, description="where the item waits now, unless decided")
     undo_until: datetime | None = Field(
         None, description="until when you may undo it (its actions wait until then); None: no undo window")
 

@@ -1,9 +1,11 @@
 """Named leases: the worker that holds 'scheduler' runs the scheduled jobs (leader election); the run that holds
 'retrain:<model>' is the one retrain of that model going; 'hold:<reviewer>:<item>' (fixed-width numbers) keeps
-an item a reviewer released out of that reviewer's claims until it expires (services.queue.release)."""
+an item a reviewer released out of that reviewer's claims until it expires (services.queue.release), and an
+item a reviewer voted on (four-eyes) out of their claims until its round is decided (services.decisions)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
@@ -11,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from reviewqueue.db.tables import leases_table as leases
 
-__all__ = ["acquire_lease", "delete_expired_release_holds", "hold_released_item", "lease_holder",
+__all__ = ["acquire_lease", "delete_expired_release_holds", "delete_item_holds", "hold_released_item", "lease_holder",
            "release_hold_name", "release_hold_range", "release_lease"]
 
 
@@ -70,3 +72,11 @@ def delete_expired_release_holds(conn: Connection, principal_id: int, now: datet
     low, high = release_hold_range(principal_id)
     return int(conn.execute(delete(leases).where(leases.c.name >= low, leases.c.name < high,
                                                  leases.c.expires_at < now)).rowcount)
+
+
+def delete_item_holds(conn: Connection, principal_ids: Iterable[int], item_id: int) -> int:
+    """delete_item_holds: drop these reviewers' holds on one item (its four-eyes round was decided)."""
+    names = [release_hold_name(p, item_id) for p in principal_ids]
+    if not names:
+        return 0
+    return int(conn.execute(delete(leases).where(leases.c.name.in_(names))).rowcount)

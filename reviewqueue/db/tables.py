@@ -186,6 +186,25 @@ class Decision(SQLModel, table=True):
     reverse_reason: str | None = Field(default=None, max_length=2000)
 
 
+class Vote(SQLModel, table=True):
+    """A reviewer's verdict on a four-eyes item that did not decide it alone (domain.four_eyes): open until the
+    round's decision (``decision_id``); one open vote per reviewer and item."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        Index("ux_votes_open", "item_id", "principal_id", unique=True,
+              postgresql_where=text("decision_id IS NULL"), sqlite_where=text("decision_id IS NULL")),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="review_items.id", index=True)
+    principal_id: int
+    actor: str = Field(max_length=120)
+    verdict: str = Field(max_length=64)
+    note: str = Field(default="", max_length=2000)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    decision_id: int | None = Field(default=None, foreign_key="decisions.id")
+
+
 class Label(SQLModel, table=True):
     """Ground truth for training: who or what produced it, and when."""
 
@@ -308,3 +327,4 @@ events_table: Table = InboundEvent.__table__  # type: ignore[attr-defined]
 runs_table: Table = TrainingRun.__table__  # type: ignore[attr-defined]
 leases_table: Table = Lease.__table__  # type: ignore[attr-defined]
 audit_table: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+votes_table: Table = Vote.__table__  # type: ignore[attr-defined]

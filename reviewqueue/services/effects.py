@@ -41,6 +41,22 @@ def _summary(action: ActionSpec, event: Mapping[str, Any] | None) -> str:
     return verb
 
 
+def _reviewers(spec: ModelSpec, verdict: str, event: Mapping[str, Any] | None) -> tuple[int, str]:
+    """How many agreeing reviewers the verdict needs on this event, and how its button says so ("" for one)."""
+    rule = spec.four_eyes.get(verdict)
+    if rule is None:
+        return 1, ""
+    if event is None:
+        above = f" above {rule.above[0]} {rule.above[1]:,}" if rule.above else ""
+        k = rule.reviewers
+    else:
+        above = ""
+        k = spec.reviewers_required(verdict, event.get("features") or {}, event.get("context") or {})
+    if k <= 1:
+        return 1, ""
+    return k, ("needs a second reviewer" if k == 2 else f"needs {k} agreeing reviewers") + above
+
+
 def verdict_effects(spec: ModelSpec, event: Mapping[str, Any] | None = None) -> list[VerdictEffects]:
     """Per verdict: its actions, which are irreversible, its undo window and a one-line label for its button.
     ``event`` (``{"features": …, "context": …}``) fills in amounts; without it the label speaks generally."""
@@ -50,9 +66,10 @@ def verdict_effects(spec: ModelSpec, event: Mapping[str, Any] | None = None) -> 
                                 compensation=a.compensation.connector if a.compensation else None,
                                 summary=_summary(a, event)) for a in actions]
         irreversible = [e.summary for e in effects if e.irreversible]
-        label = verdict.capitalize()
-        if irreversible:
-            label += " — " + ", ".join(irreversible) + ", irreversible"
+        said = [", ".join(irreversible) + ", irreversible"] if irreversible else []
+        reviewers, needs = _reviewers(spec, verdict, event)
+        said += [needs] if needs else []
+        label = verdict.capitalize() + (" — " + "; ".join(said) if said else "")
         out.append(VerdictEffects(verdict=verdict, undo_seconds=spec.undo_window(verdict), actions=effects,
-                                  irreversible=bool(irreversible), label=label))
+                                  irreversible=bool(irreversible), label=label, reviewers=reviewers))
     return out

@@ -13,14 +13,23 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from reviewqueue.db import audit as audit_log
-from reviewqueue.db import items, leases
+from reviewqueue.db import items, leases, votes
 from reviewqueue.db.items import ItemView
 from reviewqueue.domain.permissions import Actor, Permission, allowed, authorize
 from reviewqueue.domain.states import ItemStatus
 from reviewqueue.errors import Conflict, LeaseLost, NotFound, ReviewQueueError, ValidationFailed
 from reviewqueue.features import check_storable, printable
 from reviewqueue.registry import ModelSpec
-from reviewqueue.schemas import Contribution, EscalationOut, ItemOut, ItemSummary, LeaseOut, QueueOut, ReleaseOut
+from reviewqueue.schemas import (
+    Contribution,
+    EscalationOut,
+    ItemOut,
+    ItemSummary,
+    LeaseOut,
+    QueueOut,
+    ReleaseOut,
+    VoteOut,
+)
 from reviewqueue.services import audit
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.effects import verdict_effects
@@ -240,6 +249,16 @@ def _escalation(ctx: AppContext, spec: ModelSpec, view: ItemView) -> EscalationO
                          note=str(entry.detail.get("note", "")), by=entry.actor, at=entry.at)
 
 
+def _votes(ctx: AppContext, spec: ModelSpec, view: ItemView) -> list[VoteOut]:
+    """The item's four-eyes votes, who voted what (read only for models that declare four-eyes)."""
+    if not spec.four_eyes:
+        return []
+    with ctx.read() as conn:
+        rows = votes.item_votes(conn, view.id)
+    return [VoteOut(by=r.actor, verdict=r.verdict, note=r.note, at=r.created_at, decision_id=r.decision_id)
+            for r in rows]
+
+
 def release_expired(ctx: AppContext) -> int:
     with ctx.engine.begin() as conn:
         return items.release_expired_item_leases(conn, ctx.now())
@@ -320,7 +339,7 @@ def _item_out(ctx: AppContext, actor: Actor, view: ItemView | None, item_id: int
         verdict_effects=verdict_effects(spec, {"features": view.features, "context": view.context}),
         lease_token=lease_token if holder_view else None,
         lease_expires_at=view.lease_expires_at if holder_view else None,
-        claimed_by_me=holder_view, escalation=_escalation(ctx, spec, view),
+        claimed_by_me=holder_view, escalation=_escalation(ctx, spec, view), votes=_votes(ctx, spec, view),
         **_sla_fields(ctx, spec, view.queue, view.status, view.priority, view.created_at),
     )
 

@@ -90,3 +90,28 @@ def test_0007_downgrades_to_0006_and_back(tmp_path):
         assert "ix_outbox_due" in {ix["name"] for ix in inspect(conn).get_indexes("outbox_actions")}
     engine.dispose()
     upgrade(url)
+
+
+def test_four_eyes_votes_table_and_its_open_vote_index(database_url):
+    """0008: votes (who voted what on an item, open until the round's decision), at most one open vote per
+    reviewer and item, enforced by a partial unique index."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("votes")}
+        indexes = {ix["name"]: ix for ix in inspect(conn).get_indexes("votes")}
+    assert columns == {"id", "item_id", "principal_id", "actor", "verdict", "note", "created_at", "decision_id"}
+    assert indexes["ux_votes_open"]["column_names"] == ["item_id", "principal_id"]
+    assert indexes["ux_votes_open"]["unique"]
+    engine.dispose()
+
+
+def test_0008_downgrades_to_0007_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm8.db'}"
+    upgrade(url)
+    downgrade(url, "0007")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert "votes" not in inspect(conn).get_table_names()
+        assert "undo_until" in {c["name"] for c in inspect(conn).get_columns("decisions")}
+    engine.dispose()
+    upgrade(url)

@@ -58,7 +58,10 @@ def _decide(verdict: str) -> None:
     elif problem is not None or result is None:
         state["triage_error"] = session.error_text(problem) if problem else "The API returned nothing."
     else:
-        state["triage_toast"] = fmt.decided_message(verdict, len(result.action_ids))
+        state["triage_toast"] = fmt.decided_message(verdict, len(result.action_ids)) if result.outcome == "decided" \
+            else (f"Your {verdict} vote on {item.external_id} is recorded; a different reviewer decides it"
+                  if result.outcome == "vote" else
+                  f"Reviewers disagree on {item.external_id}: it went to {result.queue} for a senior to decide")
         state["triage-note"] = ""
         # within the verdict's undo window the decision can be taken back (its actions wait until then)
         state["triage_undo"] = (result.decision_id, result.undo_until, item.external_id) if result.undo_until \
@@ -170,6 +173,11 @@ def _show(item: ItemOut) -> None:
             st.warning(f"**Escalated** by **{fmt.md(esc.by)}** from queue **{fmt.md(esc.from_queue)}**, "
                        f"{fmt.human_age(fmt.age_seconds(esc.at, now))} ago: {fmt.md(esc.note)}",
                        icon=":material/supervisor_account:")
+        open_votes = [v for v in item.votes if v.decision_id is None]
+        if open_votes:  # four-eyes: who already voted what (their notes: escaped)
+            said = "; ".join(f"**{fmt.md(v.by)}** voted **{fmt.md(v.verdict)}**"
+                             + (f" ({fmt.md(v.note)})" if v.note else "") for v in open_votes)
+            st.info(f"Votes so far: {said}", icon=":material/how_to_vote:")
         if field is None:
             amount, score, priority, age = st.columns(4)
             amount.metric("Amount", fmt.headline_amount(item.features, item.context) or "—")
@@ -227,7 +235,8 @@ def _decision_bar(item: ItemOut) -> None:
         # the label carries no "[F]": Streamlit draws the shortcut key inside the button itself; a verdict whose
         # effect cannot be undone says so on the button ("Fraud — refunds $954.14, irreversible")
         effect = effects.get(verdict)
-        label = fmt.md(effect.label) if effect is not None and effect.irreversible else fmt.verdict_label(verdict, None)
+        said = effect is not None and (effect.irreversible or effect.reviewers > 1)  # "— needs a second reviewer"
+        label = fmt.md(effect.label) if effect is not None and said else fmt.verdict_label(verdict, None)
         column.button(label, key=f"verdict-{verdict}",
                       shortcut=keys[verdict], on_click=_decide, args=(verdict,), type="primary",
                       width="stretch", help=fmt.verdict_help(verdict, keys[verdict]))
