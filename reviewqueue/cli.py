@@ -489,14 +489,20 @@ def worker() -> None:
 
 @app.command("ui")
 def ui(port: int = 8501) -> None:
-    """Serve the Streamlit UI (it talks to the API at REVIEWQUEUE_API_URL)."""
-    import subprocess
+    """Serve the Streamlit UI (it talks to the API at REVIEWQUEUE_API_URL).
+
+    Streamlit replaces this process (exec), so SIGTERM/SIGINT sent to this PID stop Streamlit and free its port;
+    its settings beyond these flags are in ui/.streamlit/config.toml (read next to the script)."""
+    import os
     import sys
 
     script = Path(__file__).resolve().parent.parent / "ui" / "app.py"
-    raise typer.Exit(subprocess.call([sys.executable, "-m", "streamlit", "run", str(script),
-                                      "--server.port", str(port), "--server.address", "127.0.0.1",
-                                      "--server.headless", "true", "--browser.gatherUsageStats", "false"]))
+    argv = [sys.executable, "-m", "streamlit", "run", str(script),
+            "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 PLUGIN_GROUP = "reviewqueue.commands"
