@@ -39,6 +39,7 @@ from reviewqueue.schemas import (
     TokenOut,
     VersionOut,
     VersionQuality,
+    WebhookAck,
 )
 
 ERROR_BY_STATUS: dict[int, type[errors.ReviewQueueError]] = {
@@ -252,6 +253,12 @@ class Client:
 
     def replay(self, action_id: str) -> ActionOut:
         return self._call("POST", f"/v1/actions/{action_id}/replay", ActionOut)  # type: ignore[no-any-return]
+
+    # webhooks
+    def stripe_webhook(self, body: bytes, signature: str) -> WebhookAck:
+        """POST a Stripe event as Stripe sends it: the raw body and its ``Stripe-Signature`` header."""
+        return self._call("POST", "/v1/webhooks/stripe", WebhookAck, content=body,  # type: ignore[no-any-return]
+                          headers={"Stripe-Signature": signature, "Content-Type": "application/json"})
 
     def health(self) -> bool:
         try:
