@@ -13,6 +13,7 @@ import logging
 import shutil
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from rich.progress import track
 
 from reviewqueue.domain.states import Role
 from reviewqueue.settings import Settings
+from reviewqueue_dev.instance import RunLock, StartRefused, check_ports_free
 from reviewqueue_dev.processes import Child, api_child, child_env, ui_child, wait_http, worker_child
 from reviewqueue_dev.sandbox import LocalStripe, Sink
 
@@ -107,6 +109,10 @@ def seed(settings: Settings, stripe: LocalStripe, n: int = DEMO_TRANSACTIONS) ->
                  "context": {"patient_id": f"patient-{i % 40:02d}", "channel": "portal"}}
                 for i, text in enumerate(DEMO_MESSAGES * 4)]
     results += ingest.ingest(ctx, system, "self_harm", messages)
+    for extra in ctx.registry.models():  # models from REVIEWQUEUE_MODEL_MODULES / --models: v1 each, no demo data
+        if extra.name not in ("fraud", "self_harm"):
+            with console.status(f"training {extra.name} v1 …"):
+                training.train_version(ctx, extra, trigger="register")
     ctx.engine.dispose()
     routes: dict[str, int] = {}
     for r in results:
@@ -115,8 +121,35 @@ def seed(settings: Settings, stripe: LocalStripe, n: int = DEMO_TRANSACTIONS) ->
     return {"shop_token": shop_token}
 
 
+def demo_modules(extra: list[str]) -> list[str]:
+    """The demo's model modules: the shipped two, then each extra once (JSON list or comma-separated entries)."""
+    names: list[str] = list(DEMO_MODULES)
+    for entry in extra:
+        entry = entry.strip()
+        parsed = json.loads(entry) if entry.startswith("[") else entry.split(",")
+        names += [n.strip() for n in parsed if n.strip() and n.strip() not in names]
+    return names
+
+
 def run_demo(api_port: int, ui_port: int, data_dir: Path, ready: threading.Event | None = None,
-             stop: threading.Event | None = None) -> int:
+             stop: threading.Event | None = None, model_modules: list[str] | None = None) -> int:
+    """Refuse (exit 1, one line, nothing touched) while another run holds the data dir or a port; else run."""
+    lock = RunLock(data_dir)
+    try:
+        lock.acquire(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}")
+        check_ports_free({"REVIEWQUEUE_API_PORT": api_port, "REVIEWQUEUE_UI_PORT": ui_port})
+    except StartRefused as refused:
+        lock.release()
+        print(refused, file=sys.stderr)
+        return 1
+    try:
+        return _run_demo(api_port, ui_port, data_dir, ready, stop, model_modules or list(DEMO_MODULES))
+    finally:
+        lock.release()
+
+
+def _run_demo(api_port: int, ui_port: int, data_dir: Path, ready: threading.Event | None,
+              stop: threading.Event | None, model_modules: list[str]) -> int:
     demo_dir = data_dir / "demo"
     if demo_dir.exists():
         shutil.rmtree(demo_dir)  # the sandboxes forget on exit, so the demo starts fresh each run
@@ -130,7 +163,7 @@ def run_demo(api_port: int, ui_port: int, data_dir: Path, ready: threading.Event
         business_url = create_business_db(demo_dir / "business.db", [f"user-{i:03d}" for i in range(120)])
         values: dict[str, Any] = {
             "environment": "dev",
-            "model_modules": DEMO_MODULES,
+            "model_modules": model_modules,
             "database_url": f"sqlite:///{(demo_dir / 'reviewqueue.db').resolve()}",
             "artifact_dir": (demo_dir / "artifacts").resolve(),
             "api_url": f"http://127.0.0.1:{api_port}",
@@ -152,8 +185,9 @@ def run_demo(api_port: int, ui_port: int, data_dir: Path, ready: threading.Event
         ui = ui_child(ui_port, env, logs).start()
         children.append(ui)
         try:
-            wait_http(f"http://127.0.0.1:{api_port}/healthz", api)
-            wait_http(f"http://127.0.0.1:{ui_port}/_stcore/health", ui, timeout=90)
+            # READY only off this run's own children: each must hold its port, not merely see it answer
+            wait_http(f"http://127.0.0.1:{api_port}/healthz", api, port=api_port)
+            wait_http(f"http://127.0.0.1:{ui_port}/_stcore/health", ui, timeout=90, port=ui_port)
             _print_banner(api_port, ui_port, stripe, sink, demo_dir, secrets["shop_token"])
             if ready is not None:
                 ready.set()

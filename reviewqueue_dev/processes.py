@@ -13,6 +13,8 @@ from typing import IO
 
 import httpx
 
+from reviewqueue_dev.instance import listens_on
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -90,14 +92,19 @@ def ui_child(port: int, env: Mapping[str, str], log_dir: Path) -> Child:
     return Child("ui", argv, env, log_dir / "ui.log")
 
 
-def wait_http(url: str, child: Child | None = None, timeout: float = 60.0) -> None:
-    """Poll ``url`` until it answers 200 (with a deadline); fail early if the child died."""
+def wait_http(url: str, child: Child | None = None, timeout: float = 60.0, port: int | None = None) -> None:
+    """Poll ``url`` until it answers 200 (with a deadline); fail early if the child died.
+
+    With ``port``, the answer counts only once ``child`` itself listens on that port: a 200 from another
+    process that holds the port (another run, another program) is never taken for this child's.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child is not None and not child.alive:
             raise RuntimeError(f"{child.name} exited early:\n{child.log_tail()}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200 and (
+                    port is None or child is None or child.process is None or listens_on(child.process.pid, port)):
                 return
         except httpx.HTTPError:
             pass

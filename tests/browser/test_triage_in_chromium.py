@@ -35,15 +35,16 @@ def running_product(tmp_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def run_product(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """`reviewqueue run` on free ports in a temp data dir; yields (UI URL, API URL) once it printed READY."""
+def run_product(tmp_path: Path, *args: str) -> Iterator[tuple[str, str]]:
+    """`reviewqueue run` (plus ``args``) on free ports in a temp data dir (``tmp_path / "var"``); yields
+    (UI URL, API URL) once it printed READY; its output is in ``tmp_path / "run.log"``."""
     api_port, ui_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REVIEWQUEUE_")}
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "reviewqueue.cli", "run", "--api-port", str(api_port), "--ui-port", str(ui_port),
-             "--data-dir", str(tmp_path / "var")],
+             "--data-dir", str(tmp_path / "var"), *args],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 240
