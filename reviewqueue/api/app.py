@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from reviewqueue.api.docs import install_docs
 from reviewqueue.api.errors import install_error_handlers
 from reviewqueue.api.guard import RequestGuard
 from reviewqueue.api.routes import actions, auth, decisions, items, models, outcomes, predictions, system, webhooks
@@ -21,7 +22,10 @@ def create_app(ctx: AppContext) -> FastAPI:
         version="0.1.0",
         description="Score events, route uncertain ones to human review queues, act on decisions, learn.",
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served from local files by install_docs: no CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.ctx = ctx
     install_error_handlers(app)
     # outermost of our layers: body limit before any route, dependency or authentication sees the request

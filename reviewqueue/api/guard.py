@@ -16,7 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["RequestGuard", "security_headers"]
 
-# /docs and /redoc are HTML pages loading Swagger UI / ReDoc from a CDN: they get frame-ancestors only.
+# /docs and /redoc are HTML pages loading Swagger UI / ReDoc from /docs-assets (api/docs.py, no CDN) with an
+# inline start-up script: they get frame-ancestors only.
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 PAGE_CSP = "frame-ancestors 'none'"
 COMMON_HEADERS = (
