@@ -73,6 +73,9 @@ UNBAN_USER = "UPDATE users SET banned = 0, banned_reason = NULL, banned_by = NUL
     queue="fraud",
     positive_verdict="fraud",
     negative_verdict="legit",
+    # A reviewer's "fraud" (refund, ban) waits 30 s: a mistaken key press is undone (U) before anything fires.
+    # "legit" has nothing irreversible to hold back.
+    undo_seconds={"fraud": 30, "legit": 0},
     verdicts={
         # Money and accounts wait for a person: a confident model alerts (Slack, webhook) and queues the item;
         # the reviewer's "fraud" refunds the event's amount (never more; only a charge of the same user and

@@ -290,15 +290,36 @@ def lock_decision_actions(conn: Connection, decision_id: int) -> list[DecisionAc
     )]
 
 
-def cancel_pending_actions(conn: Connection, action_ids: Sequence[str], now: datetime) -> int:
-    """cancel_pending_actions: these actions, while still pending, are never to be fired (status cancelled)."""
+def cancel_pending_actions(conn: Connection, action_ids: Sequence[str], now: datetime,
+                           by_decision: int | None = None) -> int:
+    """cancel_pending_actions: these actions, while still pending, are never to be fired (status cancelled);
+    ``by_decision``: another decision cancelled them (an overturn), noted in ``outcome`` so undoing it restores them."""
     if not action_ids:
         return 0
     return int(conn.execute(
         update(outbox).where(outbox.c.id.in_(list(action_ids)), outbox.c.status == _PENDING_ACTION)
         .values(status=ActionStatus.CANCELLED.value, last_error=f"cancelled at {now.isoformat()}",
+                outcome=None if by_decision is None else {"cancelled_by_decision": by_decision},
                 leased_by=None, lease_expires_at=None)
     ).rowcount)
+
+
+def restore_cancelled_actions(conn: Connection, decision_id: int, cancelled_by: int, now: datetime) -> list[str]:
+    """restore_cancelled_actions: a decision's actions that decision ``cancelled_by`` cancelled (an overturn, now
+    undone) are pending again, due now; returns their ids."""
+    rows = conn.execute(
+        select(outbox.c.id, outbox.c.outcome)
+        .where(outbox.c.decision_id == decision_id, outbox.c.status == ActionStatus.CANCELLED.value)
+        .order_by(outbox.c.id).with_for_update()
+    ).all()
+    ids = [str(r.id) for r in rows if (r.outcome or {}).get("cancelled_by_decision") == cancelled_by]
+    if ids:
+        conn.execute(
+            update(outbox).where(outbox.c.id.in_(ids), outbox.c.status == ActionStatus.CANCELLED.value)
+            .values(status=_PENDING_ACTION, next_attempt_at=now, last_error=None, outcome=None, leased_by=None,
+                    lease_expires_at=None)
+        )
+    return ids
 
 
 def compensated_actions(conn: Connection, action_ids: Sequence[str]) -> set[str]:

@@ -82,7 +82,8 @@ def against_automatic(conn: Connection, spec: ModelSpec, prediction_id: int, ver
     if in_flight:
         raise Conflict(f"the automatic decision's actions are being delivered right now ({len(in_flight)}); "
                        "decide again in a moment", field="verdict")
-    outbox.cancel_pending_actions(conn, [r.id for r in live if r.status == ActionStatus.PENDING], now)
+    outbox.cancel_pending_actions(conn, [r.id for r in live if r.status == ActionStatus.PENDING], now,
+                                  by_decision=decision_id)
     delivered = [r for r in live if r.status == ActionStatus.DONE]
     comps, _irreversible = _compensations(delivered, spec.actions_for(auto_verdict), decision_id, by=actor,
                                           reason=f"overturned by {actor}: {verdict}", now=now, not_before=not_before)
@@ -111,6 +112,16 @@ def _withdraw(conn: Connection, decision: decisions.DecisionRow, now: datetime) 
         items.reopen_item(conn, decision.item_id)
 
 
+def _restore_overturned(conn: Connection, decision: decisions.DecisionRow, now: datetime) -> list[str]:
+    """Undoing an overturn undoes its cancellations too: the automatic decision's actions it cancelled while they
+    were still pending are pending again (due now), as if it had never been made. (Its delivered ones were
+    never cancelled: the overturn's compensations of them are cancelled with the rest of its actions.)"""
+    automatic = decisions.automatic_decision_of(conn, decision.prediction_id)
+    if automatic is None:
+        return []
+    return outbox.restore_cancelled_actions(conn, automatic[0], decision.id, now)
+
+
 def undo(ctx: AppContext, actor: Actor, decision_id: int) -> DecisionChangeOut:
     """Within the undo window: cancel every action (all still pending, or refuse: too late), withdraw the label,
     put the item back in its queue. One commit, with the audit entry."""
@@ -125,13 +136,14 @@ def undo(ctx: AppContext, actor: Actor, decision_id: int) -> DecisionChangeOut:
             raise TooLate(refusal, field="decision_id")
         pending = [r.id for r in rows if r.status == ActionStatus.PENDING]
         outbox.cancel_pending_actions(conn, pending, now)
+        restored = _restore_overturned(conn, decision, now)
         decisions.mark_undone(conn, decision_id, actor.name, now)
         _withdraw(conn, decision, now)
         audit.record(ctx, conn, actor, "decision.undo", f"decision:{decision_id}",
                      {"item_id": decision.item_id, "verdict": decision.verdict, "decided_by": decision.actor,
-                      "cancelled": pending})
+                      "cancelled": pending, "restored": restored})
     log.info("decision undone", extra={"action": "decision_undone", "decision_id": decision_id,
-                                       "actor": actor.name, "cancelled": len(pending)})
+                                       "actor": actor.name, "cancelled": len(pending), "restored": len(restored)})
     return DecisionChangeOut(decision_id=decision_id, item_id=decision.item_id, verdict=decision.verdict,
                              change="undone", at=now, by=actor.name, cancelled_action_ids=pending,
                              compensation_action_ids=[], irreversible_action_ids=[])

@@ -10,7 +10,7 @@ import pytest
 
 from reviewqueue.services import auth
 from reviewqueue.services.outbox import Dispatcher
-from tests.clock import FakeClock
+from tests.clock import FakeClock, past_undo_window
 from tests.factories import uncertain
 
 
@@ -164,6 +164,7 @@ def test_disabling_a_principal_invalidates_their_tokens_at_once(ctx, people, htt
 def test_admin_acts_are_in_the_audit_log_newest_first_for_admins_only(ctx, people, http):
     admin = http(people.admin)
     decided_fraud_item(http, people)
+    past_undo_window(ctx)
     Dispatcher(ctx, {}, "w-test").run_once()  # no connector configured: every action dead-letters
     dead = admin.get("/v1/actions", params={"status": "dead"}).json()
     assert len(dead) == 4

@@ -1,6 +1,6 @@
 """The fraud-ops story end to end, through HTTP and a real worker subprocess, on the real peers:
-ingest → queue → claim → decide → refund at localstripe, Slack message, user banned, signed webhook →
-dispute webhook → chargeback label → retrain (kept: not enough evidence) → promoted by hand → the new champion
+ingest → queue → claim → decide → (its undo window) → refund at localstripe, Slack message, user banned, signed
+webhook → dispute webhook → chargeback label → retrain (kept: not enough evidence) → promoted by hand → the new champion
 scores the next request."""
 
 from __future__ import annotations
@@ -35,15 +35,22 @@ def test_fraud_ops_loop_end_to_end(stack, people):
     assert item is not None and item.lease_token and item.explanation
     decision = reviewer.decide(item.id, "fraud", item.lease_token, note="card testing pattern")
     assert len(decision.action_ids) == 4
+    # the product model holds a reviewer's "fraud" for its undo window: nothing fires before it ends
+    window = stack.ctx.registry.model("fraud").undo_window("fraud")
+    assert window > 0 and decision.undo_until is not None
 
     stack.start_worker()
     charge = item.context["charge_id"]
     deadline_msg = "the worker did not deliver every action"
     try:
-        wait_until(lambda: Client(stack.api_url, people.admin).action_counts().done == 4, timeout=30,
+        wait_until(lambda: Client(stack.api_url, people.admin).action_counts().done == 4, timeout=window + 30,
                    what=deadline_msg)
     except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{stack.logs_tail()}") from None
+    with stack.ctx.engine.connect() as conn:
+        delivered_at = [a.done_at for a in conn.execute(select(OutboxAction))]
+    assert len(delivered_at) == 4 and all(at is not None and at >= decision.undo_until for at in delivered_at), \
+        f"an action fired inside the undo window (until {decision.undo_until}): {delivered_at}"
 
     # Stripe: one refund for the charge, carrying the action id
     [refund] = stack.stripe.refunds_for(charge)

@@ -17,7 +17,7 @@ from reviewqueue.services import decisions, ingest, outbox, queue
 from reviewqueue.services.auth import Actor, authenticate
 from reviewqueue.settings import Settings
 from reviewqueue.testing import RecordingConnector
-from tests.clock import FakeClock
+from tests.clock import FakeClock, past_undo_window
 from tests.factories import transaction
 
 SYSTEM = Actor(id=0, name="system", role=Role.INTEGRATION, queues=())
@@ -105,6 +105,9 @@ def test_an_auto_flag_fires_no_human_only_action_shows_it_refused_and_queues_the
     assert claimed.id == item.id
     decisions.decide(ctx, reviewer, claimed.id, "fraud", claimed.lease_token)
     deliver_all(ctx, connectors)
+    assert refunded(localstripe, charge) == [], "nothing moves during the reviewer's undo window"
+    past_undo_window(ctx)
+    deliver_all(ctx, connectors)
     assert refunded(localstripe, charge) == [95_000]
     assert [a.payload["source"] for a in connectors["sql"].delivered] == ["reviewer"]  # the ban, by a human
 
@@ -163,6 +166,7 @@ def test_a_human_decision_on_another_users_charge_refunds_nothing_and_goes_dead(
     claimed = queue.claim_next(ctx, reviewer, "fraud")
     assert claimed.id == result.item_id
     decisions.decide(ctx, reviewer, claimed.id, "fraud", claimed.lease_token)
+    past_undo_window(ctx)
     deliver_all(ctx, connectors)
 
     assert refunded(localstripe, victim) == []

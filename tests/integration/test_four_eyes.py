@@ -17,6 +17,7 @@ from reviewqueue.db.tables import AuditEntry, Decision, Label, Lease, OutboxActi
 from reviewqueue.domain.states import Role
 from reviewqueue.services import auth, ingest
 from reviewqueue.services.auth import Actor
+from tests.clock import past_undo_window
 from tests.factories import create_person, uncertain
 from tests.integration import test_undo_and_audits as undo_tests
 
@@ -90,6 +91,7 @@ def test_below_the_amount_one_click_still_decides(ctx, as_, four_eyes, parts, cl
     r = decide(as_("reviewer"), item, "fraud")
     assert r.status_code == 200, r.text
     assert r.json()["outcome"] == "decided" and r.json()["decision_id"] and r.json()["votes"] == []
+    past_undo_window(ctx)  # a reviewer's "fraud" waits out the model's undo window
     deliver_all(ctx, parts)
     assert len(parts.stripe.refunds_for(event["context"]["charge_id"])) == 1
     assert stored(ctx, item["id"]) == (1, 1, 4, 0)
@@ -110,6 +112,7 @@ def test_above_the_amount_the_first_vote_fires_nothing_and_the_next_reviewer_see
         "vote", None, None, [], "fraud")
     assert [(v["by"], v["verdict"], v["note"], v["decision_id"]) for v in body["votes"]] == [
         ("reviewer", "fraud", "card testing", None)]
+    past_undo_window(ctx)  # even after a decision's undo window a vote has fired nothing
     deliver_all(ctx, parts)
     assert parts.stripe.refunds_for(event["context"]["charge_id"]) == [] and parts.sink.slack_messages == []
     assert stored(ctx, item["id"]) == (0, 0, 0, 1) and count(ctx, Label) == 0
@@ -137,6 +140,7 @@ def test_agreement_fires_once(ctx, as_, four_eyes, parts, clock):
     assert body["outcome"] == "decided" and len(body["action_ids"]) == 4
     assert [(v["by"], v["verdict"], v["decision_id"]) for v in body["votes"]] == [
         ("reviewer", "fraud", body["decision_id"])]
+    past_undo_window(ctx)
     deliver_all(ctx, parts)
     deliver_all(ctx, parts)
     assert len(parts.stripe.refunds_for(event["context"]["charge_id"])) == 1
@@ -171,6 +175,7 @@ def test_disagreement_goes_to_adjudication_where_the_seniors_verdict_fires(ctx, 
     r = decide(senior, adjudicated, "fraud", note="chargeback pattern")
     assert r.status_code == 200, r.text
     assert r.json()["outcome"] == "decided"
+    past_undo_window(ctx)
     deliver_all(ctx, parts)
     assert len(parts.stripe.refunds_for(event["context"]["charge_id"])) == 1
     assert stored(ctx, first["id"]) == (1, 1, 4, 2)
@@ -211,6 +216,7 @@ def test_the_same_reviewer_cannot_cast_the_second_vote(ctx, as_, four_eyes, part
         r = decide(reviewer, again, verdict)
         assert r.status_code == 409 and "already voted" in r.json()["error"]["message"], r.text
     assert stored(ctx, item["id"]) == (0, 0, 0, 1)
+    past_undo_window(ctx)
     deliver_all(ctx, parts)
     assert parts.sink.webhooks == []
 
@@ -261,6 +267,7 @@ def test_racing_deciders_make_one_decision_and_count_each_reviewer_once(ctx, as_
             escalations = rows(ctx, AuditEntry, AuditEntry.action == "item.escalated",
                                AuditEntry.target == f"item:{first['id']}")
             assert len(escalations) == 1
+    past_undo_window(ctx)
     deliver_all(ctx, parts)
     refunds = [len(parts.stripe.refunds_for(e["context"]["charge_id"])) for e in events]
     assert refunds == [1 if second_verdict == "fraud" else 0] * rounds

@@ -26,7 +26,7 @@ from reviewqueue.services.auth import Actor, authenticate
 from reviewqueue.services.context import AppContext
 from reviewqueue.testing import RecordingConnector
 from reviewqueue.worker import Worker
-from tests.clock import FakeClock
+from tests.clock import past_undo_window
 from tests.factories import make_settings, uncertain
 
 SYSTEM = Actor(id=0, name="system", role=Role.INTEGRATION, queues=())
@@ -70,7 +70,7 @@ def test_a_dead_letter_line_names_the_action_item_connector_and_error(ctx, peopl
     item = queue.claim_next(ctx, reviewer, "fraud")
     decisions.decide(ctx, reviewer, item.id, "fraud", item.lease_token)
     ctx.settings.outbox_max_attempts = 3
-    ctx.clock = clock = FakeClock()
+    clock = past_undo_window(ctx)  # the reviewer's "fraud" waits out its undo window first
     fakes = {name: RecordingConnector(name) for name in CONNECTORS}
     fakes["slack_message"].fail_next(3, RetryableDeliveryError("rate limited (429)"))
     dispatcher = outbox.Dispatcher(ctx, fakes, "w1")

@@ -23,7 +23,7 @@ from reviewqueue.settings import Settings
 from reviewqueue.testing import RecordingConnector
 from reviewqueue_dev.sandbox import Sink, wait_until
 from tests.automatic import all_actions_automatic
-from tests.clock import FakeClock
+from tests.clock import FakeClock, past_undo_window
 from tests.factories import transaction, uncertain
 
 SYSTEM = Actor(id=0, name="system", role=Role.INTEGRATION, queues=())
@@ -53,10 +53,14 @@ def drain(dispatcher: outbox.Dispatcher, clock: FakeClock | None = None, rounds:
 
 
 def decide_fraud(ctx, people) -> list[str]:
+    """A reviewer's "fraud", its undo window then waited out on ``ctx.clock`` (a FakeClock from here on): its four
+    actions are due."""
     ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(0)])
     reviewer = authenticate(ctx, people.reviewer)
     item = queue.claim_next(ctx, reviewer, "fraud")
-    return decisions.decide(ctx, reviewer, item.id, "fraud", item.lease_token).action_ids
+    action_ids = decisions.decide(ctx, reviewer, item.id, "fraud", item.lease_token).action_ids
+    past_undo_window(ctx)
+    return action_ids
 
 
 def test_every_action_of_a_decision_is_delivered_once(ctx, people, fakes):
@@ -74,7 +78,7 @@ def test_every_action_of_a_decision_is_delivered_once(ctx, people, fakes):
 
 def test_retryable_failures_back_off_then_succeed_once(ctx, people, fakes):
     decide_fraud(ctx, people)
-    ctx.clock = clock = FakeClock()
+    clock = ctx.clock
     fakes["webhook"].fail_next(2, RetryableDeliveryError("503 from receiver", retry_after=30))
     dispatcher = outbox.Dispatcher(ctx, fakes, "w1")
     dispatcher.run_once()
@@ -92,7 +96,7 @@ def test_retryable_failures_back_off_then_succeed_once(ctx, people, fakes):
 def test_dead_after_max_attempts_then_admin_replay_delivers(ctx, people, fakes):
     decide_fraud(ctx, people)
     ctx.settings.outbox_max_attempts = 3
-    ctx.clock = clock = FakeClock()
+    clock = ctx.clock
     fakes["slack_message"].fail_next(3, RetryableDeliveryError("rate limited"))
     dispatcher = outbox.Dispatcher(ctx, fakes, "w1")
     drain(dispatcher, clock)
@@ -128,7 +132,7 @@ def test_permanent_errors_and_unconfigured_connectors_dead_letter_visibly(ctx, p
 
 def test_actions_of_a_vanished_worker_are_reclaimed_as_outcome_unknown(ctx, people, fakes):
     decide_fraud(ctx, people)
-    ctx.clock = clock = FakeClock()
+    clock = ctx.clock
 
     with ctx.engine.begin() as conn:  # a worker leases the batch ... and dies before delivering
         leased = outbox_queries.lease_outbox_batch(conn, "dead-worker", clock(), 10, 60)

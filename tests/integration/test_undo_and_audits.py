@@ -294,3 +294,43 @@ def test_undo_and_the_worker_racing_at_the_windows_end_never_both_win(ctx, peopl
             assert statuses == {"done"} and len(refunds) == 1, (i, statuses)
         outcomes.append(result["undone"])
     assert len(outcomes) == 20, outcomes
+
+
+def test_undoing_an_overturn_restores_the_automatic_decisions_cancelled_actions(ctx, people, parts, clock,
+                                                                                 monkeypatch):
+    """An auto-flag's alerts still wait; a reviewer overturns it ("legit", given a window here) — which cancels
+    them — then undoes that: the alerts are pending again and fire once, as if the overturn had never been made;
+    the later agreeing "fraud" fires only what the auto-flag could not (refund, ban), never the alerts twice."""
+    monkeypatch.setitem(ctx.registry.model("fraud").undo_seconds, "legit", float(WINDOW))
+    event = with_charge(parts, transaction(7, risky=True))
+    [result] = ingest.ingest(ctx, SYSTEM, "fraud", [event])
+    assert result.route == "auto_flag" and result.item_id
+    automatic = one(ctx, Decision, Decision.prediction_id == result.prediction_id, Decision.source == "model")
+    before = {r.id: r.status for r in actions_of(ctx, automatic.id)}
+    assert sorted(before.values()) == ["pending", "pending", "refused", "refused"]  # alerts wait; money is human
+
+    reviewer = authenticate(ctx, people.reviewer)
+    item = queue.claim_next(ctx, reviewer, "fraud")
+    overturn = decisions.decide(ctx, reviewer, item.id, "legit", item.lease_token, note="slipped")
+    cancelled = {r.id for r in actions_of(ctx, automatic.id) if r.status == "cancelled"}
+    assert cancelled == {i for i, s in before.items() if s == "pending"}
+    undone = undo.undo(ctx, reviewer, overturn.decision_id)
+    assert sorted(undone.cancelled_action_ids) == sorted(overturn.action_ids)
+    assert {r.id: r.status for r in actions_of(ctx, automatic.id)} == before, "the overturn's cancellations undone"
+    entry = one(ctx, AuditEntry, AuditEntry.action == "decision.undo")
+    assert sorted(entry.detail["restored"]) == sorted(cancelled)
+
+    clock.advance(WINDOW)
+    deliver_all(ctx, parts)
+    assert [h["payload"]["verdict"] for h in parts.sink.webhooks] == ["fraud"]  # the auto-flag's, not legit's
+    assert len(parts.sink.slack_messages) == 1 and parts.banned() == []
+    assert {r.status for r in actions_of(ctx, overturn.decision_id)} == {"cancelled"}
+
+    item = queue.claim_next(ctx, reviewer, "fraud")
+    assert item.id == result.item_id
+    agreed = decisions.decide(ctx, reviewer, item.id, "fraud", item.lease_token)
+    assert sorted(r.connector for r in actions_of(ctx, agreed.decision_id)) == ["sql", "stripe_refund"]
+    clock.advance(ctx.registry.model("fraud").undo_window("fraud"))
+    deliver_all(ctx, parts)
+    assert len(parts.stripe.refunds_for(event["context"]["charge_id"])) == 1 and parts.banned() == ["u7"]
+    assert len(parts.sink.slack_messages) == 1 and len(parts.sink.webhooks) == 1, "no alert fired twice"

@@ -55,3 +55,25 @@ def test_a_verdict_without_a_window_offers_no_undo(app: AppTest, people: Any, li
     at.button(key="verdict-legit").click().run()
     assert not at.exception
     assert not [b for b in at.button if b.key == "undo-decision"]
+
+
+def test_the_product_models_fraud_waits_its_window_and_says_so(app: AppTest, ctx: Any, people: Any,
+                                                                live_api: str) -> None:
+    """models/fraud.py holds a reviewer's "fraud" (refund, ban) for its undo window: the page says how long the
+    actions wait and that U undoes it; nothing is delivered meanwhile."""
+    window = ctx.registry.model("fraud").undo_window("fraud")
+    assert 0 < window <= 60, "a short window: long enough to catch a slip, short enough not to hold refunds"
+    with Client(live_api, people.integration) as integration:
+        first = ingest_uncertain(integration, n=2)[0]
+    at = sign_in(app, "reviewer", "reviewer-pw")
+    at.switch_page("views/triage.py").run()
+    at.button(key="claim").click().run()
+    at.button(key="verdict-fraud").click().run()
+    assert not at.exception
+    [notice] = [shown(i.value) for i in at.info if first.external_id in shown(i.value)]
+    seconds = int(notice.split("wait ")[1].split(" s more")[0])
+    assert 0 < seconds <= window and "press U to undo" in notice, notice
+    assert [b.proto.shortcut for b in at.button if b.key == "undo-decision"] == ["u"]
+    statuses = rows(ctx, "SELECT a.status FROM outbox_actions a JOIN decisions d ON d.id = a.decision_id "
+                         "WHERE d.item_id = :item", item=first.item_id)
+    assert len(statuses) == 4 and {r.status for r in statuses} == {"pending"}

@@ -77,7 +77,7 @@ def stripe_section(api: Client, settings: Settings) -> None:
                        "amount (minor units)": r.get("amount"), "currency": str(r.get("currency", "")),
                        "status": str(r.get("status", ""))} for r in refunds], hide_index=True, width="stretch")
     else:
-        st.caption("No refunds yet: decide an item as fraud.")
+        st.caption("No refunds yet: decide an item as fraud (its actions wait out the undo window).")
     st.markdown("**Send a demo chargeback**: Stripe's signed `charge.dispute.created` for a charge, to the API.")
     charge = st.selectbox("Charge", [str(c.get("id", "")) for c in charges], key="sandbox-dispute-charge")
     if st.button("Send a demo chargeback", key="sandbox-dispute", icon=":material/gavel:", disabled=not charge):
@@ -120,7 +120,7 @@ if received is not None:
     if slack:
         st.dataframe(list(reversed(fmt.slack_rows(slack))), hide_index=True, width="stretch")
     else:
-        st.caption("No Slack messages yet: decide an item as fraud.")
+        st.caption("No Slack messages yet: decide an item as fraud (its actions wait out the undo window).")
     st.subheader("Webhooks")
     if hooks:
         st.dataframe(list(reversed(fmt.webhook_rows(hooks))), hide_index=True, width="stretch")
@@ -147,6 +147,6 @@ if settings.business_db_url or settings.business_db_hint:
             if banned:
                 st.dataframe(banned, hide_index=True, width="stretch")
             else:
-                st.caption("No banned users yet: decide an item as fraud.")
+                st.caption("No banned users yet: decide an item as fraud (its actions wait out the undo window).")
     if hint := settings.business_db_hint:
         st.info(hint, icon=":material/database:")

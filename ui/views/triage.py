@@ -91,8 +91,8 @@ def _undo_bar(now: datetime) -> None:
         state["triage_undo"] = None
         return
     text, button = st.columns([4, 1], vertical_alignment="center")
-    text.info(f"Decided {fmt.md(external_id)}: its actions wait {int((until - now).total_seconds())} s more.",
-              icon=":material/undo:")
+    text.info(f"Decided {fmt.md(external_id)}: its actions wait {int((until - now).total_seconds())} s more; "
+              "press U to undo it.", icon=":material/undo:")
     button.button("Undo", key="undo-decision", shortcut="u", on_click=_undo, args=(decision_id, external_id),
                   width="stretch", help="Take the decision back (press U): nothing fires, the item returns")
 
