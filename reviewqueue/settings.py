@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(300.0, gt=0)
     worker_poll_seconds: float = Field(0.1, gt=0)  # idle poll; 0.5 s made decision → delivered p50 275 ms
     worker_concurrency: int = Field(8, ge=1)
+    # the worker's Prometheus metrics on 127.0.0.1:<port>, unauthenticated (loopback only); 0 = not served
+    worker_metrics_port: int = Field(0, ge=0, le=65535)
     scheduler_enabled: bool = True
     leader_lease_seconds: int = Field(30, ge=2)
     retrain_check_seconds: int = Field(60, ge=1)
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
     sign_in_window_seconds: int = Field(900, ge=1)
     # lifetime of tokens issued with `reviewqueue users token` or POST /v1/tokens unless asked otherwise
     token_days: int = Field(90, ge=1)
+    # GET /metrics (Prometheus) answers only "Authorization: Bearer <metrics_token>"; unset = /metrics is off (404)
+    metrics_token: SecretStr | None = None
     # resource limits (reviewqueue/api/guard.py, reviewqueue/http_limits.py): a larger body gets 413 before
     # authentication; 16 MiB holds a full batch_limit batch of typical events. A request's head must arrive
     # within header_timeout_seconds and its body within body_timeout_seconds, or the connection is closed.
@@ -88,7 +92,7 @@ class Settings(BaseSettings):
         if self.environment != "prod":
             return self
         for name in ("stripe_api_key", "stripe_webhook_secret", "slack_token", "webhook_secret",
-                     "inbound_webhook_secret"):
+                     "inbound_webhook_secret", "metrics_token"):
             value = getattr(self, name)
             if value is not None and value.get_secret_value() in PLACEHOLDER_SECRETS:
                 raise ValueError(f"{name} is a placeholder secret; set a real one in production")

@@ -16,12 +16,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from connectors.base import Connector
+from reviewqueue import metrics
 from reviewqueue.db import leases
 from reviewqueue.errors import Conflict
 from reviewqueue.logs import error_fields
@@ -76,6 +78,7 @@ class Worker:
         self.scheduler: BackgroundScheduler | None = None
         self._training_lock = threading.Lock()
         self._signalled = False
+        self.metrics_server: WSGIServer | None = None
 
     # scheduler -----------------------------------------------------------------
     def _leader_only(self, job: Callable[[], Any], name: str) -> Callable[[], None]:
@@ -134,6 +137,8 @@ class Worker:
         """Drain the outbox until stopped (SIGTERM/SIGINT or stop())."""
         if self._scheduler_enabled:
             self.start_scheduler()
+        if self.ctx.settings.worker_metrics_port:
+            self.metrics_server = metrics.serve(self.ctx.settings.worker_metrics_port)
         log.info("worker started", extra={"action": "worker_started", "worker_id": self.id})
         try:
             while not self.stop_event.is_set() and not self._signalled:
@@ -155,6 +160,9 @@ class Worker:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.dispatcher.close()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         for connector in self.connectors.values():
             connector.close()
         log.info("worker stopped", extra={"action": "worker_stopped", "worker_id": self.id})

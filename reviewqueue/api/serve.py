@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import shutil
 import socket
 import sys
+import tempfile
 from typing import Any
 
 import uvicorn
@@ -34,6 +37,7 @@ from reviewqueue.http_limits import DeadlineH11Protocol
 from reviewqueue.settings import Settings
 
 APP = "reviewqueue.api.main:app"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as reviewqueue.metrics; not imported: it loads the client
 
 logger = logging.getLogger("uvicorn.error")  # where uvicorn itself reports binding and supervisor events
 
@@ -61,6 +65,18 @@ def deadline_protocol(settings: Settings) -> Any:
                              body_timeout=settings.body_timeout_seconds)
 
 
+def multiprocess_metrics_dir() -> str | None:
+    """Before spawning N workers: unless ``PROMETHEUS_MULTIPROC_DIR`` is set already, point it at a fresh
+    folder, so each worker's prometheus-client keeps its counters in files there and any worker's GET /metrics
+    answers the sum over all of them (workers replaced by the supervisor keep counting: their files stay).
+    Returns the folder made here, to remove on exit; one set by the operator is theirs to empty at start."""
+    if os.environ.get(MULTIPROC_ENV):
+        return None
+    folder = tempfile.mkdtemp(prefix="reviewqueue-metrics-")
+    os.environ[MULTIPROC_ENV] = folder  # inherited by the spawned workers, read when they import the client
+    return folder
+
+
 def serve(app: str = APP, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           log_level: str = "info", access_log: bool = True) -> None:
     """Serve the ASGI app ``app`` (an import string, so spawned workers can import it) until SIGINT/SIGTERM."""
@@ -82,10 +98,14 @@ def serve(app: str = APP, *, host: str = "127.0.0.1", port: int = 8000, workers:
     logger.info("Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)", address,
                 sock.getsockname()[1], workers)
     supervisor = Multiprocess(config, sockets=[sock])
+    owned_dir = multiprocess_metrics_dir()
     try:
         supervisor.run()
     finally:
         sock.close()
+        if owned_dir is not None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(owned_dir, ignore_errors=True)
     # uvicorn's supervisor stops, with status 0, when a worker fails before it starts serving (the app cannot be
     # imported, say), since every restart would fail the same way; report that as the failure it is.
     if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):

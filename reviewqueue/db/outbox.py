@@ -49,6 +49,7 @@ class LeasedAction:
     payload: dict[str, Any]
     attempts: int
     outcome_unknown: bool
+    created_at: datetime  # when its decision was committed (delivery latency is measured from it)
 
 
 _DUE = (
@@ -69,7 +70,7 @@ _LEASE_BATCH = (
         attempts=outbox.c.attempts + 1,
     )
     .returning(outbox.c.id, outbox.c.connector, outbox.c.params, outbox.c.payload, outbox.c.attempts,
-               outbox.c.outcome_unknown)
+               outbox.c.outcome_unknown, outbox.c.created_at)
 )
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
+from reviewqueue import metrics
 from reviewqueue.db import decisions, items, labels, leases, outbox, votes
 from reviewqueue.db.votes import VoteRow
 from reviewqueue.domain.four_eyes import Tally, tally
@@ -96,6 +97,7 @@ def decide(
         outbox.insert_actions(conn, actions)
         voters = votes.close_open_votes(conn, item_id, decision_id)
         leases.delete_item_holds(conn, voters, item_id)
+    metrics.DECISIONS.labels(spec.name, verdict, "human").inc()
     log.info("item decided", extra={"action": "item_decided", "item_id": item_id, "verdict": verdict,
                                     "actor": actor.name, "actions": len(actions)})
     return DecisionOut(decision_id=decision_id, label_id=label_id, item_id=item_id, verdict=verdict,

@@ -8,13 +8,14 @@ INSERT … RETURNING in parameter order was the bottleneck (BENCHMARKS §3), the
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from reviewqueue import metrics
 from reviewqueue.db import decisions, items, outbox, predictions
 from reviewqueue.db.versions import Champion, StoredVersion, serving_versions
 from reviewqueue.domain.permissions import Actor, Permission, authorize
@@ -107,6 +108,7 @@ def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) 
         existing = predictions.stored_predictions(conn, spec.name, [e["external_id"] for e in clean])
         fresh = [e for e in clean if e["external_id"] not in existing]
         stored = _store_fresh(ctx, conn, spec, current, shadow, fresh) if fresh else {}
+    _count_stored(spec, stored.values())
     results = []
     for event in clean:
         ext = event["external_id"]
@@ -118,6 +120,20 @@ def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) 
         else:
             results.append(stored[ext])
     return results
+
+
+def _count_stored(spec: ModelSpec, stored: Iterable[PredictionOut]) -> None:
+    """Metrics for a committed batch: predictions by route, and the model's own decisions by verdict."""
+    verdict_of = _verdict_of(spec)
+    for p in stored:
+        metrics.PREDICTIONS.labels(spec.name, p.route).inc()
+        if p.route in verdict_of:
+            metrics.DECISIONS.labels(spec.name, verdict_of[p.route], "automatic").inc()
+
+
+def _verdict_of(spec: ModelSpec) -> dict[str, str]:
+    """The verdict the model decides by itself on each automatic route."""
+    return {Route.AUTO_FLAG.value: spec.positive_verdict, Route.AUTO_PASS.value: spec.negative_verdict}
 
 
 def _store_fresh(
@@ -255,7 +271,7 @@ def _auto_decide(
     the actions it may not fire are written refused, with the reason (services.authority)."""
     if not rows:
         return
-    verdict_of = {Route.AUTO_FLAG.value: spec.positive_verdict, Route.AUTO_PASS.value: spec.negative_verdict}
+    verdict_of = _verdict_of(spec)
     decision_rows = [
         {"prediction_id": r["id"], "item_id": None, "verdict": verdict_of[r["route"]],
          "source": DecisionSource.MODEL.value, "actor": f"model:{spec.name}", "note": "", "created_at": now}

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from connectors.base import ActionContext, Connector
+from reviewqueue import metrics
 from reviewqueue.db import outbox
 from reviewqueue.db.outbox import ActionScope, LeasedAction
 from reviewqueue.domain.permissions import Actor, Permission, authorize, queue_scope
@@ -85,6 +86,7 @@ class Dispatcher:
         if reclaimed:
             log.warning("reclaimed in-flight actions", extra={"action": "outbox_reclaimed", "count": reclaimed})
         if batch:
+            metrics.LEASE_BATCH.observe(len(batch))
             self._deliver_batch(batch)
         return len(batch)
 
@@ -115,7 +117,14 @@ class Dispatcher:
             action_id=row.id, connector=row.connector, params=row.params, payload=row.payload,
             attempt=row.attempts, outcome_unknown=row.outcome_unknown,
         )
-        return row.id, self._attempt(action)
+        outcome = self._attempt(action)
+        status = outcome["status"]
+        label = {ActionStatus.DONE: "delivered", ActionStatus.DEAD: "dead"}.get(status, "failed")
+        metrics.DELIVERIES.labels(row.connector, label).inc()
+        if status == ActionStatus.DONE:
+            metrics.DELIVERY_SECONDS.labels(row.connector).observe(
+                max(0.0, (outcome["done_at"] - row.created_at).total_seconds()))
+        return row.id, outcome
 
     def _attempt(self, action: ActionContext) -> dict[str, Any]:
         """Deliver once; the outcome in one of the shapes ``outbox.record_outcomes`` writes."""

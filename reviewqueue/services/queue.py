@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from reviewqueue import metrics
 from reviewqueue.db import audit as audit_log
 from reviewqueue.db import items, leases, votes
 from reviewqueue.db.items import ItemView
@@ -132,17 +133,20 @@ def claim_next(ctx: AppContext, actor: Actor, queue: str) -> ItemOut | None:
         with ctx.engine.begin() as conn:
             claim = claim_in_transaction(ctx, conn, actor.id, queue)
         if claim is None:
+            metrics.CLAIMS.labels(queue, "empty").inc()
             return None
         if not claim.already_held:
             log.info("item claimed", extra={"action": "item_claimed", "item_id": claim.item_id, "actor": actor.name})
         try:
-            return _shown(ctx, actor, claim.view, claim.item_id, claim.lease_token)
+            shown = _shown(ctx, actor, claim.view, claim.item_id, claim.lease_token)
         except Unshowable:
             continue  # quarantined: claim the next one
         except Exception:
             with ctx.engine.begin() as conn:
                 items.release_item_lease(conn, claim.item_id, actor.id, claim.lease_token, ctx.now())
             raise
+        metrics.CLAIMS.labels(queue, "item").inc()
+        return shown
     raise Conflict(f"queue {queue!r}: the last {CLAIM_SKIPS} items claimed could not be shown and were "
                    "quarantined; claim again")
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from reviewqueue.api import serve
@@ -232,6 +233,9 @@ def _nodelay_of(pid: int, fd: int) -> int | None:
         return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
+METRICS_TOKEN = "scrape-the-workers"
+
+
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[Child, int]]:
     """`reviewqueue api --workers 2` on a free loopback port over a fresh SQLite database, its two workers through
@@ -239,7 +243,7 @@ def api(tmp_path: Path) -> Iterator[tuple[Child, int]]:
     url = f"sqlite:///{tmp_path / 'api.db'}"
     upgrade(url)
     env = child_env(settings_env({"environment": "test", "database_url": url,
-                                  "artifact_dir": tmp_path / "artifacts"}))
+                                  "artifact_dir": tmp_path / "artifacts", "metrics_token": METRICS_TOKEN}))
     port = free_port()
     argv = [sys.executable, "-m", "reviewqueue.cli", "api", "--workers", "2", "--port", str(port)]
     child = Child("api", argv, env, tmp_path / "api.log").start()
@@ -277,6 +281,24 @@ def test_live_workers_share_connections_and_set_tcp_nodelay(api: tuple[Child, in
     assert set(holders) == workers, f"{len(connections)} connections all went to {set(holders)}"
     assert None not in holders.values(), f"pidfd_getfd(2) refused: cannot read the workers' sockets ({holders})"
     assert all(value == 1 for value in holders.values()), holders
+
+
+def test_every_worker_answers_metrics_summed_over_all_workers(api: tuple[Child, int]) -> None:
+    """serve() runs the workers in prometheus-client's multiprocess mode: whichever worker a scrape reaches
+    reports the requests all of them answered."""
+    _child, port = api
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+    def healthz_count() -> float:
+        body = httpx.get(f"{base}/metrics", headers=auth, timeout=10).text  # a new connection: any worker
+        return sum(s.value for family in text_string_to_metric_families(body) for s in family.samples
+                   if s.name == "reviewqueue_http_request_duration_seconds_count" and s.labels["route"] == "/healthz")
+
+    before = healthz_count()
+    for _ in range(40):
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200  # each on a new connection
+    assert [healthz_count() for _ in range(8)] == [before + 40] * 8
 
 
 def test_a_dead_worker_is_replaced_and_sigterm_leaves_no_process(api: tuple[Child, int]) -> None:
