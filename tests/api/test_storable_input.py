@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -153,15 +153,20 @@ ANY_TEXT = st.one_of(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=ANY_TEXT)
+@example(text="\ud83d\ude00")  # a surrogate pair: one valid character once JSON-decoded, stored
+@example(text="\ude00\ud83d")  # the halves in the wrong order: two lone surrogates, refused
 def test_any_text_is_stored_and_shown_back_exactly_or_refused_naming_the_field(as_, ctx, text):
     external_id = f"h-{totals(ctx)['predictions']}-{len(text)}"
     event = {**with_context(1, user_id=text), "external_id": external_id}
     r = as_("integration").post("/v1/models/fraud/predictions", content=encoded({"events": [event]}), headers=JSON)
-    storable = "\x00" not in text and not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    # What the server receives: JSON's \u escapes join a high + low surrogate written next to each other into
+    # one valid character (\ud83d\ude00 is 😀); only lone halves (and NUL) reach it as unstorable.
+    received = json.loads(json.dumps(text))
+    storable = "\x00" not in received and not any(0xD800 <= ord(c) <= 0xDFFF for c in received)
     if not storable:
         refused(r, "events[0].context.user_id")
         return
     assert r.status_code == 200, r.text
     item_id = r.json()["predictions"][0]["item_id"]
     shown = as_("admin").get(f"/v1/items/{item_id}")
-    assert shown.status_code == 200 and shown.json()["context"]["user_id"] == text, shown.text
+    assert shown.status_code == 200 and shown.json()["context"]["user_id"] == received, shown.text
