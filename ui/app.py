@@ -28,6 +28,7 @@ PAGES = {
     "triage": ("views/triage.py", "Triage", ":material/gavel:"),
     "actions": ("views/actions.py", "Actions", ":material/bolt:"),
     "models": ("views/models.py", "Models", ":material/model_training:"),
+    "monitor": ("views/monitor.py", "Monitor", ":material/monitoring:"),
     "audit": ("views/audit.py", "Audit log", ":material/history:"),
     "sandbox": ("views/sandbox.py", "Sandbox", ":material/science:"),
 }

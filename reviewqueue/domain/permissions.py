@@ -62,6 +62,7 @@ PAGES: dict[str, Permission] = {
     "triage": Permission.ITEMS_REVIEW,
     "actions": Permission.ACTIONS_READ,
     "models": Permission.VERSIONS_READ,
+    "monitor": Permission.VERSIONS_READ,  # drift, calibration, thresholds, reviewers, queue health
     "audit": Permission.AUDIT_READ,
 }
 

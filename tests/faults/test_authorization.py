@@ -219,8 +219,8 @@ def test_read_endpoints_answer_only_the_roles_the_table_grants(ctx, people, http
     seen = {who: [http(getattr(people, who)).get(url).status_code for url in endpoints] for who in expected}
     assert seen == expected
     pages = {who: http(getattr(people, who)).get("/v1/me").json()["pages"] for who in expected}
-    assert pages == {"admin": ["queues", "triage", "actions", "models", "audit"],
-                     "data_scientist": ["queues", "actions", "models"], "integration": ["queues"],
+    assert pages == {"admin": ["queues", "triage", "actions", "models", "monitor", "audit"],
+                     "data_scientist": ["queues", "actions", "models", "monitor"], "integration": ["queues"],
                      "reviewer": ["queues", "triage", "actions"]}
     review = {who: http(getattr(people, who)).get("/v1/me").json()["review_queues"] for who in expected}
     assert review == {"admin": ["fraud", "fraud-senior"], "data_scientist": [], "integration": [],

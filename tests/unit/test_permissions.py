@@ -66,9 +66,9 @@ def test_a_refusal_names_the_permission_and_the_role() -> None:
 
 def test_pages_and_review_queues_follow_the_table() -> None:
     declared = ["fraud", "clinical", "clinical-learning"]
-    assert pages_for(actor(Role.ADMIN)) == ["queues", "triage", "actions", "models", "audit"]
+    assert pages_for(actor(Role.ADMIN)) == ["queues", "triage", "actions", "models", "monitor", "audit"]
     assert pages_for(actor(Role.REVIEWER, "fraud")) == ["queues", "triage", "actions"]
-    assert pages_for(actor(Role.DATA_SCIENTIST)) == ["queues", "actions", "models"]
+    assert pages_for(actor(Role.DATA_SCIENTIST)) == ["queues", "actions", "models", "monitor"]
     assert pages_for(actor(Role.INTEGRATION)) == ["queues"]
     assert queues_for(actor(Role.ADMIN), Permission.ITEMS_REVIEW, declared) == declared
     assert queues_for(actor(Role.REVIEWER, "kyc", "clinical"), Permission.ITEMS_REVIEW, declared) == [
