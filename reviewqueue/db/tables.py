@@ -238,8 +238,11 @@ class OutboxAction(SQLModel, table=True):
             "ix_outbox_inflight", "lease_expires_at",
             postgresql_where=text("status = 'in_flight'"), sqlite_where=text("status = 'in_flight'"),
         ),
-        # (status, id): a dead-letter page reads its 50 index entries in id order instead of sorting every dead row
-        Index("ix_outbox_status", "status", "id"),
+        # (status, created_at, id): a dead-letter page reads its 50 index entries newest first (keyset on
+        # created_at, id) instead of sorting every dead row; counts per status use the first column
+        Index("ix_outbox_status", "status", "created_at", "id"),
+        # "Recent actions" over every status, newest first (migration 0014)
+        Index("ix_outbox_created", "created_at", "id"),
         # "is this delivered action already compensated?" (reversals and overturns): compensations only
         Index(
             "ix_outbox_compensates", "compensates",
@@ -302,6 +305,9 @@ class TrainingRun(SQLModel, table=True):
     started_at: datetime = _ts(nullable=False, default=utcnow)
     finished_at: datetime | None = _ts(nullable=True)
     duration_seconds: float | None = None
+    # while it runs: the stage it is in and the fraction done (0..1), polled by the Models page (migration 0014)
+    stage: str = Field(default="", sa_column=Column(String(64), nullable=False, server_default=""))
+    progress: float | None = None
 
 
 class Lease(SQLModel, table=True):

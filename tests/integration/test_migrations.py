@@ -31,8 +31,8 @@ def test_head_matches_models_and_keeps_hot_indexes(database_url):
     assert meaningful == [], meaningful
     for table, wanted in HOT_INDEXES.items():
         assert wanted <= names[table], f"{table} lost {wanted - names[table]}"
-    # dead-letter pages walk (status, id) in order; a (status)-only index would sort every dead row
-    assert outbox_status["column_names"] == ["status", "id"]
+    # dead-letter pages walk (status, created_at, id) newest first; a (status)-only index would sort every dead row
+    assert outbox_status["column_names"] == ["status", "created_at", "id"]
     engine.dispose()
 
 
@@ -115,3 +115,15 @@ def test_0008_downgrades_to_0007_and_back(tmp_path):
         assert "undo_until" in {c["name"] for c in inspect(conn).get_columns("decisions")}
     engine.dispose()
     upgrade(url)
+
+
+def test_training_progress_columns_and_time_ordered_outbox_indexes(database_url):
+    """0014: a run's stage and progress; outbox lists keyset-paged on (created_at, id), with or without status."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        columns = {c["name"]: c for c in inspect(conn).get_columns("training_runs")}
+        indexes = {ix["name"]: ix["column_names"] for ix in inspect(conn).get_indexes("outbox_actions")}
+    assert {"stage", "progress"} <= set(columns) and not columns["stage"]["nullable"]
+    assert indexes["ix_outbox_created"] == ["created_at", "id"]
+    assert indexes["ix_outbox_status"] == ["status", "created_at", "id"]
+    engine.dispose()
