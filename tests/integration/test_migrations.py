@@ -127,3 +127,24 @@ def test_training_progress_columns_and_time_ordered_outbox_indexes(database_url)
     assert indexes["ix_outbox_created"] == ["created_at", "id"]
     assert indexes["ix_outbox_status"] == ["status", "created_at", "id"]
     engine.dispose()
+
+
+def test_0014_downgrades_to_0013_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm14.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:  # a run from before the upgrade keeps its row through the round trip
+        conn.execute(text("INSERT INTO training_runs (model_name, trigger, status, label_ids, n_labels, "
+                          "max_label_id, champion_metrics, candidate_metrics, decision, warnings, started_at, "
+                          "stage, progress) VALUES ('fraud', 'manual', 'running', '[]', 0, 0, '{}', '{}', '', "
+                          "'[]', '2026-12-01 00:00:00', 'training', 0.15)"))
+    downgrade(url, "0013")
+    with engine.connect() as conn:
+        assert not {"stage", "progress"} & {c["name"] for c in inspect(conn).get_columns("training_runs")}
+        indexes = {ix["name"]: ix["column_names"] for ix in inspect(conn).get_indexes("outbox_actions")}
+        assert "ix_outbox_created" not in indexes and indexes["ix_outbox_status"] == ["status", "id"]
+        assert conn.execute(text("SELECT count(*) FROM training_runs")).scalar_one() == 1
+    upgrade(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT stage, progress FROM training_runs")).one() == ("", None)
+    engine.dispose()
