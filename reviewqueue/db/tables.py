@@ -163,6 +163,8 @@ class ReviewItem(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False, default=utcnow)
     decided_at: datetime | None = _ts(nullable=True)
     paged_at: datetime | None = _ts(nullable=True)  # when the SLA page went out (at most once)
+    # when the current (or last) claim began: a reviewer's time to decision is decided_at − claimed_at
+    claimed_at: datetime | None = _ts(nullable=True)
 
 
 class Decision(SQLModel, table=True):
@@ -310,6 +312,32 @@ class TrainingRun(SQLModel, table=True):
     progress: float | None = None
 
 
+class RoutingPolicyVersion(SQLModel, table=True):
+    """A model's routing thresholds applied by an admin (from the what-if), numbered per model; at most one is
+    active, and it routes instead of the decorator's policy (none active: the decorator's routes)."""
+
+    __tablename__ = "routing_policies"
+    __table_args__ = (
+        UniqueConstraint("model_name", "version"),
+        Index("ux_routing_policies_active", "model_name", unique=True,
+              postgresql_where=text("active"), sqlite_where=text("active")),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=120)
+    version: int
+    review_low: float
+    review_high: float
+    audit_fraction: float
+    # what predictions routed by it record (``v<version>:<fingerprint>``; the decorator's is the bare fingerprint)
+    policy_version: str = Field(max_length=64)
+    actor: str = Field(max_length=120)
+    reason: str = Field(max_length=2000)
+    # the what-if figures it was applied on (volumes, recall, precision, n), as the admin saw them
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    active: bool = False
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
 class Lease(SQLModel, table=True):
     """A named lease for leader election: the scheduler runs jobs only while it holds 'scheduler'."""
 
@@ -334,3 +362,4 @@ runs_table: Table = TrainingRun.__table__  # type: ignore[attr-defined]
 leases_table: Table = Lease.__table__  # type: ignore[attr-defined]
 audit_table: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 votes_table: Table = Vote.__table__  # type: ignore[attr-defined]
+routing_policies_table: Table = RoutingPolicyVersion.__table__  # type: ignore[attr-defined]

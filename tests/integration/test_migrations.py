@@ -148,3 +148,32 @@ def test_0014_downgrades_to_0013_and_back(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT stage, progress FROM training_runs")).one() == ("", None)
     engine.dispose()
+
+
+def test_routing_policies_table_and_the_claim_time(database_url):
+    """0010: routing_policies (a model's applied thresholds, numbered, with who/why/evidence), at most one active
+    per model by a partial unique index; review_items.claimed_at for a reviewer's time to decision."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("routing_policies")}
+        indexes = {ix["name"]: ix for ix in inspect(conn).get_indexes("routing_policies")}
+        item_columns = {c["name"] for c in inspect(conn).get_columns("review_items")}
+    assert columns == {"id", "model_name", "version", "review_low", "review_high", "audit_fraction",
+                       "policy_version", "actor", "reason", "evidence", "active", "created_at"}
+    assert indexes["ux_routing_policies_active"]["column_names"] == ["model_name"]
+    assert indexes["ux_routing_policies_active"]["unique"]
+    assert "claimed_at" in item_columns
+    engine.dispose()
+
+
+def test_0010_downgrades_to_0009_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm10.db'}"
+    upgrade(url)
+    downgrade(url, "0009")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert "routing_policies" not in inspect(conn).get_table_names()
+        assert "claimed_at" not in {c["name"] for c in inspect(conn).get_columns("review_items")}
+        assert HOT_INDEXES["review_items"] <= {ix["name"] for ix in inspect(conn).get_indexes("review_items")}
+    engine.dispose()
+    upgrade(url)
