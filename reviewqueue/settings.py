@@ -5,13 +5,39 @@ Never a module-level singleton: the CLI builds one at start, tests build their o
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "dev", "dev-secret", "secret", "whsec_dev"}
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def module_list(value: Any) -> Any:
+    """``REVIEWQUEUE_MODEL_MODULES`` as people write it: ``models.loan,models.fraud`` (spaces and empty entries
+    ignored) or a JSON list; each entry a dotted module name, so ``models/loan.py`` is refused naming the fix."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list ({exc.msg}); or write module names separated by commas, "
+                                 f"e.g. models.loan,models.fraud") from None
+        else:
+            value = text.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError("a list of module names, e.g. models.loan,models.fraud")
+    names = [v.strip() for v in value if v.strip()]
+    for name in names:
+        if not MODULE_NAME.match(name):
+            hint = name.removesuffix(".py").replace("/", ".").strip(".")
+            raise ValueError(f"{name!r} is not a module name: write it as Python imports it, e.g. {hint!r}")
+    return list(dict.fromkeys(names))  # each module once, in the order given
 
 
 class Settings(BaseSettings):
@@ -22,7 +48,8 @@ class Settings(BaseSettings):
     environment: Literal["dev", "test", "prod"] = "dev"
     database_url: str = "sqlite:///var/reviewqueue.db"
     artifact_dir: Path = Path("var/artifacts")
-    model_modules: list[str] = Field(default_factory=lambda: ["models.fraud"])
+    # a comma list (models.loan,models.fraud) or a JSON list; NoDecode: the env value reaches module_list as text
+    model_modules: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["models.fraud"])
 
     # ingest and queues
     batch_limit: int = Field(10_000, ge=1)
@@ -86,6 +113,11 @@ class Settings(BaseSettings):
     sandbox_url: str | None = None  # the local Slack/webhook sink whose messages the Sandbox page shows
     demo: bool = False  # the sign-in page lists the demo accounts
     business_db_hint: str | None = None  # how to look at the demo's business database
+
+    @field_validator("model_modules", mode="before")
+    @classmethod
+    def _module_list(cls, value: Any) -> Any:
+        return module_list(value)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from reviewqueue.settings import Settings
@@ -23,3 +27,41 @@ def test_production_refuses_placeholder_secrets() -> None:
 def test_invalid_values_are_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="lease_seconds"):
         Settings(lease_seconds=0)
+
+
+# ---- REVIEWQUEUE_MODEL_MODULES: a plain comma list or a JSON list ------------------------------------------------
+
+identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
+module_names = st.lists(st.lists(identifier, min_size=1, max_size=3).map(".".join), min_size=1, max_size=5,
+                        unique=True)
+
+
+@given(names=module_names, separator=st.sampled_from([",", ", ", " ,", ",\t"]), trailing=st.booleans())
+def test_model_modules_read_a_comma_list_or_a_json_list(names: list[str], separator: str, trailing: bool) -> None:
+    comma = separator.join(names) + ("," if trailing else "")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REVIEWQUEUE_MODEL_MODULES", comma)
+        assert Settings().model_modules == names
+        env.setenv("REVIEWQUEUE_MODEL_MODULES", json.dumps(names))
+        assert Settings().model_modules == names
+    assert Settings(model_modules=comma).model_modules == names
+
+
+def test_model_modules_name_each_module_once_in_the_order_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVIEWQUEUE_MODEL_MODULES", "models.loan,models.fraud,models.loan")
+    assert Settings().model_modules == ["models.loan", "models.fraud"]
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("models/loan.py", "'models/loan.py' is not a module name: write it as Python imports it, e.g. 'models.loan'"),
+    ('["models.loan"', "not a JSON list"),
+    ('[1, 2]', "a list of module names"),
+    ("models.loan,models fraud", "'models fraud' is not a module name"),
+])
+def test_a_bad_module_list_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch, value: str,
+                                                          says: str) -> None:
+    monkeypatch.setenv("REVIEWQUEUE_MODEL_MODULES", value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    [error] = refused.value.errors()
+    assert error["loc"] == ("model_modules",) and says in error["msg"]
