@@ -31,6 +31,7 @@ from reviewqueue.schemas import (
     PrincipalStatus,
     QueueOut,
     ReleaseOut,
+    ReplayOut,
     RunOut,
     ScoreOut,
     ShadowOut,
@@ -240,12 +241,17 @@ class Client:
                           DecisionChangeOut, json={"reason": reason})
 
     # actions
-    def actions(self, status: str | None = None, decision_id: int | None = None, after: str | None = None,
-                limit: int = 50) -> list[ActionOut]:
+    def actions(self, status: str | None = None, decision_id: int | None = None, before: ActionOut | None = None,
+                limit: int = 50, *, connector: str | None = None, model: str | None = None,
+                error: str | None = None) -> list[ActionOut]:
+        """Actions newest first; the next page: ``before=`` the last action of this one."""
         params: dict[str, Any] = {"limit": limit}
-        for key, value in (("status", status), ("decision_id", decision_id), ("after", after)):
+        for key, value in (("status", status), ("decision_id", decision_id), ("connector", connector),
+                           ("model", model), ("error", error)):
             if value is not None:
                 params[key] = value
+        if before is not None:
+            params.update(before_created_at=before.created_at.isoformat(), before_id=before.id)
         return self._call("GET", "/v1/actions", list[ActionOut], params=params)  # type: ignore[no-any-return]
 
     def action_counts(self) -> ActionCounts:
@@ -253,6 +259,13 @@ class Client:
 
     def replay(self, action_id: str) -> ActionOut:
         return self._call("POST", f"/v1/actions/{action_id}/replay", ActionOut)  # type: ignore[no-any-return]
+
+    def replay_matching(self, connector: str | None = None, model: str | None = None, error: str | None = None,
+                        *, dry_run: bool = False, expected: int | None = None) -> ReplayOut:
+        """Replay every dead action matching the filter (admin); ``dry_run`` only counts them, ``expected`` is
+        the count you confirmed (409 when another number matches now)."""
+        body = {"connector": connector, "model": model, "error": error, "dry_run": dry_run, "expected": expected}
+        return self._call("POST", "/v1/actions/replay", ReplayOut, json=body)  # type: ignore[no-any-return]
 
     # webhooks
     def stripe_webhook(self, body: bytes, signature: str) -> WebhookAck:

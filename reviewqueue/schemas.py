@@ -296,6 +296,10 @@ class ActionOut(Out):
     done_at: datetime | None
     outcome: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
+    item_id: int | None = Field(None, description="the item its decision was on (None: an automatic decision)")
+    model: str | None = Field(None, description="the model whose prediction the decision was on")
+    external_id: str | None = Field(None, description="the business system's id of that prediction")
+    verdict: str | None = Field(None, description="the decision's verdict")
 
 
 class ActionCounts(Out):
@@ -466,3 +470,22 @@ class ShadowOut(Out):
     low: float | None = Field(description="95% paired-bootstrap interval of the difference")
     high: float | None
     summary: str
+
+
+class ReplayRequest(Strict):
+    """Which dead actions to send again: all that match every given filter (none given: every dead action)."""
+
+    connector: SafeStr | None = Field(None, min_length=1, max_length=64, description="e.g. slack_message")
+    model: SafeStr | None = Field(None, min_length=1, max_length=120, description="the decision's model")
+    error: SafeStr | None = Field(None, min_length=1, max_length=200,
+                                  description="a substring of the last error (case-sensitive)")
+    dry_run: bool = Field(False, description="only count the matches; replay nothing")
+    expected: int | None = Field(None, ge=0, description="the count the caller confirmed (from a dry run): "
+                                 "refused with 409 when a different number matches now")
+
+
+class ReplayOut(Out):
+    matched: int = Field(description="dead actions matching the filter when asked")
+    replayed: int = Field(description="sent back to pending (0 on a dry run)")
+    dry_run: bool
+    action_ids: list[str] = Field([], description="the replayed actions, oldest first")

@@ -286,18 +286,22 @@ def count_rows(counts: ActionCounts) -> list[dict[str, Any]]:
     return [{"status": s, "actions": getattr(counts, s)} for s in ("pending", "in_flight", "done", "dead")]
 
 
+def action_subject(a: ActionOut) -> str:
+    """What an action was about, in one line: the model, the event's external id, the item and the verdict
+    ("fraud tx-81 · item 12 · verdict fraud"); an automatic decision has no item."""
+    if a.model is None:
+        return DASH if a.decision_id is None else f"decision {a.decision_id}"
+    item = f"item {a.item_id}" if a.item_id is not None else "automatic"
+    return f"{a.model} {a.external_id} · {item} · verdict {a.verdict}"
+
+
 def action_rows(actions: Iterable[ActionOut]) -> list[dict[str, Any]]:
     return [
-        {"action": a.id, "decision": a.decision_id, "connector": a.connector, "status": a.status,
+        {"action": a.id, "about": action_subject(a), "connector": a.connector, "status": a.status,
          "attempts": a.attempts, "last error": a.last_error or "", "created": when(a.created_at),
          "done": when(a.done_at)}
         for a in actions
     ]
-
-
-def newest_first(actions: Sequence[ActionOut], n: int) -> list[ActionOut]:
-    """The API pages actions oldest first (keyset on id); show the n newest, newest on top."""
-    return list(reversed(actions[-n:])) if n > 0 else []
 
 
 def retrain_fraction(labels: int, threshold: int) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, func, literal, literal_column, or_, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
 from reviewqueue.db import bulk
@@ -24,9 +24,10 @@ from reviewqueue.domain.states import ActionStatus
 from reviewqueue.schemas import ActionOut
 
 __all__ = [
-    "ActionScope", "LeasedAction", "count_by_status", "estimated_rows", "extend_action_leases", "finish_action",
-    "get_action", "held_actions", "insert_actions", "lease_outbox_batch", "list_actions", "reclaim_stale_actions",
-    "record_outcomes", "replay_dead_action", "status_of",
+    "ActionFilter", "ActionScope", "LeasedAction", "count_by_status", "count_matching", "estimated_rows",
+    "extend_action_leases", "finish_action", "get_action", "held_actions", "insert_actions", "lease_outbox_batch",
+    "list_actions", "reclaim_stale_actions", "record_outcomes", "replay_dead_action", "replay_dead_actions",
+    "status_of",
     "DecisionAction", "cancel_pending_actions", "compensated_actions", "lock_decision_actions",
 ]
 
@@ -229,27 +230,67 @@ def estimated_rows(conn: Connection) -> int | None:
 _LIST_COLUMNS = (outbox.c.id, outbox.c.decision_id, outbox.c.connector, outbox.c.status, outbox.c.attempts,
                  outbox.c.last_error, outbox.c.next_attempt_at, outbox.c.created_at, outbox.c.done_at)
 _DETAIL_COLUMNS = (*_LIST_COLUMNS, outbox.c.outcome, outbox.c.params)
+# what an action was about: its decision's item, verdict and the prediction's model and external id (None for
+# an action no decision fired, such as an SLA page)
+_SUBJECT_COLUMNS = (decisions.c.item_id, decisions.c.verdict, predictions.c.model_name.label("model"),
+                    predictions.c.external_id)
+
+
+def _with_subject(*columns: Any) -> Select[Any]:
+    return (select(*columns, *_SUBJECT_COLUMNS)
+            .select_from(outbox.outerjoin(decisions, decisions.c.id == outbox.c.decision_id)
+                         .outerjoin(predictions, predictions.c.id == decisions.c.prediction_id)))
+
+
+class ActionFilter(NamedTuple):
+    """Which actions a list or a bulk replay covers; None matches everything. ``error``: a case-sensitive
+    substring of the last error."""
+
+    status: str | None = None
+    decision_id: int | None = None
+    connector: str | None = None
+    model: str | None = None
+    error: str | None = None
+
+
+def _filtered(query: Select[Any], where: ActionFilter) -> Select[Any]:
+    if where.status:
+        query = query.where(outbox.c.status == where.status)
+    if where.decision_id is not None:
+        query = query.where(outbox.c.decision_id == where.decision_id)
+    if where.connector:
+        query = query.where(outbox.c.connector == where.connector)
+    if where.model:
+        query = query.where(predictions.c.model_name == where.model)
+    if where.error:
+        query = query.where(outbox.c.last_error.contains(where.error, autoescape=True))
+    return query
 
 
 def list_actions(
-    conn: Connection, status: str | None, decision_id: int | None, after_id: str | None, limit: int,
+    conn: Connection, where: ActionFilter, before: tuple[datetime, str] | None, limit: int,
     scope: ActionScope | None = None,
 ) -> list[ActionOut]:
-    """list_actions: actions (within ``scope``) keyset-paged by id (ids above ``after_id``), optionally by
-    status or decision."""
-    query = _in_scope(select(*_LIST_COLUMNS), scope).order_by(outbox.c.id).limit(limit)
-    if status:
-        query = query.where(outbox.c.status == status)
-    if decision_id is not None:
-        query = query.where(outbox.c.decision_id == decision_id)
-    if after_id:
-        query = query.where(outbox.c.id > after_id)
+    """list_actions: actions (within ``scope``) matching ``where``, newest first, keyset-paged on (created_at, id):
+    those strictly older than ``before`` (the last row of the previous page). Served by ix_outbox_created, or
+    ix_outbox_status when filtered by status."""
+    query = _filtered(_in_scope(_with_subject(*_LIST_COLUMNS), scope), where)
+    if before is not None:
+        query = query.where(tuple_(outbox.c.created_at, outbox.c.id) < tuple_(
+            literal(before[0], UTCDateTime()), literal(before[1])))
+    query = query.order_by(outbox.c.created_at.desc(), outbox.c.id.desc()).limit(limit)
     return [ActionOut.model_validate(r) for r in conn.execute(query)]
 
 
+def count_matching(conn: Connection, where: ActionFilter) -> int:
+    """count_matching: how many actions match ``where`` (a bulk replay's preview)."""
+    query = _filtered(_with_subject(func.count()), where)
+    return int(conn.execute(query).scalar_one())
+
+
 def get_action(conn: Connection, action_id: str, scope: ActionScope | None = None) -> ActionOut | None:
-    """get_action: one action (within ``scope``) with its outcome and parameters."""
-    row = conn.execute(_in_scope(select(*_DETAIL_COLUMNS), scope).where(outbox.c.id == action_id)).first()
+    """get_action: one action (within ``scope``) with its outcome, parameters and what it was about."""
+    row = conn.execute(_in_scope(_with_subject(*_DETAIL_COLUMNS), scope).where(outbox.c.id == action_id)).first()
     return ActionOut.model_validate(row) if row else None
 
 
@@ -262,6 +303,21 @@ def replay_dead_action(conn: Connection, action_id: str, now: datetime) -> Actio
         .returning(*_DETAIL_COLUMNS)
     ).first()
     return ActionOut.model_validate(row) if row else None
+
+
+def replay_dead_actions(conn: Connection, where: ActionFilter, now: datetime) -> list[str]:
+    """replay_dead_actions: every dead action matching ``where`` back to pending with attempts reset, due now, as
+    replay_dead_action does one; returns their ids (oldest first). The ids are locked first (FOR UPDATE on
+    PostgreSQL), then updated only while still dead."""
+    matching = _filtered(_with_subject(outbox.c.id), where._replace(status=ActionStatus.DEAD.value))
+    ids = list(conn.execute(matching.order_by(outbox.c.created_at, outbox.c.id)
+                            .with_for_update(of=outbox)).scalars())
+    if ids:
+        conn.execute(
+            update(outbox).where(outbox.c.id.in_(ids), outbox.c.status == ActionStatus.DEAD)
+            .values(status=ActionStatus.PENDING, attempts=0, next_attempt_at=now, leased_by=None,
+                    lease_expires_at=None))
+    return ids
 
 
 def status_of(conn: Connection, action_id: str) -> str | None:

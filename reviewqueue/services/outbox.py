@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from connectors.base import ActionContext, Connector
 from reviewqueue import metrics
 from reviewqueue.db import outbox
-from reviewqueue.db.outbox import ActionScope, LeasedAction
+from reviewqueue.db.outbox import ActionFilter, ActionScope, LeasedAction
 from reviewqueue.domain.permissions import Actor, Permission, authorize, queue_scope
 from reviewqueue.domain.policies import RetryPolicy
 from reviewqueue.domain.states import ActionStatus
@@ -30,9 +30,10 @@ from reviewqueue.errors import (
     NotFound,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    ValidationFailed,
 )
 from reviewqueue.logs import error_fields
-from reviewqueue.schemas import ActionCounts, ActionOut
+from reviewqueue.schemas import ActionCounts, ActionOut, ReplayOut
 from reviewqueue.services import audit
 from reviewqueue.services.context import AppContext
 
@@ -296,13 +297,17 @@ def counts(ctx: AppContext, actor: Actor | None = None) -> ActionCounts:
 
 
 def list_actions(
-    ctx: AppContext, actor: Actor, status: str | None, decision_id: int | None, after_id: str | None, limit: int
+    ctx: AppContext, actor: Actor, status: str | None, decision_id: int | None,
+    before: tuple[datetime, str] | None, limit: int, *, connector: str | None = None, model: str | None = None,
+    error: str | None = None,
 ) -> list[ActionOut]:
-    """Keyset-paged by id (ids above ``after_id``); never reads the payload column. A reviewer sees only the
-    actions of decisions on the queues they review (``queue_scope``)."""
+    """Newest first, keyset-paged on (created_at, id): ``before`` is the last row of the previous page; never
+    reads the payload column. A reviewer sees only the actions of decisions on the queues they review
+    (``queue_scope``)."""
     authorize(actor, Permission.ACTIONS_READ)
+    where = ActionFilter(status, decision_id, connector, model, error)
     with ctx.read() as conn:
-        return outbox.list_actions(conn, status, decision_id, after_id, limit, _scope(ctx, actor))
+        return outbox.list_actions(conn, where, before, limit, _scope(ctx, actor))
 
 
 def get_action(ctx: AppContext, actor: Actor, action_id: str) -> ActionOut:
@@ -328,3 +333,38 @@ def replay(ctx: AppContext, actor: Actor, action_id: str) -> ActionOut:
                      {"connector": replayed.connector, "decision_id": replayed.decision_id})
     log.info("action replayed", extra={"action": "outbox_replayed", "action_id": action_id, "actor": actor.name})
     return replayed
+
+
+MAX_BULK_REPLAY = 10_000
+"""At most this many dead actions are replayed by one request: one transaction, one audit entry; more is a
+sign the filter is too broad (or the provider is still down): narrow it, or replay again once these are done."""
+
+
+def replay_matching(ctx: AppContext, actor: Actor, connector: str | None, model: str | None, error: str | None,
+                    *, dry_run: bool = False, expected: int | None = None) -> ReplayOut:
+    """Send every dead action matching the filter round again (each as ``replay`` does one: pending now,
+    attempts reset, the same action id so each effect still happens once). ``dry_run`` only counts; ``expected``
+    is the count the caller confirmed, refused (Conflict) when another number matches now. One audit entry
+    names the filter and the count."""
+    authorize(actor, Permission.ACTIONS_REPLAY)
+    if model is not None:
+        ctx.registry.model(model)  # an unknown model: NotFound naming it, rather than "0 match"
+    where = ActionFilter(ActionStatus.DEAD.value, None, connector, model, error)
+    described = {key: value for key, value in (("connector", connector), ("model", model), ("error", error))
+                 if value is not None}
+    with ctx.engine.begin() as conn:
+        matched = outbox.count_matching(conn, where)
+        if dry_run:
+            return ReplayOut(matched=matched, replayed=0, dry_run=True)
+        if expected is not None and matched != expected:
+            raise Conflict(f"{matched} dead actions match now, not the {expected} confirmed; check again",
+                           field="expected")
+        if matched > MAX_BULK_REPLAY:
+            raise ValidationFailed(f"{matched} dead actions match; at most {MAX_BULK_REPLAY} are replayed at once: "
+                                   "narrow the filter", field="connector")
+        ids = outbox.replay_dead_actions(conn, where, ctx.now())
+        audit.record(ctx, conn, actor, "action.replay_matching", "actions:dead",
+                     {"filter": described, "count": len(ids), "action_ids": ids[:100]})
+    log.info("dead actions replayed", extra={"action": "outbox_replayed_matching", "count": len(ids),
+                                             "actor": actor.name, **{f"filter_{k}": v for k, v in described.items()}})
+    return ReplayOut(matched=matched, replayed=len(ids), dry_run=False, action_ids=ids)

@@ -152,10 +152,12 @@ def _action(i: int, **kw: object) -> ActionOut:
     return ActionOut.model_validate(values)
 
 
-def test_action_rows_and_newest_first() -> None:
-    actions = [_action(i) for i in range(5)]
-    assert [a.id for a in fmt.newest_first(actions, 2)] == ["act00000004", "act00000003"]
-    assert fmt.newest_first(actions, 0) == []
+def test_action_rows_name_what_each_action_was_about() -> None:
+    about = fmt.action_rows([_action(1, item_id=12, model="fraud", external_id="tx-81", verdict="fraud"),
+                             _action(2, model="fraud", external_id="tx-82", verdict="fraud"),
+                             _action(3, decision_id=None)])
+    assert [r["about"] for r in about] == ["fraud tx-81 · item 12 · verdict fraud",
+                                           "fraud tx-82 · automatic · verdict fraud", "—"]
     row = fmt.action_rows([_action(1, last_error=None)])[0]
     assert row["last error"] == "" and row["done"] == "—" and row["created"] == "2025-03-01 12:00 UTC"
     assert fmt.short_id("act00000004") == "00000004" and fmt.short_id("abc") == "abc"
