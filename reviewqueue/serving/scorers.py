@@ -9,10 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reviewqueue.kinds import Scorer, kind_for
 from reviewqueue.registry import ModelSpec
 from reviewqueue.serving.sessions import SessionCache
+
+if TYPE_CHECKING:
+    from reviewqueue.artifacts import ArtifactStore
 
 __all__ = ["Scorer", "ScorerCache"]
 
@@ -28,8 +32,11 @@ class ScorerCache:
     and stays until the next champion change.
     """
 
-    def __init__(self, sessions: SessionCache | None = None, *, threads: int = 0) -> None:
+    def __init__(self, sessions: SessionCache | None = None, *, threads: int = 0,
+                 store: ArtifactStore | None = None) -> None:
         self.sessions = sessions or SessionCache(threads=threads)
+        # where a version's recorded artifact_path is fetched from (None: it is a local path, read as is)
+        self.store = store
         self._versions: dict[str, set[int]] = {}  # model name → version ids loaded for it
         self._newest: dict[str, int] = {}  # model name → highest version id asked for
         self._lock = threading.Lock()
@@ -45,8 +52,11 @@ class ScorerCache:
     def get(self, spec: ModelSpec, version_id: int, artifact_path: str, sha256: str) -> Scorer:
         self._note(spec.name, version_id)
         scorer: Scorer = self.sessions.get_or_load(version_id, lambda: kind_for(spec).load_scorer(
-            spec, Path(artifact_path), sha256, self.providers, self.threads))
+            spec, self._local(artifact_path, sha256), sha256, self.providers, self.threads))
         return scorer
+
+    def _local(self, artifact_path: str, sha256: str) -> Path:
+        return self.store.version_file(artifact_path, sha256) if self.store is not None else Path(artifact_path)
 
     def _note(self, model_name: str, version_id: int) -> None:
         with self._lock:
