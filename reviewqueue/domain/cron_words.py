@@ -26,7 +26,8 @@ _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: 29 o
 _DAY_ABBREVIATIONS = {name[:3].lower(): i for i, name in enumerate(DAY_NAMES)}
 _MONTH_ABBREVIATIONS = {name[:3].lower(): i + 1 for i, name in enumerate(MONTH_NAMES)}
 # (lowest, highest, names) per field, in crontab order
-_FIELDS = ((0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTH_ABBREVIATIONS), (0, 6, _DAY_ABBREVIATIONS))
+_FIELDS: tuple[tuple[int, int, dict[str, int]], ...] = (
+    (0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTH_ABBREVIATIONS), (0, 6, _DAY_ABBREVIATIONS))
 _TERM = re.compile(r"^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?$")
 MOST_TIMES = 8
 """More distinct times of day than this are not listed: the expression is shown instead."""
