@@ -361,7 +361,7 @@ class Registry:
     def load_modules(self, module_names: Iterable[str]) -> None:
         """Import each module and register every model spec defined in it."""
         for module_name in module_names:
-            module = importlib.import_module(module_name)
+            module = _import_model_module(module_name)
             for value in vars(module).values():
                 spec = getattr(value, SPEC_ATTRIBUTE, None)
                 if isinstance(spec, ModelSpec):
@@ -379,3 +379,19 @@ class Registry:
 
     def models(self) -> list[ModelSpec]:
         return list(self._models.values())
+
+
+def _import_model_module(module_name: str) -> Any:
+    """The module, or a ConfigurationError saying which entry of REVIEWQUEUE_MODEL_MODULES fails and why."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and f"{module_name}.".startswith(f"{exc.name}."):  # the module itself or its package
+            raise ConfigurationError(
+                f"model module {module_name!r} (REVIEWQUEUE_MODEL_MODULES) was not found: write it as Python "
+                f"imports it (models.loan for models/loan.py), from a folder on the import path") from exc
+        raise ConfigurationError(f"model module {module_name!r} (REVIEWQUEUE_MODEL_MODULES) does not import: "
+                                 f"{exc}") from exc
+    except (ImportError, SyntaxError) as exc:
+        raise ConfigurationError(f"model module {module_name!r} (REVIEWQUEUE_MODEL_MODULES) does not import: "
+                                 f"{type(exc).__name__}: {exc}") from exc
