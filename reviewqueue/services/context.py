@@ -14,6 +14,7 @@ from reviewqueue.artifacts import ArtifactStore, artifact_store
 from reviewqueue.db.engine import make_engine
 from reviewqueue.domain.throttle import Attempts
 from reviewqueue.registry import Registry
+from reviewqueue.serving.providers import OrtRuntime
 from reviewqueue.serving.scorers import ScorerCache
 from reviewqueue.settings import Settings
 
@@ -67,4 +68,4 @@ def bootstrap(settings: Settings, registry: Registry | None = None, engine: Engi
         registry.load_modules(settings.model_modules)
         registry.freeze()
     return AppContext(settings=settings, engine=engine or make_engine(settings.database_url), registry=registry,
-                      scorers=ScorerCache(threads=settings.ort_threads))
+                      scorers=ScorerCache(runtime=OrtRuntime.from_settings(settings)))
