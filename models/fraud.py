@@ -67,6 +67,7 @@ UNBAN_USER = "UPDATE users SET banned = 0, banned_reason = NULL, banned_by = NUL
     features=FEATURES,
     context=["charge_id", "user_id", "currency"],
     correlation_field="charge_id",
+    history_key="user_id",  # triage lists the same customer's other transactions and how they were decided
     dataset=synthetic_transactions,
     routing=rq.RoutingPolicy(review_low=0.15, review_high=0.9, audit_fraction=0.02),
     priority=rq.ExpectedLoss(amount_feature="amount"),

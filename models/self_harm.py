@@ -58,6 +58,7 @@ CALIBRATION = (
     description="Patients' messages ranked by risk of self-harm; clinicians confirm a concern or clear it.",
     features={"text": rq.Text(max_chars=20_000)},
     context=["patient_id", "channel"],
+    history_key="patient_id",  # the clinician sees the patient's earlier messages and how they were triaged
     zero_shot=rq.ZeroShot(positive=CONCERN, negative=NO_CONCERN, calibration=CALIBRATION),
     routing=rq.RoutingPolicy(review_low=0.2, review_high=1.0, audit_fraction=0.03),
     priority=rq.ScorePriority(),

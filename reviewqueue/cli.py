@@ -13,12 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reviewqueue.cli_errors import DEBUG_KEY, OneLineErrors, explain
 from reviewqueue.domain.states import Role
 from reviewqueue.settings import Settings
 
-app = typer.Typer(help="reviewqueue: human-in-the-loop review queues for model predictions.", no_args_is_help=True,
-                  cls=OneLineErrors)  # what an operator can fix is one line with the fix (cli_errors.py)
+app = typer.Typer(help="reviewqueue: human-in-the-loop review queues for model predictions.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
 users_app = typer.Typer(help="People and systems that use the API.", no_args_is_help=True)
@@ -28,12 +26,6 @@ app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 console = Console()
-
-
-@app.callback()
-def _root(ctx: typer.Context, debug: Annotated[bool, typer.Option(
-        "--debug", help="Show the full traceback of any error instead of one line")] = False) -> None:
-    ctx.meta[DEBUG_KEY] = debug
 
 
 def _setup_logging() -> None:
@@ -139,19 +131,16 @@ Reason = Annotated[str, typer.Option(help="Why: recorded on the run with who did
 
 
 @contextmanager
-def _refusals_in_one_line(conflict_hint: str = "") -> Iterator[None]:
+def _refusals_in_one_line() -> Iterator[None]:
     """Input the services refuse (a name or reason with NUL or bytes that are not UTF-8, an unknown model …):
-    one line on stderr naming the field, exit status 2 (1 for a conflict such as a duplicate name, followed by
-    ``conflict_hint``), no traceback."""
-    from reviewqueue.errors import Conflict, ReviewQueueError
+    one line on stderr naming the field, exit status 2, no traceback."""
+    from reviewqueue.errors import ReviewQueueError
 
     try:
         yield
     except ReviewQueueError as exc:
-        problem = explain(exc)
-        hint = f": {conflict_hint}" if conflict_hint and isinstance(exc, Conflict) else ""
-        typer.echo(f"error: {problem.message if problem else exc.message}{hint}", err=True)
-        raise typer.Exit(problem.exit_code if problem else 2) from None
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _by_hand(operation: str, *args: object) -> None:
@@ -384,7 +373,7 @@ def users_add(
     """Add a principal."""
     from reviewqueue.services import auth
 
-    with _refusals_in_one_line(conflict_hint=f"pick another name, or `reviewqueue users token {name}` for a token"):
+    with _refusals_in_one_line():
         principal_id = auth.create_principal(_ctx(), name, role, list(queue or []), password)
     from reviewqueue.services import audit
 

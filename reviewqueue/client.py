@@ -23,6 +23,8 @@ from reviewqueue.schemas import (
     ItemSummary,
     LeaseOut,
     ModelOut,
+    MyDecisionOut,
+    OpenedItem,
     OutcomeOut,
     OutcomesResponse,
     PredictionOut,
@@ -36,6 +38,7 @@ from reviewqueue.schemas import (
     ScoreOut,
     ShadowOut,
     SignInResponse,
+    SubjectHistory,
     TokenIssued,
     TokenOut,
     VersionOut,
@@ -210,6 +213,30 @@ class Client:
 
     def item(self, item_id: int) -> ItemOut:
         return self._call("GET", f"/v1/items/{item_id}", ItemOut)  # type: ignore[no-any-return]
+
+    def claim_item(self, item_id: int) -> ItemOut:
+        """Lease this item to you, as claim-next would (409 says why it is not pending for you)."""
+        return self._call("POST", f"/v1/items/{item_id}/claim", ItemOut)  # type: ignore[no-any-return]
+
+    def open_item(self, item_id: int) -> OpenedItem:
+        """A deep link: the item claimed for you when you may take it, else read-only with why."""
+        return self._call("POST", f"/v1/items/{item_id}/open", OpenedItem)  # type: ignore[no-any-return]
+
+    def item_history(self, item_id: int, limit: int = 20) -> SubjectHistory:
+        """The same subject's other predictions (the model's history key), newest first, with their decisions."""
+        return self._call("GET", f"/v1/items/{item_id}/history", SubjectHistory,  # type: ignore[no-any-return]
+                          params={"limit": limit})
+
+    def my_decisions(self, external_id: str | None = None, before_id: int | None = None,
+                     limit: int = 25) -> list[MyDecisionOut]:
+        """Your decisions, newest first; ``external_id`` keeps those whose external id starts with it."""
+        params: dict[str, Any] = {"limit": limit}
+        if external_id:
+            params["external_id"] = external_id
+        if before_id:
+            params["before_id"] = before_id
+        return self._call("GET", "/v1/me/decisions", list[MyDecisionOut],  # type: ignore[no-any-return]
+                          params=params)
 
     def renew(self, item_id: int, lease_token: str) -> LeaseOut:
         return self._call("POST", f"/v1/items/{item_id}/renew", LeaseOut,  # type: ignore[no-any-return]

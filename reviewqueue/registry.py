@@ -164,6 +164,9 @@ class ModelSpec:
     queue: str
     context_fields: tuple[str, ...] = ()
     correlation_field: str | None = None
+    history_key: str | None = None
+    """The context field naming whom an event is about (a customer, a patient): triage lists their other
+    predictions (stored as ``predictions.subject``)."""
     retrain: Retrain = field(default_factory=Retrain)
     description: str = ""
     owner: str = ""
@@ -218,6 +221,7 @@ def model(
     queue: str | None = None,
     context: Iterable[str] = (),
     correlation_field: str | None = None,
+    history_key: str | None = None,
     retrain: Retrain | None = None,
     description: str = "",
     dataset: Callable[[], pd.DataFrame] | None = None,
@@ -235,6 +239,8 @@ def model(
     classifier must be linear (``coef_``, ``intercept_``) so it fuses into the ONNX graph as the head.
     ``undo_seconds``: how long a person's decision waits before its actions fire, during which they may undo
     it — one number for every verdict or ``{"fraud": 30, "legit": 0}`` (missing verdicts: 0).
+    ``history_key``: the context field naming whom an event is about (``"user_id"``, ``"patient_id"``); the
+    triage page then shows that subject's other predictions and how they were decided.
     ``escalation_queue`` (default ``<queue>-senior``): where a reviewer's "escalate" moves an item, claimable
     only by principals granted that queue.
     ``four_eyes``: ``{"fraud": rq.FourEyes(reviewers=2, above=("amount", 500))}`` — that verdict (above that
@@ -256,6 +262,7 @@ def model(
             queue=queue or name,
             context_fields=tuple(context),
             correlation_field=correlation_field,
+            history_key=history_key,
             retrain=retrain or Retrain(),
             description=description,
             owner=f"{train.__module__}.{train.__qualname__}",
@@ -282,6 +289,9 @@ def _check_spec(spec: ModelSpec) -> None:
             raise ConfigurationError(f"model {spec.name!r}: verdict {verdict!r} is not in verdicts")
     if spec.correlation_field and spec.correlation_field not in spec.context_fields:
         raise ConfigurationError(f"model {spec.name!r}: correlation_field must be one of the context fields")
+    if spec.history_key and spec.history_key not in spec.context_fields:
+        raise ConfigurationError(f"model {spec.name!r}: history_key {spec.history_key!r} must be one of the context "
+                                 f"fields ({', '.join(spec.context_fields) or 'none declared'})")
     if isinstance(spec.priority, ExpectedLoss) and spec.priority.amount_feature not in spec.features.names:
         raise ConfigurationError(f"model {spec.name!r}: ExpectedLoss needs feature {spec.priority.amount_feature!r}")
     if spec.zero_shot is not None:
@@ -361,7 +371,7 @@ class Registry:
     def load_modules(self, module_names: Iterable[str]) -> None:
         """Import each module and register every model spec defined in it."""
         for module_name in module_names:
-            module = _import_model_module(module_name)
+            module = importlib.import_module(module_name)
             for value in vars(module).values():
                 spec = getattr(value, SPEC_ATTRIBUTE, None)
                 if isinstance(spec, ModelSpec):
@@ -379,19 +389,3 @@ class Registry:
 
     def models(self) -> list[ModelSpec]:
         return list(self._models.values())
-
-
-def _import_model_module(module_name: str) -> Any:
-    """The module, or a ConfigurationError saying which entry of REVIEWQUEUE_MODEL_MODULES fails and why."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and f"{module_name}.".startswith(f"{exc.name}."):  # the module itself or its package
-            raise ConfigurationError(
-                f"model module {module_name!r} (REVIEWQUEUE_MODEL_MODULES) was not found: write it as Python "
-                f"imports it (models.loan for models/loan.py), from a folder on the import path") from exc
-        raise ConfigurationError(f"model module {module_name!r} (REVIEWQUEUE_MODEL_MODULES) does not import: "
-                                 f"{exc}") from exc
-    except (ImportError, SyntaxError) as exc:
-        raise ConfigurationError(f"model module {module_name!r} (REVIEWQUEUE_MODEL_MODULES) does not import: "
-                                 f"{type(exc).__name__}: {exc}") from exc

@@ -472,6 +472,74 @@ class ShadowOut(Out):
     summary: str
 
 
+# --- triage that informs (issue 11): the subject's history, deep links, my decisions ---------------------------
+
+class HistoryEntry(Out):
+    """One of the subject's other predictions, and how it was decided (if it was)."""
+
+    prediction_id: int
+    external_id: str
+    created_at: datetime
+    score: float
+    route: str
+    features: dict[str, Any]
+    context: dict[str, Any]
+    item_id: int | None = Field(description="None: the model decided it alone (nobody reviewed it)")
+    item_status: str | None
+    verdict: str | None = Field(description="the standing decision's verdict; None: not decided yet")
+    decided_by: str | None = Field(description="the reviewer's name, or 'model' for an automatic decision")
+    decided_at: datetime | None
+    decision_source: str | None = Field(description="reviewer | model")
+
+
+class SubjectHistory(Out):
+    """The other predictions of the same subject (the model's history key), newest first."""
+
+    item_id: int
+    key: str | None = Field(description="the context field the model declares as its history key; None: none")
+    subject: str | None = Field(description="its value on this item")
+    entries: list[HistoryEntry]
+    limit: int
+
+
+class DecisionBrief(Out):
+    """The standing decision on an item: what, who, when."""
+
+    id: int
+    verdict: str
+    source: str
+    actor: str
+    note: str
+    created_at: datetime
+
+
+class OpenedItem(Out):
+    """A deep link's answer: the item, leased to you when you could claim it, else read-only with the reason."""
+
+    item: ItemOut
+    leased: bool
+    read_only_reason: str | None = Field(description="why it is not yours to decide (decided, held by someone "
+                                         "else, not your queue to review); None when leased")
+    decision: DecisionBrief | None = Field(description="its standing decision, when decided")
+
+
+class MyDecisionOut(Out):
+    """One of the signed-in reviewer's decisions (newest first)."""
+
+    id: int
+    created_at: datetime
+    verdict: str
+    note: str
+    item_id: int | None
+    queue: str | None
+    model: str
+    external_id: str
+    score: float
+    undo_until: datetime | None
+    undone_at: datetime | None
+    reversed_at: datetime | None
+
+
 class ReplayRequest(Strict):
     """Which dead actions to send again: all that match every given filter (none given: every dead action)."""
 

@@ -19,8 +19,7 @@ from reviewqueue.services import auth
 from reviewqueue.services.context import AppContext
 from reviewqueue.settings import Settings
 
-TABLES = ["artifact_chunks", "artifacts",
-          "votes", "labels", "outbox_actions", "decisions", "review_items", "predictions", "training_runs",
+TABLES = ["votes", "labels", "outbox_actions", "decisions", "review_items", "predictions", "training_runs",
           "model_versions", "inbound_events", "api_tokens", "principals", "leases", "audit_log"]
 
 

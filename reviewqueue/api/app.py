@@ -9,6 +9,7 @@ from reviewqueue.api.errors import install_error_handlers
 from reviewqueue.api.guard import RequestGuard
 from reviewqueue.api.routes import actions, auth, decisions, items, models, outcomes, predictions, system, webhooks
 from reviewqueue.api.routes import metrics as metrics_route
+from reviewqueue.api.routes import triage as triage_route
 from reviewqueue.api.timing import RequestTimer
 from reviewqueue.schemas import ErrorResponse
 from reviewqueue.services.context import AppContext
@@ -33,6 +34,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     # outermost of our layers: body limit before any route, dependency or authentication sees the request
     app.add_middleware(RequestGuard, max_body_bytes=ctx.settings.max_body_bytes)
     app.add_middleware(RequestTimer)  # around the guard: its refusals are timed too
-    for module in (system, auth, predictions, outcomes, models, items, decisions, actions, webhooks, metrics_route):
+    for module in (system, auth, predictions, outcomes, models, items, decisions, actions, webhooks, metrics_route,
+                   triage_route):
         app.include_router(module.router)
     return app

@@ -15,9 +15,10 @@ from reviewqueue.db.tables import items_table as items
 from reviewqueue.db.tables import outbox_table as outbox
 from reviewqueue.db.tables import predictions_table as predictions
 from reviewqueue.domain.states import ActionStatus, DecisionSource
+from reviewqueue.schemas import DecisionBrief, MyDecisionOut
 
-__all__ = ["DecisionRow", "automatic_amount_since", "automatic_decision_of", "get_decision", "insert_decision",
-           "insert_decisions", "mark_reversed", "mark_undone"]
+__all__ = ["DecisionRow", "automatic_amount_since", "automatic_decision_of", "decisions_by_actor", "get_decision",
+           "insert_decision", "insert_decisions", "mark_reversed", "mark_undone", "standing_decision"]
 
 
 def insert_decision(conn: Connection, *, prediction_id: int, item_id: int | None, verdict: str, source: str,
@@ -111,3 +112,39 @@ def automatic_amount_since(
                predictions.c.model_name == model_name)
     )
     return float(conn.execute(query).scalar_one())
+
+
+def standing_decision(conn: Connection, prediction_id: int) -> DecisionBrief | None:
+    """standing_decision: a prediction's latest decision that was not undone (what a deep link shows)."""
+    row = conn.execute(
+        select(decisions.c.id, decisions.c.verdict, decisions.c.source, decisions.c.actor, decisions.c.note,
+               decisions.c.created_at)
+        .where(decisions.c.prediction_id == prediction_id, decisions.c.undone_at.is_(None))
+        .order_by(decisions.c.id.desc()).limit(1)
+    ).first()
+    return DecisionBrief.model_validate(row) if row else None
+
+
+def decisions_by_actor(
+    conn: Connection, actor: str, external_id_prefix: str | None, queues: Sequence[str] | None,
+    before_id: int | None, limit: int,
+) -> list[MyDecisionOut]:
+    """decisions_by_actor: one reviewer's verdicts newest first (ix_decisions_actor), keyset-paged by id (ids
+    below ``before_id``), optionally those whose external id starts with a prefix, on ``queues`` (None: all)."""
+    query = (
+        select(decisions.c.id, decisions.c.created_at, decisions.c.verdict, decisions.c.note, decisions.c.item_id,
+               items.c.queue, predictions.c.model_name.label("model"), predictions.c.external_id,
+               predictions.c.score, decisions.c.undo_until, decisions.c.undone_at, decisions.c.reversed_at)
+        .join(predictions, predictions.c.id == decisions.c.prediction_id)
+        .outerjoin(items, items.c.id == decisions.c.item_id)
+        .where(decisions.c.actor == actor, decisions.c.source == DecisionSource.REVIEWER.value)
+        .order_by(decisions.c.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(decisions.c.id < before_id)
+    if external_id_prefix:
+        query = query.where(predictions.c.external_id.startswith(external_id_prefix, autoescape=True))
+    if queues is not None:
+        query = query.where(items.c.queue.in_(list(queues)))
+    return [MyDecisionOut.model_validate(r) for r in conn.execute(query)]

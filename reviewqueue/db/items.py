@@ -29,7 +29,7 @@ from reviewqueue.schemas import ItemSummary
 
 __all__ = [
     "Claimed", "DecisionTarget", "Held", "HeldAndSkipped", "ItemView", "OverdueItem", "QueueCounts",
-    "claim_next_item", "claim_oldest_of_kind",
+    "claim_next_item", "claim_oldest_of_kind", "claim_this_item",
     "close_item_with_lease", "count_created_since", "count_overdue", "decision_target", "held_and_skipped",
     "insert_items", "item_view", "list_items", "live_item_held_by", "mark_paged", "move_item_with_lease",
     "overdue_unpaged", "queue_overview",
@@ -81,6 +81,27 @@ _CLAIM_NEXT_SKIPPING = _claim_statement(items.c.queue.in_(bindparam("queues", ex
 
 class Claimed(NamedTuple):
     id: int
+
+
+# One named item (a deep link): the same claim statement, its inner SELECT narrowed to that id, so a deep-linked
+# claim takes exactly the locks, holds and lease a claim-next would.
+_CLAIM_THIS = _claim_statement(items.c.queue == bindparam("in_queue"), items.c.id == bindparam("wanted"))
+_CLAIM_THIS_SKIPPING = _claim_statement(items.c.queue == bindparam("in_queue"), items.c.id == bindparam("wanted"),
+                                        _NOT_SKIPPED)
+
+
+def claim_this_item(
+    conn: Connection, item_id: int, queue: str, principal_id: int, lease_token: str, now: datetime,
+    lease_seconds: int, skipped: Sequence[int] = (),
+) -> Claimed | None:
+    """claim_this_item: lease one named item of a queue to a reviewer if it is pending there and not one of
+    ``skipped`` (released or voted on by them a moment ago), atomically, like claim_next_item."""
+    params: dict[str, Any] = {"in_queue": queue, "wanted": item_id, "principal_id": principal_id,
+                              "lease_token": lease_token, "expires_at": now + timedelta(seconds=lease_seconds)}
+    if skipped:
+        params["skipped"] = list(skipped)
+    found = conn.execute(_CLAIM_THIS_SKIPPING if skipped else _CLAIM_THIS, params).first()
+    return Claimed(found[0]) if found else None
 
 
 def _claim_oldest_of_kind_statement(*more: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Predictions: the idempotency lookup, the bulk write of a scored batch, and the correlation lookup for outcomes."""
+"""Predictions: the idempotency lookup, the bulk write of a scored batch, the correlation lookup for outcomes,
+and a subject's history (the triage page's "same customer" list)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy import String, any_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from reviewqueue.db import bulk
+from reviewqueue.db.tables import decisions_table as decisions
 from reviewqueue.db.tables import items_table as items
 from reviewqueue.db.tables import predictions_table as predictions
 from reviewqueue.db.tables import versions_table as versions
+from reviewqueue.schemas import HistoryEntry
 
 __all__ = ["StoredPrediction", "auto_decided_uncertainty_since", "count_shadow_scored", "insert_predictions",
-           "prediction_by_correlation_key", "stored_predictions"]
+           "prediction_by_correlation_key", "stored_predictions", "subject_history"]
 
 IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
 
@@ -87,3 +90,35 @@ def count_shadow_scored(conn: Connection, model_name: str, shadow_version_id: in
         select(func.count()).select_from(predictions)
         .where(predictions.c.model_name == model_name, predictions.c.shadow_version_id == shadow_version_id)
     ).scalar_one())
+
+
+def subject_history(
+    conn: Connection, model_name: str, subject: str, exclude_id: int, queues: Sequence[str] | None,
+    include_unqueued: bool, limit: int,
+) -> list[HistoryEntry]:
+    """subject_history: a subject's other predictions of one model, newest first (ix_predictions_subject), each
+    with its item and standing decision (the latest not undone); ``queues`` limits them to items of those queues
+    (None: every queue), ``include_unqueued`` adds the model's own automatic decisions, which have no item."""
+    standing = (
+        select(func.max(decisions.c.id))
+        .where(decisions.c.prediction_id == predictions.c.id, decisions.c.undone_at.is_(None))
+        .correlate(predictions)
+        .scalar_subquery()
+    )
+    query = (
+        select(predictions.c.id.label("prediction_id"), predictions.c.external_id, predictions.c.created_at,
+               predictions.c.score, predictions.c.route, predictions.c.features, predictions.c.context,
+               items.c.id.label("item_id"), items.c.status.label("item_status"), decisions.c.verdict,
+               decisions.c.actor.label("decided_by"), decisions.c.created_at.label("decided_at"),
+               decisions.c.source.label("decision_source"))
+        .outerjoin(items, items.c.prediction_id == predictions.c.id)
+        .outerjoin(decisions, decisions.c.id == standing)
+        .where(predictions.c.model_name == model_name, predictions.c.subject == subject,
+               predictions.c.id != exclude_id)
+        .order_by(predictions.c.id.desc())
+        .limit(limit)
+    )
+    if queues is not None:
+        visible = items.c.queue.in_(list(queues))
+        query = query.where(or_(visible, items.c.id.is_(None)) if include_unqueued else visible)
+    return [HistoryEntry.model_validate(r) for r in conn.execute(query)]

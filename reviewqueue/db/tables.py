@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, String, Table, UniqueConstraint, text
-from sqlalchemy.schema import ForeignKey
-from sqlalchemy.types import BigInteger, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from reviewqueue.db.types import UTCDateTime
@@ -97,6 +95,8 @@ class Prediction(SQLModel, table=True):
         Index("ix_predictions_correlation", "model_name", "correlation_key"),
         # the learning draw's estimate of a day's traffic: a model's predictions of the last 24 hours
         Index("ix_predictions_created", "model_name", "created_at"),
+        # the triage page's "same customer" list: a model's predictions of one subject, newest first
+        Index("ix_predictions_subject", "model_name", "subject", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     model_name: str = Field(max_length=120)
@@ -108,6 +108,8 @@ class Prediction(SQLModel, table=True):
     features: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     context: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     correlation_key: str | None = Field(default=None, max_length=200)
+    # the value of the model's declared history key (e.g. the customer's user_id), for the related history
+    subject: str | None = Field(default=None, max_length=200)
     # which routing policy (thresholds, audit rate, learning budget) routed it, and the probability with which
     # that policy sent it to a human: 1 in the review band, the audit rate, the learning draw's probability,
     # 0 when nobody was meant to see it (DESIGN invariant 9)
@@ -173,6 +175,8 @@ class Decision(SQLModel, table=True):
     """Append-only audit of every verdict, human or model."""
 
     __tablename__ = "decisions"
+    # "my decisions": one reviewer's verdicts, newest first
+    __table_args__ = (Index("ix_decisions_actor", "actor", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     prediction_id: int = Field(foreign_key="predictions.id", index=True)
     item_id: int | None = Field(default=None, foreign_key="review_items.id", index=True)
@@ -340,28 +344,6 @@ class RoutingPolicyVersion(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False, default=utcnow)
 
 
-class StoredArtifact(SQLModel, table=True):
-    """A file in the database artifact store (REVIEWQUEUE_ARTIFACT_STORE=database): written once under its key
-    (``<model>/<version>/<file>``), its bytes in ``artifact_chunks``; ``sha256`` is checked on every fetch."""
-
-    __tablename__ = "artifacts"
-    key: str = Field(primary_key=True, max_length=400)
-    sha256: str = Field(max_length=64)
-    size: int = Field(sa_column=Column(BigInteger, nullable=False))
-    chunks: int
-    created_at: datetime = _ts(nullable=False, default=utcnow)
-
-
-class ArtifactChunk(SQLModel, table=True):
-    """One piece (at most artifacts.store.CHUNK_BYTES, 8 MiB) of a stored artifact, in order of ``seq``: a 90 MB
-    text encoder is a dozen rows, none near PostgreSQL's 1 GB bytea limit or the driver's memory."""
-
-    __tablename__ = "artifact_chunks"
-    key: str = Field(sa_column=Column(String(400), ForeignKey("artifacts.key"), primary_key=True))
-    seq: int = Field(primary_key=True)
-    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-
-
 class Lease(SQLModel, table=True):
     """A named lease for leader election: the scheduler runs jobs only while it holds 'scheduler'."""
 
@@ -387,5 +369,3 @@ leases_table: Table = Lease.__table__  # type: ignore[attr-defined]
 audit_table: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 votes_table: Table = Vote.__table__  # type: ignore[attr-defined]
 routing_policies_table: Table = RoutingPolicyVersion.__table__  # type: ignore[attr-defined]
-artifacts_table: Table = StoredArtifact.__table__  # type: ignore[attr-defined]
-artifact_chunks_table: Table = ArtifactChunk.__table__  # type: ignore[attr-defined]

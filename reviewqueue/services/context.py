@@ -10,11 +10,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection, Engine
 
-from reviewqueue.artifacts import ArtifactStore, artifact_store
 from reviewqueue.db.engine import make_engine
 from reviewqueue.domain.throttle import Attempts
 from reviewqueue.registry import Registry
-from reviewqueue.serving.providers import OrtRuntime
 from reviewqueue.serving.scorers import ScorerCache
 from reviewqueue.settings import Settings
 
@@ -40,13 +38,6 @@ class AppContext:
     day_uncertainty: dict[str, tuple[datetime, float, float]] = field(default_factory=dict)
     # recent sign-in attempts per name and per client address, in this process only (services.auth)
     sign_in_attempts: Attempts = field(default_factory=Attempts)
-    # where model files are written and fetched from (Settings.artifact_store); serving resolves versions through it
-    artifacts: ArtifactStore = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.artifacts = artifact_store(self.settings, self.engine)
-        if self.scorers.store is None:
-            self.scorers.store = self.artifacts
 
     def now(self) -> datetime:
         return self.clock()
@@ -68,4 +59,4 @@ def bootstrap(settings: Settings, registry: Registry | None = None, engine: Engi
         registry.load_modules(settings.model_modules)
         registry.freeze()
     return AppContext(settings=settings, engine=engine or make_engine(settings.database_url), registry=registry,
-                      scorers=ScorerCache(runtime=OrtRuntime.from_settings(settings)))
+                      scorers=ScorerCache(threads=settings.ort_threads))

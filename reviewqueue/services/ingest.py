@@ -156,6 +156,7 @@ def _store_fresh(
             "model_name": spec.name, "external_id": event["external_id"], "version_id": current.id,
             "score": score, "route": route.value, "audited": audited, "features": event["features"],
             "context": event["context"], "correlation_key": None if correlation is None else str(correlation),
+            "subject": _subject(spec, event["context"]),
             "policy_version": policy_version, "selection_probability": 1.0 if route == Route.REVIEW else 0.0,
             "shadow_version_id": shadow.id if shadow_score is not None and shadow else None,
             "shadow_score": shadow_score, "created_at": now,
@@ -177,6 +178,12 @@ def _store_fresh(
                                         model_version=current.version, duplicate=False)
         for r in rows
     }
+
+
+def _subject(spec: ModelSpec, context: dict[str, Any]) -> str | None:
+    """Whom the event is about (its history key's value, at most 200 characters), for the related history."""
+    value = context.get(spec.history_key) if spec.history_key else None
+    return None if value is None else str(value)[:200]
 
 
 def _shadow_scores(ctx: AppContext, spec: ModelSpec, shadow: StoredVersion | None,

@@ -1,5 +1,5 @@
-"""Queues: overview, claim next (one atomic statement), renew, release or escalate a lease, show an item with its
-explanation."""
+"""Queues: overview, claim next (one atomic statement) or one named item (a deep link), renew, release or escalate
+a lease, show an item with its explanation."""
 
 from __future__ import annotations
 
@@ -135,24 +135,72 @@ def claim_next(ctx: AppContext, actor: Actor, queue: str) -> ItemOut | None:
         if claim is None:
             metrics.CLAIMS.labels(queue, "empty").inc()
             return None
-        if not claim.already_held:
-            log.info("item claimed", extra={"action": "item_claimed", "item_id": claim.item_id, "actor": actor.name})
         try:
-            shown = _shown(ctx, actor, claim.view, claim.item_id, claim.lease_token)
+            shown = _answer(ctx, actor, claim)
         except Unshowable:
             continue  # quarantined: claim the next one
-        except Exception:
-            with ctx.engine.begin() as conn:
-                items.release_item_lease(conn, claim.item_id, actor.id, claim.lease_token, ctx.now())
-            raise
         metrics.CLAIMS.labels(queue, "item").inc()
         return shown
     raise Conflict(f"queue {queue!r}: the last {CLAIM_SKIPS} items claimed could not be shown and were "
                    "quarantined; claim again")
 
 
-def claim_in_transaction(ctx: AppContext, conn: Connection, principal_id: int, queue: str) -> Claim | None:
-    """The statements of one claim, in the caller's transaction (bench/claim.py times exactly these)."""
+def _answer(ctx: AppContext, actor: Actor, claim: Claim) -> ItemOut:
+    """The claimed item as the reviewer sees it; Unshowable once quarantined. A failure that is not the item's
+    (the database away) gives the lease back: the reviewer never holds an item they were not shown."""
+    if not claim.already_held:
+        log.info("item claimed", extra={"action": "item_claimed", "item_id": claim.item_id, "actor": actor.name})
+    try:
+        return _shown(ctx, actor, claim.view, claim.item_id, claim.lease_token)
+    except Unshowable:
+        raise
+    except Exception:
+        with ctx.engine.begin() as conn:
+            items.release_item_lease(conn, claim.item_id, actor.id, claim.lease_token, ctx.now())
+        raise
+
+
+def claim_item(ctx: AppContext, actor: Actor, item_id: int) -> ItemOut:
+    """Lease one named item to the actor (a deep link), exactly as claim-next would take it: the same held
+    lookup (the item you already hold comes back; holding another of its queue is 409), release and four-eyes
+    holds, lease and quarantine. 404 for an unknown item and for one on a queue you may not read (its existence
+    is not told), 403 if you may read but not review its queue, 409 when it is not pending for you (decided,
+    held by someone else, or one you released or voted on a moment ago)."""
+    with ctx.read() as conn:
+        target = items.decision_target(conn, item_id)
+    if target is None or not allowed(actor, Permission.ITEMS_READ, target.queue):
+        raise NotFound(f"item {item_id} not found", field="item_id")
+    authorize(actor, Permission.ITEMS_REVIEW, target.queue)
+    with ctx.engine.begin() as conn:
+        claim = claim_in_transaction(ctx, conn, actor.id, target.queue, item_id)
+        view = items.item_view(conn, item_id) if claim is None else None
+    if claim is None:
+        raise Conflict(f"item {item_id} cannot be claimed: {_not_claimable(view, actor)}", field="item_id")
+    try:
+        return _answer(ctx, actor, claim)
+    except Unshowable as exc:
+        raise Conflict(f"item {item_id} cannot be shown ({exc.reason}); it was quarantined",
+                       field="item_id") from None
+
+
+def _not_claimable(view: ItemView | None, actor: Actor) -> str:
+    """Why a named item's claim took nothing, in words for the reviewer."""
+    if view is None:
+        return "it no longer exists"
+    if view.status == ItemStatus.DECIDED:
+        return "it is already decided"
+    if view.status == ItemStatus.CLAIMED:
+        return ("your lease on it ran out; open it again in a moment" if view.claimed_by == actor.id
+                else "another reviewer is working on it")
+    if view.status == ItemStatus.PENDING:
+        return "you released it or voted on it a moment ago; another reviewer decides it"
+    return f"it is {view.status}"
+
+
+def claim_in_transaction(ctx: AppContext, conn: Connection, principal_id: int, queue: str,
+                         item_id: int | None = None) -> Claim | None:
+    """The statements of one claim, in the caller's transaction (bench/claim.py times exactly these).
+    ``item_id``: claim that item only (a deep link), under the same sweep, held lookup, holds and lease."""
     now = ctx.now()
     if _sweep_due(ctx, now):
         items.release_expired_item_leases(conn, now)
@@ -160,8 +208,15 @@ def claim_in_transaction(ctx: AppContext, conn: Connection, principal_id: int, q
     if held is not None:
         # The reviewer already holds one (a reload, a second tab, or a reply lost to a network error after
         # the claim committed): give it back rather than leasing a second item that nobody sees.
+        if item_id is not None and held.id != item_id:
+            raise Conflict(f"you hold item {held.id} of queue {queue!r}: decide or release it before taking "
+                           f"item {item_id}", field="item_id")
         return Claim(held.id, held.lease_token, True, items.item_view(conn, held.id))
     token = secrets.token_hex(16)
+    if item_id is not None:
+        wanted = items.claim_this_item(conn, item_id, queue, principal_id, token, now, ctx.settings.lease_seconds,
+                                       skipped)
+        return Claim(wanted.id, token, False, items.item_view(conn, wanted.id)) if wanted else None
     claimed = None
     if _reserved_for_audit(ctx, queue):
         claimed = items.claim_oldest_of_kind(conn, queue, "audit", principal_id, token, now,

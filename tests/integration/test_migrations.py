@@ -179,19 +179,28 @@ def test_0010_downgrades_to_0009_and_back(tmp_path):
     upgrade(url)
 
 
-def test_artifact_store_tables(database_url):
-    """0013: artifacts (key, sha256, size, chunk count) and artifact_chunks (key, seq, content) for the database
-    artifact store."""
+def test_prediction_subject_and_its_history_indexes(database_url):
+    """0009: predictions.subject (the model's history key's value) with ix_predictions_subject (model, subject,
+    id) for the triage page's same-customer list; ix_decisions_actor (actor, id) for "my decisions"."""
     engine = make_engine(database_url)
     with engine.connect() as conn:
-        artifacts = {c["name"] for c in inspect(conn).get_columns("artifacts")}
-        chunks = {c["name"] for c in inspect(conn).get_columns("artifact_chunks")}
-        keys = inspect(conn).get_pk_constraint("artifact_chunks")["constrained_columns"]
-    assert artifacts == {"key", "sha256", "size", "chunks", "created_at"}
-    assert chunks == {"key", "seq", "content"} and keys == ["key", "seq"]
+        columns = {c["name"]: c for c in inspect(conn).get_columns("predictions")}
+        prediction_indexes = {ix["name"]: ix for ix in inspect(conn).get_indexes("predictions")}
+        decision_indexes = {ix["name"]: ix for ix in inspect(conn).get_indexes("decisions")}
+    assert columns["subject"]["nullable"]
+    assert prediction_indexes["ix_predictions_subject"]["column_names"] == ["model_name", "subject", "id"]
+    assert decision_indexes["ix_decisions_actor"]["column_names"] == ["actor", "id"]
     engine.dispose()
 
 
-def test_0013_downgrades_to_0012_and_back(tmp_path):
-    url = f"sqlite:///{tmp_path / 'm13.db'}"
+def test_0009_downgrades_to_0008_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm9.db'}"
+    upgrade(url)
+    downgrade(url, "0008")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert "subject" not in {c["name"] for c in inspect(conn).get_columns("predictions")}
+        assert "ix_decisions_actor" not in {ix["name"] for ix in inspect(conn).get_indexes("decisions")}
+        assert "ix_predictions_correlation" in {ix["name"] for ix in inspect(conn).get_indexes("predictions")}
+    engine.dispose()
     upgrade(url)
