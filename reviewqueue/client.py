@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter
 
-from reviewqueue import errors
+from reviewqueue import errors, schemas
 from reviewqueue.schemas import (
     ActionCounts,
     ActionOut,
@@ -306,3 +306,37 @@ class Client:
         except httpx.HTTPError:
             return False
 
+    # operations: routing-policy versions, threshold what-if, reviewer statistics, queue health
+    def routing_policies(self, model: str) -> schemas.RoutingPoliciesOut:
+        return self._call("GET", f"/v1/models/{model}/routing-policies",  # type: ignore[no-any-return]
+                          schemas.RoutingPoliciesOut)
+
+    def apply_routing_policy(self, model: str, review_low: float, review_high: float, reason: str,
+                             audit_fraction: float | None = None) -> schemas.RoutingPolicyOut:
+        """Admin: route the model's next predictions with these thresholds (a new, recorded policy version)."""
+        body = {"review_low": review_low, "review_high": review_high, "audit_fraction": audit_fraction,
+                "reason": reason}
+        return self._call("POST", f"/v1/models/{model}/routing-policies",  # type: ignore[no-any-return]
+                          schemas.RoutingPolicyOut, json=body)
+
+    def activate_routing_policy(self, model: str, version: int, reason: str) -> schemas.RoutingPolicyOut:
+        return self._call("POST", f"/v1/models/{model}/routing-policies/{version}/activate",  # type: ignore[no-any-return]
+                          schemas.RoutingPolicyOut, json={"reason": reason})
+
+    def rollback_routing_policy(self, model: str, reason: str) -> schemas.RoutingPolicyOut:
+        """Admin: back to the decorator's policy."""
+        return self._call("POST", f"/v1/models/{model}/routing-policies/rollback",  # type: ignore[no-any-return]
+                          schemas.RoutingPolicyOut, json={"reason": reason})
+
+    def what_if(self, model: str, review_low: float, review_high: float, days: int = 7) -> schemas.WhatIfOut:
+        params = {"review_low": review_low, "review_high": review_high, "days": days}
+        return self._call("GET", f"/v1/models/{model}/what-if",  # type: ignore[no-any-return]
+                          schemas.WhatIfOut, params=params)
+
+    def reviewer_stats(self, model: str, days: int = 7) -> schemas.ReviewersOut:
+        return self._call("GET", f"/v1/models/{model}/reviewer-stats",  # type: ignore[no-any-return]
+                          schemas.ReviewersOut, params={"days": days})
+
+    def queue_health(self, model: str, days: int = 2, step: str = "hour") -> schemas.QueueHealthOut:
+        return self._call("GET", f"/v1/models/{model}/queue-health",  # type: ignore[no-any-return]
+                          schemas.QueueHealthOut, params={"days": days, "step": step})

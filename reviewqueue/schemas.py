@@ -557,3 +557,115 @@ class ReplayOut(Out):
     replayed: int = Field(description="sent back to pending (0 on a dry run)")
     dry_run: bool
     action_ids: list[str] = Field([], description="the replayed actions, oldest first")
+
+
+# --- operations (issue 11 point 6): routing-policy versions, threshold what-if, reviewers, queue health --------
+
+class RoutingPolicyIn(Strict):
+    """A new routing-policy version for a model: thresholds in [0, 1] with review_low ≤ review_high."""
+
+    review_low: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    review_high: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    audit_fraction: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False,
+                                         description="default: the policy routing now")
+    reason: SafeStr = Field(min_length=1, max_length=2000, description="why (recorded with who and when)")
+
+
+class PolicyChangeIn(Strict):
+    reason: SafeStr = Field(min_length=1, max_length=2000, description="why (recorded with who and when)")
+
+
+class RoutingPolicyOut(Out):
+    model: str
+    version: int | None = Field(description="the stored version's number; None for the decorator's policy")
+    source: str = Field(description="'stored' (applied by an admin) or 'decorator' (the model's code)")
+    review_low: float
+    review_high: float
+    audit_fraction: float
+    policy_version: str = Field(description="what each prediction it routes records")
+    actor: str | None = None
+    reason: str | None = None
+    active: bool
+    created_at: datetime | None = None
+    evidence: dict[str, Any] = Field({}, description="the what-if figures it was applied on")
+
+
+class RoutingPoliciesOut(Out):
+    model: str
+    active: RoutingPolicyOut = Field(description="the policy routing the model's next predictions")
+    decorator: RoutingPolicyOut = Field(description="the model's own policy: what a rollback returns to")
+    versions: list[RoutingPolicyOut] = Field(description="stored versions, newest first")
+    staleness_seconds: float = Field(description="how long another process may keep routing with the previous "
+                                                 "policy after a change")
+
+
+class ProportionOut(Out):
+    value: float | None
+    low: float | None = Field(description="95% interval, lower end")
+    high: float | None = Field(description="95% interval, upper end")
+    n: int = Field(description="observations in the denominator")
+    n_effective: float = Field(description="Kish effective size after the 1/π weights (n when unweighted)")
+
+
+class ThresholdPoint(Out):
+    threshold: float
+    at_or_above_per_day: float = Field(description="predictions per day scoring at or above the threshold")
+
+
+class WhatIfOut(Out):
+    model: str
+    champion_version: int
+    days: int = Field(description="the window asked for")
+    observed_days: float = Field(description="the span of traffic volumes are divided by (≤ days)")
+    predictions: int = Field(description="champion predictions in the window")
+    labelled: int = Field(description="of them with a standing label")
+    review_low: float
+    review_high: float
+    audit_fraction: float
+    auto_flag_per_day: float
+    review_per_day: float
+    auto_pass_per_day: float
+    audits_per_day: float
+    human_per_day: float = Field(description="review band + audits")
+    recall: ProportionOut = Field(description="positives auto-flagged or reviewed, of all positives (1/π weighted)")
+    precision: ProportionOut = Field(description="auto-flags that are positive")
+    missed: ProportionOut = Field(description="auto-passes that are positive")
+    curve: list[ThresholdPoint] = Field(description="volume at or above each threshold, 0 to 1 by 0.01")
+    current: RoutingPolicyOut
+
+
+class ReviewerStatsOut(Out):
+    reviewer: str
+    decisions: int
+    decisions_per_day: float
+    votes: int = Field(description="four-eyes votes cast (they decide nothing alone)")
+    time_to_decision_n: int = Field(description="decisions with a claim time before them")
+    median_seconds: float | None = Field(description="claim → decision, median")
+    p90_seconds: float | None = Field(description="claim → decision, 90th percentile")
+    audit_agreement: ProportionOut = Field(description="audits where they kept the model's verdict")
+    vote_agreement: ProportionOut = Field(description="votes matching the round's final verdict")
+    overturned: ProportionOut = Field(description="decisions later reversed, or undone by someone else")
+    self_undone: int = Field(description="decisions they undid themselves (corrections, not overturns)")
+
+
+class ReviewersOut(Out):
+    model: str
+    since: datetime
+    until: datetime
+    days: float
+    reviewers: list[ReviewerStatsOut]
+
+
+class QueuePointOut(Out):
+    queue: str
+    at: datetime
+    open: int = Field(description="items created and not yet decided at that time (pending or held)")
+    oldest_age_seconds: float | None = Field(description="age of the oldest of them")
+
+
+class QueueHealthOut(Out):
+    since: datetime
+    until: datetime
+    step: str = Field(description="'hour' or 'day'")
+    queues: list[str]
+    points: list[QueuePointOut]

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(300, ge=5)
     # after a reviewer releases an item, their claims skip it this long (others may claim it at once)
     release_hold_seconds: int = Field(600, ge=0)
+    # how long a process routes with the routing policy it last read: another process's policy change (an admin
+    # applying thresholds) is seen within this many seconds (services.policies)
+    routing_policy_cache_seconds: float = Field(5.0, ge=0)
 
     # outbox and worker
     outbox_batch_size: int = Field(50, ge=1)

@@ -21,6 +21,7 @@ from reviewqueue.settings import Settings
 
 TABLES = ["votes", "labels", "outbox_actions", "decisions", "review_items", "predictions", "training_runs",
           "model_versions", "inbound_events", "api_tokens", "principals", "leases", "audit_log"]
+TABLES += ["routing_policies"]  # a model's stored routing policies: no foreign keys, cleaned in any order
 
 
 def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:

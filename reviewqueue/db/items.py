@@ -49,6 +49,10 @@ _CLAIMED: Any = literal_column("'claimed'")
 _NOT_SKIPPED: Any = items.c.id.not_in(bindparam("skipped", expanding=True))
 
 
+# When the claim began (a reviewer's time to decision, services.operations); a caller that passes none stores NULL.
+_CLAIMED_AT: Any = bindparam("claimed_at", value=None, type_=UTCDateTime(), required=False)
+
+
 def _claim_statement(queue_matches: Any, *more: Any) -> Any:
     best_pending = (
         select(items.c.id)
@@ -66,6 +70,7 @@ def _claim_statement(queue_matches: Any, *more: Any) -> Any:
             claimed_by=bindparam("principal_id"),
             lease_token=bindparam("lease_token"),
             lease_expires_at=bindparam("expires_at", type_=UTCDateTime()),
+            claimed_at=_CLAIMED_AT,
         )
         .returning(items.c.id)
     )
@@ -118,7 +123,8 @@ def _claim_oldest_of_kind_statement(*more: Any) -> Any:
         update(items)
         .where(items.c.id == oldest_of_kind, items.c.status == _PENDING)
         .values(status=ItemStatus.CLAIMED.value, claimed_by=bindparam("principal_id"),
-                lease_token=bindparam("lease_token"), lease_expires_at=bindparam("expires_at", type_=UTCDateTime()))
+                lease_token=bindparam("lease_token"), lease_expires_at=bindparam("expires_at", type_=UTCDateTime()),
+                claimed_at=_CLAIMED_AT)
         .returning(items.c.id)
     )
 
@@ -134,7 +140,8 @@ def claim_oldest_of_kind(
     """claim_oldest_of_kind: lease the oldest pending item of one kind (an audit) in a queue (ix_items_claim_kind),
     none of ``skipped``."""
     params: dict[str, Any] = {"in_queue": queue, "of_kind": kind, "principal_id": principal_id,
-                              "lease_token": lease_token, "expires_at": now + timedelta(seconds=lease_seconds)}
+                              "lease_token": lease_token, "expires_at": now + timedelta(seconds=lease_seconds),
+                              "claimed_at": now}
     if skipped:
         params["skipped"] = list(skipped)
     found = conn.execute(_CLAIM_OLDEST_OF_KIND_SKIPPING if skipped else _CLAIM_OLDEST_OF_KIND, params).first()
@@ -151,14 +158,15 @@ def claim_next_item(
     if skipped:
         found = conn.execute(_CLAIM_NEXT_SKIPPING, {
             "queues": list(queues), "skipped": list(skipped), "principal_id": principal_id,
-            "lease_token": lease_token, "expires_at": expires}).first()
+            "lease_token": lease_token, "expires_at": expires, "claimed_at": now}).first()
         return Claimed(found[0]) if found else None
     if conn.dialect.name == "postgresql" and len(queues) == 1:
         row = CLAIM_FROM_ONE_QUEUE.first(conn, {"queue": queues[0], "principal_id": principal_id,
-                                                "lease_token": lease_token, "expires_at": expires})
+                                                "lease_token": lease_token, "expires_at": expires,
+                                                "claimed_at": now})
         return Claimed(row[0]) if row else None
     params = {"queues": list(queues), "principal_id": principal_id, "lease_token": lease_token,
-              "expires_at": expires}
+              "expires_at": expires, "claimed_at": now}
     found = conn.execute(_CLAIM_NEXT, params).first()
     return Claimed(found[0]) if found else None
 

@@ -34,6 +34,8 @@ class Permission(StrEnum):
     USERS_MANAGE = "users.manage"  # everybody's tokens (list, issue, revoke), disable and enable principals
     AUDIT_READ = "audit.read"  # the audit log of admin acts
     DECISIONS_UNDO = "decisions.undo"  # undo or reverse a decision: your own (queue-scoped), an admin anyone's
+    POLICIES_APPLY = "policies.apply"  # apply, re-activate or roll back a model's routing thresholds (recorded)
+    REVIEWERS_READ = "reviewers.read"  # per-reviewer throughput, time to decision, agreement and overturn rates
 
 
 _EVERYTHING = frozenset(Permission)

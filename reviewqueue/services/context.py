@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from reviewqueue.db.engine import make_engine
 from reviewqueue.domain.throttle import Attempts
-from reviewqueue.registry import Registry
+from reviewqueue.registry import ModelSpec, Registry
 from reviewqueue.serving.scorers import ScorerCache
 from reviewqueue.settings import Settings
 
@@ -36,6 +36,9 @@ class AppContext:
     rng: random.Random = field(default_factory=random.Random)
     # per model: when its day of auto-decided uncertainty was last estimated, and the estimate (services.ingest)
     day_uncertainty: dict[str, tuple[datetime, float, float]] = field(default_factory=dict)
+    # per model: when its routing policy was last read (monotonic), the spec it was read for, that spec routed by
+    # it and the policy version predictions record (services.policies.routed)
+    routing_policies: dict[str, tuple[float, ModelSpec, ModelSpec, str]] = field(default_factory=dict)
     # recent sign-in attempts per name and per client address, in this process only (services.auth)
     sign_in_attempts: Attempts = field(default_factory=Attempts)
 

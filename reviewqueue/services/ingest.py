@@ -35,7 +35,7 @@ from reviewqueue.errors import BatchTooLarge, ValidationFailed
 from reviewqueue.features import check_storable, printable
 from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import PredictionOut
-from reviewqueue.services import authority
+from reviewqueue.services import authority, policies
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.payloads import action_payload, outbox_rows
 
@@ -140,13 +140,13 @@ def _store_fresh(
     ctx: AppContext, conn: Connection, spec: ModelSpec, current: Champion, shadow: StoredVersion | None,
     fresh: list[dict[str, Any]],
 ) -> dict[str, PredictionOut]:
+    spec, policy_version = policies.routed(ctx, conn, spec)  # the active routing-policy version (cached)
     scorer = ctx.scorers.get(spec, current.id, current.artifact_path, current.sha256)
     features = [e["features"] for e in fresh]
     scores = scorer.score(features)
     shadow_scores = _shadow_scores(ctx, spec, shadow, features)
     now = ctx.now()
     rows = []
-    policy_version = spec.policy_version
     for event, score, shadow_score in zip(fresh, scores, shadow_scores, strict=True):
         score = float(score)
         route = spec.routing.route(score)
