@@ -5,6 +5,7 @@ Errors come back as reviewqueue.errors classes, carrying the server's message an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -167,8 +168,19 @@ class Client:
     def runs(self, model: str) -> list[RunOut]:
         return self._call("GET", f"/v1/models/{model}/runs", list[RunOut])  # type: ignore[no-any-return]
 
-    def retrain(self, model: str) -> RunOut:
-        return self._call("POST", f"/v1/models/{model}/retrain", RunOut, timeout=600)  # type: ignore[no-any-return]
+    def retrain(self, model: str, wait: bool = True, timeout: float = 600, poll_seconds: float = 0.5) -> RunOut:
+        """Start a retrain; with ``wait``, poll the run until it ends (at most ``timeout`` seconds) and return it
+        finished, else return it running at once (``run(model, id)`` then shows its stage and progress)."""
+        run: RunOut = self._call("POST", f"/v1/models/{model}/retrain", RunOut)
+        deadline = time.monotonic() + timeout
+        while wait and run.status == "running" and time.monotonic() < deadline:
+            time.sleep(poll_seconds)
+            run = self.run(model, run.id)
+        return run
+
+    def run(self, model: str, run_id: int) -> RunOut:
+        """One training run: its stage and progress while running, its decision once finished."""
+        return self._call("GET", f"/v1/models/{model}/runs/{run_id}", RunOut)  # type: ignore[no-any-return]
 
     def promote(self, model: str, version: int, reason: str) -> RunOut:
         return self._call("POST", f"/v1/models/{model}/versions/{version}/promote",  # type: ignore[no-any-return]

@@ -343,6 +343,11 @@ class RunOut(Out):
     """The promotion decision in words, with its figures (e.g. "promoted: +0.031 AUC [+0.012, +0.050] on …")."""
     warnings: list[str] = []
     """What the fit reported (e.g. a ConvergenceWarning)."""
+    stage: str = ""
+    """While running: the stage it is in ("training", "evaluating", "exporting to ONNX" …); "done" or "failed"."""
+    progress: float | None = None
+    """While running: the fraction done, 0..1 (None for runs that train nothing)."""
+    model_name: str = ""
 
 
 class ModelOut(Out):

@@ -12,7 +12,8 @@ from reviewqueue.db.tables import runs_table
 from reviewqueue.domain.states import RunStatus
 from reviewqueue.schemas import RunOut
 
-__all__ = ["fail_run", "finish_run", "get_run", "insert_run", "last_used_label_id", "list_runs", "run_max_label_id"]
+__all__ = ["fail_run", "find_run", "finish_run", "get_run", "insert_run", "last_used_label_id", "list_runs",
+           "run_max_label_id", "set_progress"]
 
 
 def insert_run(
@@ -24,7 +25,7 @@ def insert_run(
         runs_table.insert().values(
             model_name=model_name, trigger=trigger, status=RunStatus.RUNNING, label_ids=label_ids,
             n_labels=len(label_ids), max_label_id=max_label_id, champion_version_id=champion_version_id,
-            champion_metrics={}, candidate_metrics={}, started_at=started_at,
+            champion_metrics={}, candidate_metrics={}, started_at=started_at, stage="starting", progress=0.0,
         ).returning(runs_table.c.id)
     ).scalar_one())
 
@@ -39,7 +40,7 @@ def finish_run(
     conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
         status=status, candidate_version_id=candidate_version_id, candidate_metrics=candidate_metrics,
         champion_metrics=champion_metrics, finished_at=finished_at, duration_seconds=duration_seconds,
-        decision=decision[:2000], warnings=list(warnings or []),
+        decision=decision[:2000], warnings=list(warnings or []), stage="done", progress=1.0,
     ))
 
 
@@ -47,7 +48,14 @@ def fail_run(conn: Connection, run_id: int, *, error: str, finished_at: datetime
     """fail_run: a run ends failed with its error (at most 4000 characters kept)."""
     conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
         status=RunStatus.FAILED, error=error[:4000], finished_at=finished_at, duration_seconds=duration_seconds,
+        stage="failed",
     ))
+
+
+def set_progress(conn: Connection, run_id: int, stage: str, fraction: float) -> None:
+    """set_progress: a running run's current stage (≤ 64 characters) and fraction done, clamped to 0..1."""
+    conn.execute(runs_table.update().where(runs_table.c.id == run_id, runs_table.c.status == RunStatus.RUNNING)
+                 .values(stage=stage[:64], progress=min(1.0, max(0.0, float(fraction)))))
 
 
 def run_max_label_id(conn: Connection, run_id: int) -> int | None:
@@ -67,7 +75,8 @@ def last_used_label_id(conn: Connection, model_name: str) -> int:
 _RUN_COLUMNS = (runs_table.c.id, runs_table.c.trigger, runs_table.c.status, runs_table.c.n_labels,
                 runs_table.c.candidate_version_id, runs_table.c.champion_version_id, runs_table.c.candidate_metrics,
                 runs_table.c.champion_metrics, runs_table.c.error, runs_table.c.started_at, runs_table.c.finished_at,
-                runs_table.c.duration_seconds, runs_table.c.decision, runs_table.c.warnings)
+                runs_table.c.duration_seconds, runs_table.c.decision, runs_table.c.warnings, runs_table.c.stage,
+                runs_table.c.progress, runs_table.c.model_name)
 
 
 def list_runs(conn: Connection, model_name: str, limit: int = 50) -> list[RunOut]:
@@ -80,3 +89,10 @@ def list_runs(conn: Connection, model_name: str, limit: int = 50) -> list[RunOut
 def get_run(conn: Connection, run_id: int) -> RunOut:
     """get_run: one run as the API shows it (the run must exist)."""
     return RunOut.model_validate(conn.execute(select(*_RUN_COLUMNS).where(runs_table.c.id == run_id)).one())
+
+
+def find_run(conn: Connection, model_name: str, run_id: int) -> RunOut | None:
+    """find_run: one run of this model as the API shows it, or None (no such run, or another model's)."""
+    row = conn.execute(select(*_RUN_COLUMNS).where(runs_table.c.id == run_id,
+                                                   runs_table.c.model_name == model_name)).first()
+    return RunOut.model_validate(row) if row is not None else None

@@ -42,7 +42,7 @@ from reviewqueue.db.versions import Champion
 from reviewqueue.domain.labels import best_label_per_prediction
 from reviewqueue.domain.promotion import Decision, Evidence, Sanity, decide
 from reviewqueue.domain.states import RunStatus, VersionStatus
-from reviewqueue.errors import Conflict, ReviewQueueError
+from reviewqueue.errors import Conflict, NotFound, ReviewQueueError
 from reviewqueue.evaluation import label_weights, paired_bootstrap, weighted_auc
 from reviewqueue.kinds import HOLDOUT_FRACTION, Fitted, LabelledData, ModelKind, Progress, kind_for, no_progress
 from reviewqueue.kinds.base import base_split
@@ -51,8 +51,9 @@ from reviewqueue.schemas import RunOut
 from reviewqueue.services.context import AppContext
 from reviewqueue.serving.sessions import sha256_file
 
-__all__ = ["FOLDS", "HOLDOUT_FRACTION", "LabelledData", "Progress", "RunResult", "collect_labels",
-           "get_run", "labels_since_last_run", "list_runs", "metrics_for", "train_version"]
+__all__ = ["FOLDS", "HOLDOUT_FRACTION", "LabelledData", "Progress", "RunResult", "StartedRun", "collect_labels",
+           "continue_run", "get_run", "labels_since_last_run", "list_runs", "metrics_for", "run_of_model",
+           "start_run", "train_version"]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,23 @@ def train_version(
     ctx: AppContext, spec: ModelSpec, trigger: str = "manual", progress: Progress = no_progress
 ) -> RunResult:
     """Train a candidate on base data + labels, judge it against the champion, promote only if the gate says so."""
+    return continue_run(ctx, spec, start_run(ctx, spec, trigger), progress)
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    """A run whose row and retrain lease are committed: what ``continue_run`` needs to train it."""
+
+    run_id: int
+    labelled: LabelledData
+    champion: Champion | None
+    cutoff: int
+    started: float  # time.monotonic() when it started
+
+
+def start_run(ctx: AppContext, spec: ModelSpec, trigger: str = "manual") -> StartedRun:
+    """Record a running run with exactly the labels it will use and take the model's retrain lease, in one
+    commit; Conflict (409) when a retrain of this model is already running (then nothing is recorded)."""
     started = time.monotonic()
     labelled = collect_labels(ctx, spec)
     lease = _retrain_lease(spec.name)
@@ -161,20 +179,27 @@ def train_version(
     except IntegrityError:  # PostgreSQL: a concurrent first retrain inserted the lease row a moment before
         with ctx.engine.connect() as conn:
             raise _already_running(conn, spec.name, lease, ctx.now()) from None
-    holder = f"run {run_id}"
+    return StartedRun(run_id, labelled, champion, cutoff, started)
+
+
+def continue_run(ctx: AppContext, spec: ModelSpec, run: StartedRun, progress: Progress = no_progress) -> RunResult:
+    """Train, judge and record a started run; releases its lease whatever happens. Each step renews the lease
+    and writes the step and its fraction on the run's row (what GET …/runs/{id} shows while it runs)."""
+    lease, holder, run_id = _retrain_lease(spec.name), f"run {run.run_id}", run.run_id
 
     def renewing(step: str, fraction: float) -> None:
         with ctx.engine.begin() as conn:
             lease_queries.acquire_lease(conn, lease, holder, ctx.now(), RETRAIN_LEASE_SECONDS)
+            run_queries.set_progress(conn, run_id, step, fraction)
         progress(step, fraction)
 
     try:
-        return _train_and_decide(ctx, spec, run_id, labelled, champion, cutoff, started, renewing)
+        return _train_and_decide(ctx, spec, run_id, run.labelled, run.champion, run.cutoff, run.started, renewing)
     except Exception as exc:  # the champion keeps serving; the failure is recorded and shown
         log.exception("training run failed", extra={"action": "training_failed", "run_id": run_id})
         with ctx.engine.begin() as conn:
             run_queries.fail_run(conn, run_id, error=f"{type(exc).__name__}: {exc}", finished_at=ctx.now(),
-                                 duration_seconds=time.monotonic() - started)
+                                 duration_seconds=time.monotonic() - run.started)
         return RunResult(run_id, RunStatus.FAILED, None, False, {}, {}, error=str(exc))
     finally:
         with ctx.engine.begin() as conn:
@@ -409,3 +434,12 @@ def get_run(ctx: AppContext, run_id: int) -> RunOut:
     """One run as the API shows it."""
     with ctx.read() as conn:
         return run_queries.get_run(conn, run_id)
+
+
+def run_of_model(ctx: AppContext, model_name: str, run_id: int) -> RunOut:
+    """One run of this model, with its stage and progress while it runs; NotFound naming the run otherwise."""
+    with ctx.read() as conn:
+        run = run_queries.find_run(conn, model_name, run_id)
+    if run is None:
+        raise NotFound(f"model {model_name!r} has no training run {run_id}", field="run_id")
+    return run

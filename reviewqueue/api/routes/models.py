@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 
 from reviewqueue.api.deps import Ctx, CurrentActor, DbId
 from reviewqueue.domain.permissions import Permission, authorize
@@ -48,15 +48,23 @@ def list_runs(model: str, ctx: Ctx, actor: CurrentActor) -> list[RunOut]:
     return training.list_runs(ctx, model)
 
 
-@router.post("/{model}/retrain", response_model=RunOut)
-def retrain(model: str, ctx: Ctx, actor: CurrentActor) -> RunOut:
-    """Retrain now on base data + labels; promoted only if not worse than the champion."""
+@router.post("/{model}/retrain", response_model=RunOut, status_code=202)
+def retrain(model: str, ctx: Ctx, actor: CurrentActor, background: BackgroundTasks) -> RunOut:
+    """Start a retrain on base data + labels and answer at once (202) with the running run; poll
+    GET …/runs/{run_id} for its stage and progress, then its decision. 409 while one of this model runs."""
     authorize(actor, Permission.MODELS_RETRAIN)
     spec = ctx.registry.model(model)
-    result = training.train_version(ctx, spec, trigger="manual")
-    audit.record_now(ctx, actor, "model.retrain", f"model:{model}",
-                     {"run_id": result.run_id, "status": str(result.status), "promoted": result.promoted})
-    return training.get_run(ctx, result.run_id)
+    started = training.start_run(ctx, spec, trigger="manual")
+    audit.record_now(ctx, actor, "model.retrain", f"model:{model}", {"run_id": started.run_id, "status": "started"})
+    background.add_task(training.continue_run, ctx, spec, started)  # after the response, in this process
+    return training.get_run(ctx, started.run_id)
+
+
+@router.get("/{model}/runs/{run_id}", response_model=RunOut)
+def get_run(model: str, run_id: DbId, ctx: Ctx, actor: CurrentActor) -> RunOut:
+    """One training run: while running, its stage and fraction done; then its decision in words."""
+    authorize(actor, Permission.VERSIONS_READ)
+    return training.run_of_model(ctx, model, run_id)
 
 
 @router.post("/{model}/versions/{version}/promote", response_model=RunOut)
