@@ -85,3 +85,20 @@ def test_any_text_comes_back_escaped_and_whole(text: str, raw: list[tuple[int, i
     assert unwrap(box) == html.escape(text)
     outside_our_tags = re.sub(r"^<div[^>]*>|</div>$", "", SPAN.sub("", box))
     assert "<" not in outside_our_tags and ">" not in outside_our_tags
+
+
+def test_stop_words_are_never_highlighted_charted_or_listed() -> None:
+    text = "The pain and the plan. I want THE end"
+    words = [word(text, "The", 3.0), word(text, "the", 2.5, occurrence=0), word(text, "plan", 1.2),
+             word(text, "I", 0.9), word(text, "THE", 0.8), word(text, "end", -0.5)]
+    box = highlight.highlight_html(text, words, "text")
+    assert [w for *_, w in SPAN.findall(box)] == ["plan", "end"]
+    assert unwrap(box) == html.escape(text)  # the stop-words are still there, as plain text
+    assert [r["feature"] for r in highlight.word_rows(words)] == ["plan", "end"]
+    top = highlight.top_words_html(words)
+    assert "<b>plan</b>" in top and "<b>end</b>" in top and ">the<" not in top.lower()
+    assert highlight.is_stop_word("the") and highlight.is_stop_word("The,") and not highlight.is_stop_word("pills")
+    # scikit-learn lists these too, but they carry the meaning of a message: kept
+    assert not any(highlight.is_stop_word(w) for w in ("not", "never", "nothing", "nobody", "alone", "empty"))
+    only_stop = [word(text, "The", 3.0)]
+    assert "No single word moves the score much" in highlight.top_words_html(only_stop)
