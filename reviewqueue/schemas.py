@@ -173,6 +173,8 @@ class VerdictEffects(Out):
     irreversible: bool = Field(description="some action of it cannot be undone once delivered")
     label: str = Field(description="for its button, e.g. 'Fraud — refunds $954.14, irreversible'")
     reviewers: int = Field(1, description="agreeing reviewers it needs on this event before it acts (four-eyes)")
+    preview: str = Field("", description="everything it will do on this event, and whether it can be undone, e.g. "
+                         "'refunds $954.14 on ch_1 (irreversible), posts to #fraud-alerts · undo within 30 s'")
 
 
 class VoteOut(Out):

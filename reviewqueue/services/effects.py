@@ -5,6 +5,7 @@ and on each item, where the amounts are the event's ("Fraud — refunds $954.14,
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,42 @@ def _summary(action: ActionSpec, event: Mapping[str, Any] | None) -> str:
     return verb
 
 
+_STATEMENT = re.compile(r"^\s*(update|insert\s+into|delete\s+from)\s+([A-Za-z_][\w.]*)", re.IGNORECASE)
+_SQL_VERBS = {"update": "updates", "insert": "inserts into", "delete": "deletes from"}
+
+
+def _detail(action: ActionSpec, event: Mapping[str, Any] | None) -> str:
+    """The action on this event, with its target: "refunds $954.14 on ch_1", "updates users (user_id u7)"."""
+    said = _summary(action, event)
+    if event is None:
+        return said
+    if action.connector == "stripe_refund":
+        charge = _at(action.params.get("charge"), event)
+        return f"{said} on {charge}" if charge is not None else said
+    if action.connector == "sql":
+        statement = _STATEMENT.match(str(action.params.get("statement", "")))
+        binds = action.params.get("bind") or {}
+        values = [f"{name} {_at(path, event)}" for name, path in binds.items()
+                  if "." in str(path) and _at(path, event) is not None]
+        target = f"{_SQL_VERBS[statement.group(1).split()[0].lower()]} {statement.group(2)}" if statement else said
+        return f"{target} ({', '.join(values)})" if values else target
+    return said
+
+
+def _preview(spec: ModelSpec, verdict: str, event: Mapping[str, Any] | None, needs: str) -> str:
+    """One line for the verdict's button: every action with its target, which cannot be undone, the undo window
+    (or that it fires at once), and four-eyes."""
+    actions = spec.verdicts.get(verdict, [])
+    if not actions:
+        return " · ".join(["records the verdict only, nothing fires", *([needs] if needs else [])])
+    said = ", ".join(_detail(a, event) + (" (irreversible)" if a.irreversible else "") for a in actions)
+    window = spec.undo_window(verdict)
+    when = f"undo within {window:g} s" if window > 0 else "fires at once"
+    if not any(a.irreversible for a in actions):
+        when += ", reversible later"
+    return " · ".join([said, when, *([needs] if needs else [])])
+
+
 def _reviewers(spec: ModelSpec, verdict: str, event: Mapping[str, Any] | None) -> tuple[int, str]:
     """How many agreeing reviewers the verdict needs on this event, and how its button says so ("" for one)."""
     rule = spec.four_eyes.get(verdict)
@@ -71,5 +108,6 @@ def verdict_effects(spec: ModelSpec, event: Mapping[str, Any] | None = None) -> 
         said += [needs] if needs else []
         label = verdict.capitalize() + (" — " + "; ".join(said) if said else "")
         out.append(VerdictEffects(verdict=verdict, undo_seconds=spec.undo_window(verdict), actions=effects,
-                                  irreversible=bool(irreversible), label=label, reviewers=reviewers))
+                                  irreversible=bool(irreversible), label=label, reviewers=reviewers,
+                                  preview=_preview(spec, verdict, event, needs)))
     return out

@@ -63,6 +63,17 @@ def test_the_fraud_buttons_say_what_cannot_be_undone_before_the_decision():
     assert effects["legit"].label == "Legit"
 
 
+def test_each_verdict_previews_every_action_with_its_target_and_whether_it_can_be_undone():
+    event = {"features": {"amount": 954.14}, "context": {"charge_id": "ch_9", "user_id": "u_7", "currency": "usd"}}
+    effects = {v.verdict: v for v in verdict_effects(fraud_spec(), event)}
+    assert effects["fraud"].preview == ("refunds $954.14 on ch_9 (irreversible), posts to #fraud-alerts, "
+                                        "updates users (user_id u_7), sends a webhook · undo within 30 s")
+    assert effects["legit"].preview == "sends a webhook · fires at once, reversible later"
+    # without an event (the model's description) it speaks generally
+    general = {v.verdict: v for v in verdict_effects(fraud_spec())}
+    assert general["fraud"].preview.startswith("refunds the event's amount (irreversible), posts to #fraud-alerts")
+
+
 def test_an_undo_wins_only_while_every_action_waits():
     end = T0 + timedelta(seconds=30)
     assert undo_refusal(T0, T0, end, delivered=0, actions=4) is None
