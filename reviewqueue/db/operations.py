@@ -142,7 +142,7 @@ class ReviewerDecision(NamedTuple):
 
 
 def reviewer_decisions(conn: Connection, model_name: str, since: datetime, until: datetime) -> list[ReviewerDecision]:
-    """reviewer_decisions: people's decisions on a model's predictions made in [since, until), with their item's
+    """reviewer_decisions: people's decisions on a model's predictions made in [since, until], with their item's
     claim time and kind, the model's own verdict on the same prediction, and whether they were undone or reversed."""
     automatic = decisions.alias("automatic")
     rows = conn.execute(
@@ -153,7 +153,7 @@ def reviewer_decisions(conn: Connection, model_name: str, since: datetime, until
         .outerjoin(automatic, and_(automatic.c.prediction_id == decisions.c.prediction_id,
                                    automatic.c.source == DecisionSource.MODEL.value))
         .where(predictions.c.model_name == model_name, decisions.c.source == DecisionSource.REVIEWER.value,
-               decisions.c.created_at >= since, decisions.c.created_at < until)
+               decisions.c.created_at >= since, decisions.c.created_at <= until)
         .order_by(decisions.c.id))
     return [ReviewerDecision._make(r) for r in rows]
 
@@ -165,13 +165,13 @@ class ReviewerVote(NamedTuple):
 
 
 def reviewer_votes(conn: Connection, model_name: str, since: datetime, until: datetime) -> list[ReviewerVote]:
-    """reviewer_votes: four-eyes votes cast on a model's items in [since, until), with the round's final verdict."""
+    """reviewer_votes: four-eyes votes cast on a model's items in [since, until], with the round's final verdict."""
     rows = conn.execute(
         select(votes.c.actor, votes.c.verdict, decisions.c.verdict)
         .join(items, items.c.id == votes.c.item_id)
         .join(predictions, predictions.c.id == items.c.prediction_id)
         .outerjoin(decisions, decisions.c.id == votes.c.decision_id)
-        .where(predictions.c.model_name == model_name, votes.c.created_at >= since, votes.c.created_at < until)
+        .where(predictions.c.model_name == model_name, votes.c.created_at >= since, votes.c.created_at <= until)
         .order_by(votes.c.id))
     return [ReviewerVote._make(r) for r in rows]
 
