@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "dev", "dev-secret", "secret", "whsec_dev"}
@@ -40,10 +40,30 @@ def module_list(value: Any) -> Any:
     return list(dict.fromkeys(names))  # each module once, in the order given
 
 
+def provider_list(value: Any) -> Any:
+    """``REVIEWQUEUE_ORT_PROVIDERS`` as a comma list or a JSON list of ONNX Runtime provider names; empty = unset."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list ({exc.msg}); or write provider names separated by commas, "
+                                 "e.g. CUDAExecutionProvider,CPUExecutionProvider") from None
+        else:
+            value = text.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError("a list of provider names, e.g. CUDAExecutionProvider,CPUExecutionProvider")
+    names = list(dict.fromkeys(v.strip() for v in value if v.strip()))
+    return names or None
+
+
 class Settings(BaseSettings):
     """reviewqueue's configuration. Every field is ``REVIEWQUEUE_<FIELD>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="REVIEWQUEUE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="REVIEWQUEUE_", extra="ignore", populate_by_name=True)
 
     environment: Literal["dev", "test", "prod"] = "dev"
     database_url: str = "sqlite:///var/reviewqueue.db"
@@ -108,9 +128,16 @@ class Settings(BaseSettings):
     inbound_webhook_secret: SecretStr | None = None  # Standard Webhooks secret business systems sign events with
     ui_base_url: str = "http://127.0.0.1:8501"
 
-    # serving: ONNX Runtime intra-op threads per session; 0 = auto (cores // 2, at least 1), since the API and
-    # the worker share a small machine's cores
-    ort_threads: int = Field(0, ge=0)
+    # serving (and training-time evaluation, bench-model): ONNX Runtime execution providers in order of preference,
+    # e.g. CUDAExecutionProvider,CPUExecutionProvider (a comma list or a JSON list); unset = the version's applied
+    # serving config (`reviewqueue bench-model --apply`), else CUDA when this build has it, then CPU.
+    # A provider this onnxruntime build lacks is refused at start, naming the `reviewqueue[gpu]` extra.
+    ort_providers: Annotated[list[str] | None, NoDecode] = None
+    # intra-op threads per session; 0 = the version's applied serving config, else auto (cores // 2, at least 1:
+    # the API and the worker share a small machine's cores). REVIEWQUEUE_ORT_THREADS is the older name.
+    ort_intra_op_threads: int = Field(0, ge=0, validation_alias=AliasChoices(
+        "REVIEWQUEUE_ORT_INTRA_OP_THREADS", "REVIEWQUEUE_ORT_THREADS"))
+
 
     # the UI's demo extras, set by `reviewqueue run`
     sandbox_url: str | None = None  # the local Slack/webhook sink whose messages the Sandbox page shows
@@ -121,6 +148,11 @@ class Settings(BaseSettings):
     @classmethod
     def _module_list(cls, value: Any) -> Any:
         return module_list(value)
+
+    @field_validator("ort_providers", mode="before")
+    @classmethod
+    def _provider_list(cls, value: Any) -> Any:
+        return provider_list(value)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # numpy and pandas load only where a model is trained or scor
     import numpy as np
     import pandas as pd
 
+    from reviewqueue.serving.providers import OrtRuntime
+
 __all__ = ["HOLDOUT_FRACTION", "Artifact", "Fitted", "LabelledData", "ModelKind", "Progress", "Scorer",
            "base_split", "fit_estimator", "no_progress"]
 
@@ -162,8 +164,10 @@ class ModelKind(Protocol):
         """The served files of a fitted model (``frame``: what it was trained on, for references/fingerprint)."""
         ...
 
-    def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame) -> np.ndarray:
-        """A stored version's ONNX scores on raw rows (feature columns)."""
+    def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame,
+                      runtime: OrtRuntime | None = None) -> np.ndarray:
+        """A stored version's ONNX scores on raw rows (feature columns), on ``runtime``'s providers and threads
+        (serving's: training passes ``ctx.scorers.runtime``; None = auto)."""
         ...
 
     def load_scorer(self, spec: ModelSpec, artifact_path: Path, sha256: str, providers: Sequence[str],

@@ -17,6 +17,7 @@ from skl2onnx import to_onnx
 
 from reviewqueue.kinds.base import Artifact, Fitted, base_split, fit_estimator
 from reviewqueue.registry import ModelSpec
+from reviewqueue.serving.providers import OrtRuntime
 from reviewqueue.serving.sessions import load_session, predict_positive
 
 __all__ = ["TABULAR", "TabularKind", "TabularScorer", "base_split", "concat", "encode_frame", "export_onnx",
@@ -29,9 +30,9 @@ def export_onnx(estimator: Any, n_features: int) -> bytes:
     return bytes(onx.SerializeToString())
 
 
-def score_onnx(model_bytes_or_path: bytes | str, matrix: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(model_bytes_or_path, providers=["CPUExecutionProvider"])
-    return predict_positive(session, matrix)
+def score_onnx(model_bytes_or_path: bytes | str, matrix: np.ndarray, runtime: OrtRuntime | None = None) -> np.ndarray:
+    """P(positive) from an ONNX model on the configured providers and threads (auto when none given)."""
+    return predict_positive((runtime or OrtRuntime()).session(model_bytes_or_path), matrix)
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -117,11 +118,12 @@ class TabularKind:
             lineage={"n_train_rows": len(frame), "estimator": type(fitted.model).__name__},
         )
 
-    def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame) -> np.ndarray:
+    def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame,
+                      runtime: OrtRuntime | None = None) -> np.ndarray:
         if rows.empty:
             return np.empty((0,), dtype=np.float64)
         matrix = np.asarray(spec.features.encode(rows[spec.features.names].to_dict("records")), dtype=np.float32)
-        return score_onnx(artifact_path, matrix)
+        return score_onnx(artifact_path, matrix, runtime)
 
     def load_scorer(self, spec: ModelSpec, artifact_path: Path, sha256: str, providers: Sequence[str],
                     threads: int) -> TabularScorer:

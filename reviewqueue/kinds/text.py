@@ -21,6 +21,7 @@ import pandas as pd
 from reviewqueue.errors import ReviewQueueError
 from reviewqueue.kinds.base import Artifact, Fitted, fit_estimator
 from reviewqueue.registry import ModelSpec
+from reviewqueue.serving.providers import OrtRuntime
 from reviewqueue.text.graph import fuse_head
 from reviewqueue.text.serving import TextSession, session_options
 from reviewqueue.text.zero_shot import zero_shot_head
@@ -132,11 +133,15 @@ class TextKind:
                      **described},
         )
 
-    def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame) -> np.ndarray:
+    def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame,
+                      runtime: OrtRuntime | None = None) -> np.ndarray:
         texts = rows[spec.features.text_feature or ""].astype(str).tolist()
         if not texts:
             return np.empty((0,), dtype=np.float64)
-        return np.asarray(TextSession(Path(artifact_path).parent).score(texts), dtype=np.float64)
+        runtime = runtime or OrtRuntime()
+        session = TextSession(Path(artifact_path).parent, model_file=Path(artifact_path).name,
+                              providers=runtime.resolved_providers(), options=runtime.options())
+        return np.asarray(session.score(texts), dtype=np.float64)
 
     def load_scorer(self, spec: ModelSpec, artifact_path: Path, sha256: str, providers: Sequence[str],
                     threads: int) -> TextScorer:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from reviewqueue.db.engine import make_engine
 from reviewqueue.domain.throttle import Attempts
 from reviewqueue.registry import ModelSpec, Registry
+from reviewqueue.serving.providers import OrtRuntime
 from reviewqueue.serving.scorers import ScorerCache
 from reviewqueue.settings import Settings
 
@@ -62,4 +63,4 @@ def bootstrap(settings: Settings, registry: Registry | None = None, engine: Engi
         registry.load_modules(settings.model_modules)
         registry.freeze()
     return AppContext(settings=settings, engine=engine or make_engine(settings.database_url), registry=registry,
-                      scorers=ScorerCache(threads=settings.ort_threads))
+                      scorers=ScorerCache(runtime=OrtRuntime.from_settings(settings)))

@@ -302,7 +302,8 @@ def _judge(
         if holdout_scores is None:
             return _Judged(Sanity(None, converged=converged, detail=detail), None, {}, {}, {"evaluated_on": "none"})
         y = holdout_enc["label"].to_numpy()
-        champion_scores = (kind.score_version(spec, champion.artifact_path, base_holdout)
+        champion_scores = (kind.score_version(spec, champion.artifact_path, base_holdout,
+                                               ctx.scorers.runtime)
                            if champion is not None else None)
         return _compare(y, holdout_scores, champion_scores, None, on="held-out base rows", converged=converged,
                         detail=detail, lineage={"evaluated_on": "base holdout", "n_eval": len(y)},
@@ -322,7 +323,8 @@ def _judge(
     oof = (kind.score(spec, final, labels_enc) if not final.trained_on_labels
            else _out_of_fold(kind, spec, train_enc, labels_enc, y_all))
     weights = label_weights(labels["pi"].to_numpy()[fresh])
-    champion_scores = (kind.score_version(spec, champion.artifact_path, labels[fresh]) if champion is not None
+    champion_scores = (kind.score_version(spec, champion.artifact_path, labels[fresh],
+                                               ctx.scorers.runtime) if champion is not None
                        else None)
     return _compare(y_fresh, oof[fresh], champion_scores, weights, on="fresh labels", converged=converged,
                     detail=detail, lineage=lineage, confidence=spec.retrain.confidence)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from reviewqueue.kinds import Scorer, kind_for
 from reviewqueue.registry import ModelSpec
+from reviewqueue.serving.providers import OrtRuntime, ServingConfig
 from reviewqueue.serving.sessions import SessionCache
 
 __all__ = ["Scorer", "ScorerCache"]
@@ -26,26 +29,59 @@ class ScorerCache:
     appears, the sessions of that model's other versions are evicted (retired versions would otherwise stay in
     memory for the life of the process). An older version asked for later (explaining an old item) loads again
     and stays until the next champion change.
+
+    ``runtime``: the configured providers and threads (``OrtRuntime.from_settings``); a version's applied
+    serving config (``bench-model --apply``) fills in what is not configured and may name another file
+    (``model.int8.onnx``). A caller that read the version's row passes its config; when it differs from the one
+    the loaded scorer was built with, the version loads again: an applied config serves from the next request.
     """
 
-    def __init__(self, sessions: SessionCache | None = None, *, threads: int = 0) -> None:
-        self.sessions = sessions or SessionCache(threads=threads)
+    def __init__(self, sessions: SessionCache | None = None, *, threads: int = 0,
+                 runtime: OrtRuntime | None = None) -> None:
+        self.runtime = runtime or OrtRuntime(intra_op_threads=threads)
+        self.sessions = sessions or SessionCache(threads=self.runtime.intra_op_threads)
+        self._configs: dict[int, ServingConfig | None] = {}  # version id → the config its scorer was built with
         self._versions: dict[str, set[int]] = {}  # model name → version ids loaded for it
         self._newest: dict[str, int] = {}  # model name → highest version id asked for
         self._lock = threading.Lock()
 
     @property
     def providers(self) -> list[str]:
-        return self.sessions.providers
+        return self.runtime.resolved_providers()
 
     @property
     def threads(self) -> int:
-        return self.sessions.threads
+        return self.runtime.intra_op_threads
 
-    def get(self, spec: ModelSpec, version_id: int, artifact_path: str, sha256: str) -> Scorer:
+    def get(self, spec: ModelSpec, version_id: int, artifact_path: str, sha256: str,
+            config: Mapping[str, Any] | None = None) -> Scorer:
+        """The version's scorer. ``config``: its stored serving config as the caller read it ({} = none
+        applied); None = not read by this caller, whatever is loaded serves."""
         self._note(spec.name, version_id)
-        scorer: Scorer = self.sessions.get_or_load(version_id, lambda: kind_for(spec).load_scorer(
-            spec, Path(artifact_path), sha256, self.providers, self.threads))
+        stored = ServingConfig.from_json(config)
+        if config is not None and version_id in self.sessions and self._configs.get(version_id) != stored:
+            self.sessions.evict(keep=self.sessions.version_ids() - {version_id})  # applied elsewhere: reload
+        if config is None:
+            stored = self._configs.get(version_id)
+        scorer: Scorer = self.sessions.get_or_load(
+            version_id, lambda: self._load(spec, version_id, artifact_path, sha256, stored))
+        return scorer
+
+    def _load(self, spec: ModelSpec, version_id: int, artifact_path: str, sha256: str,
+              stored: ServingConfig | None) -> Scorer:
+        """Load with the configured runtime over the stored config; its file when it is here, else the artifact."""
+        runtime = self.runtime.over(stored)
+        path, digest = Path(artifact_path), sha256
+        if stored is not None and stored.model_file != path.name:
+            variant = path.parent / stored.model_file
+            if variant.is_file():
+                path, digest = variant, stored.sha256
+            else:
+                log.warning("serving config file missing on this host", extra={
+                    "action": "serving_variant_missing", "version_id": version_id, "file": str(variant)})
+        scorer = kind_for(spec).load_scorer(spec, path, digest, runtime.resolved_providers(),
+                                            runtime.intra_op_threads)
+        self._configs[version_id] = stored
         return scorer
 
     def _note(self, model_name: str, version_id: int) -> None:

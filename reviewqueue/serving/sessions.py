@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,18 +18,12 @@ import numpy as np
 import onnxruntime as ort
 
 from reviewqueue.errors import ConfigurationError
+from reviewqueue.serving.providers import choose_providers, ort_threads, session_options  # one builder
 
 __all__ = ["SessionCache", "choose_providers", "load_session", "ort_threads", "predict_positive",
            "session_options", "sha256_file", "verify_sha256"]
 
 log = logging.getLogger(__name__)
-
-
-def choose_providers(available: Sequence[str] | None = None) -> list[str]:
-    """CUDA first when this onnxruntime build and machine offer it, CPU always as the fallback."""
-    available = list(available if available is not None else ort.get_available_providers())
-    chosen = [p for p in ("CUDAExecutionProvider",) if p in available]
-    return [*chosen, "CPUExecutionProvider"]
 
 
 def sha256_file(path: Path) -> str:
@@ -46,23 +39,6 @@ def verify_sha256(path: Path, sha256: str) -> None:
     actual = sha256_file(path)
     if actual != sha256:
         raise ConfigurationError(f"artifact {path} sha256 {actual} != recorded {sha256}")
-
-
-def ort_threads(configured: int = 0) -> int:
-    """Intra-op threads per session: ``configured`` (Settings.ort_threads) if > 0, else max(1, cores // 2).
-
-    On a small machine several processes (API, worker) share the cores: don't let each spin up a full pool.
-    """
-    return configured if configured > 0 else max(1, (os.cpu_count() or 2) // 2)
-
-
-def session_options(threads: int = 0) -> ort.SessionOptions:
-    """All graph optimisations, ``ort_threads(threads)`` intra-op threads, one inter-op thread."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = ort_threads(threads)
-    options.inter_op_num_threads = 1
-    return options
 
 
 def load_session(path: Path, sha256: str, providers: Sequence[str], threads: int = 0) -> ort.InferenceSession:
