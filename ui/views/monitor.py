@@ -15,7 +15,7 @@ import streamlit as st
 
 from reviewqueue.client import Client
 from reviewqueue.schemas import ModelOut
-from ui import monitor_model, session
+from ui import monitor_model, monitor_ops, session
 
 Tab = Callable[[Client, ModelOut], None]
 
@@ -25,6 +25,9 @@ TABS: list[tuple[str, Tab]] = [
     ("Drift", monitor_model.drift_tab),
     ("Calibration", monitor_model.calibration_tab),
     # --- operations tabs (ui/monitor_ops.py) go here ---
+    ("Thresholds", monitor_ops.thresholds_tab),
+    ("Reviewers", monitor_ops.reviewers_tab),
+    ("Queues", monitor_ops.queues_tab),
 ]
 
 client, me = session.require()
