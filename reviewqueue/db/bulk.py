@@ -40,6 +40,8 @@ def insert_with_ids(conn: Connection, table: Table, rows: Sequence[Row]) -> list
     if not rows:
         return []
     pk = _integer_pk(table)
+    if conn.dialect.name == "postgresql" and len(rows) == 1:  # one execute: no executemany bookkeeping
+        return [conn.execute(_insert_returning(table), rows[0]).scalar_one()]
     if conn.dialect.name == "postgresql" and len(rows) < SMALL_BATCH:
         returning = insert(table).returning(table.c[pk], sort_by_parameter_order=True)
         return list(conn.execute(returning, list(rows)).scalars().all())
@@ -61,6 +63,12 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
     if write is None:
         raise NotImplementedError(f"bulk insert on {conn.dialect.name}")
     write(conn, table, columns, _bound_values(conn, table, columns, rows))
+
+
+@lru_cache(maxsize=32)
+def _insert_returning(table: Table) -> Any:
+    """INSERT … RETURNING the integer primary key, built once per table."""
+    return insert(table).returning(table.c[_integer_pk(table)])
 
 
 def _integer_pk(table: Table) -> str:

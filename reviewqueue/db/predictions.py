@@ -5,23 +5,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, any_, bindparam, func, or_, select
+from sqlalchemy import String, any_, bindparam, exists, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Executable
 
 from reviewqueue.db import bulk
+from reviewqueue.db.driver import CompiledOnce, as_sqlalchemy_error, driver_connection
 from reviewqueue.db.tables import decisions_table as decisions
 from reviewqueue.db.tables import items_table as items
 from reviewqueue.db.tables import predictions_table as predictions
 from reviewqueue.db.tables import versions_table as versions
+from reviewqueue.domain.states import VersionStatus
 from reviewqueue.schemas import HistoryEntry
 
-__all__ = ["StoredPrediction", "auto_decided_uncertainty_since", "count_shadow_scored", "insert_predictions",
-           "prediction_by_correlation_key", "stored_predictions", "subject_history"]
+__all__ = ["NotStored", "StoredPrediction", "auto_decided_uncertainty_since", "count_shadow_scored",
+           "insert_predictions", "prediction_by_correlation_key", "stored_predictions", "subject_history"]
 
 IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
+
+
+class NotStored(Exception):
+    """A prediction of a small batch was not written: its external id is already stored (a duplicate, perhaps
+    committed by a concurrent request a moment ago), or the version it records is no longer the champion (a
+    promotion committed since the scorer was chosen). The caller rolls back and answers by the exact path."""
 
 
 class StoredPrediction(NamedTuple):
@@ -45,14 +56,15 @@ _EXISTING = (
 )
 # PostgreSQL: the whole batch as one array parameter. An IN list of 900 parameters, once psycopg prepared it,
 # could get a generic plan that compared every stored row with the list (seconds per chunk without statistics).
-_EXISTING_PG = _EXISTING.where(predictions.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String))))
+_EXISTING_PG = CompiledOnce(
+    _EXISTING.where(predictions.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String)))))
 
 
 def stored_predictions(conn: Connection, model_name: str, external_ids: list[str]) -> dict[str, StoredPrediction]:
     """stored_predictions: the predictions this model already has for these external ids (idempotent ingest)."""
     if conn.dialect.name == "postgresql":
-        rows = conn.execute(_EXISTING_PG, {"model_name": model_name, "external_ids": external_ids}).all()
-        return {r.external_id: StoredPrediction(*r) for r in rows}
+        found_pg = _unprepared(conn, _EXISTING_PG, {"model_name": model_name, "external_ids": external_ids})
+        return {r[1]: StoredPrediction(*r) for r in found_pg}
     found: dict[str, StoredPrediction] = {}
     for start in range(0, len(external_ids), IN_CHUNK):  # SQLite: chunks under its bound-parameter limit
         chunk = external_ids[start:start + IN_CHUNK]
@@ -61,9 +73,53 @@ def stored_predictions(conn: Connection, model_name: str, external_ids: list[str
     return found
 
 
-def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """insert_predictions: write a scored batch in one bulk write (COPY on PostgreSQL); ids in row order."""
-    return bulk.insert_with_ids(conn, predictions, rows)
+def _unprepared(conn: Connection, statement: CompiledOnce, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run a statement on the driver cursor without server-side preparation, so PostgreSQL plans it for these
+    values every time. psycopg prepares a statement after 5 executions, and PostgreSQL may then switch to a
+    generic plan chosen while the table was empty; with autovacuum lagging, the idempotency lookup's generic
+    plan read every stored prediction of the model (the batch time grew with the table: bench/ingest_growth.py).
+    Planning a custom plan for one batch costs well under a millisecond."""
+    sql, defaults = statement.sql(conn.dialect)
+    with as_sqlalchemy_error(conn, sql), driver_connection(conn).cursor() as cursor:
+        cursor.execute(sql, {**defaults, **params}, prepare=False)
+        return list(cursor.fetchall())
+
+
+def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]], shadow_id: int | None = None) -> list[int]:
+    """insert_predictions: write a scored batch; ids in row order. A batch under ``bulk.SMALL_BATCH`` rows (a
+    single prediction over HTTP) writes each row with one guarded ``INSERT … ON CONFLICT DO NOTHING RETURNING``:
+    no idempotency lookup first, and the versions the batch was scored with — champion ``version_id``, shadow
+    ``shadow_id`` — checked in the same statement; NotStored when a row was not written. Larger batches go
+    through one bulk write (COPY on PostgreSQL) after the caller's lookup."""
+    if len(rows) >= bulk.SMALL_BATCH:
+        return bulk.insert_with_ids(conn, predictions, rows)
+    ids = []
+    for row in rows:
+        statement = _insert_if_new(conn.dialect.name, tuple(row))
+        found = conn.execute(statement, {**row, "serving_shadow": shadow_id or 0}).scalar()
+        if found is None:
+            raise NotStored(row["external_id"])
+        ids.append(int(found))
+    return ids
+
+
+@lru_cache(maxsize=32)
+def _insert_if_new(dialect: str, columns: tuple[str, ...]) -> Executable:
+    """INSERT one prediction unless its (model, external id) is stored, or the model's champion is no longer
+    ``version_id``, or its shadow no longer ``serving_shadow`` (0: none); RETURNING its id (no row otherwise).
+    Built once per dialect and column set (the service decides the columns)."""
+    served = exists().where(versions.c.id == bindparam("version_id"),
+                            versions.c.status == VersionStatus.CHAMPION.value)
+    shadow = (select(func.coalesce(func.max(versions.c.id), 0))
+              .where(versions.c.model_name == bindparam("model_name"),
+                     versions.c.status == VersionStatus.SHADOW.value)
+              .scalar_subquery())
+    values = select(*[bindparam(c, type_=predictions.c[c].type) for c in columns]).where(
+        served, shadow == bindparam("serving_shadow"))
+    insert = postgresql.insert(predictions) if dialect == "postgresql" else sqlite.insert(predictions)
+    return (insert.from_select(list(columns), values)
+            .on_conflict_do_nothing(index_elements=["model_name", "external_id"])
+            .returning(predictions.c.id))
 
 
 def prediction_by_correlation_key(conn: Connection, model_name: str, key: str) -> int | None:

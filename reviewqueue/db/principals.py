@@ -11,9 +11,26 @@ from sqlalchemy.engine import Connection
 from reviewqueue.db.tables import principals_table as principals
 from reviewqueue.db.tables import tokens_table as tokens
 
-__all__ = ["PrincipalRow", "TokenHolder", "TokenRow", "holder_of_token", "insert_principal", "insert_token",
+__all__ = ["PrincipalRow", "TokenHolder", "TokenRow", "holder_changes", "holder_of_token", "insert_principal",
+           "insert_token",
            "list_tokens", "principal_by_name", "revoke_principal_tokens", "revoke_token", "revoke_token_by_id",
            "set_disabled", "token_by_id"]
+
+
+# Writes in this process that can stop a token from working (revocations, disabling a principal). A cache of
+# token holders (services.auth) keyed on this count drops its entries the moment such a write runs here.
+_holder_changes = 0
+
+
+def holder_changes() -> int:
+    """holder_changes: how many revocations and disablings this process has written (not committed: a read
+    racing the write's commit can still see the old state)."""
+    return _holder_changes
+
+
+def _changed() -> None:
+    global _holder_changes
+    _holder_changes += 1
 
 
 class PrincipalRow(NamedTuple):
@@ -81,12 +98,14 @@ def principal_by_name(conn: Connection, name: str) -> PrincipalRow | None:
 
 def revoke_token(conn: Connection, token_hash: str, now: datetime | None = None) -> int | None:
     """revoke_token: a token stops working at once; its id, or None if no live token has this hash."""
+    _changed()
     return conn.execute(tokens.update().where(tokens.c.token_hash == token_hash, tokens.c.revoked.is_(False))
                         .values(revoked=True, revoked_at=now).returning(tokens.c.id)).scalar()
 
 
 def revoke_token_by_id(conn: Connection, token_id: int, now: datetime) -> bool:
     """revoke_token_by_id: a token stops working at once; False if it was already revoked or does not exist."""
+    _changed()
     done = conn.execute(tokens.update().where(tokens.c.id == token_id, tokens.c.revoked.is_(False))
                         .values(revoked=True, revoked_at=now))
     return bool(done.rowcount)
@@ -94,6 +113,7 @@ def revoke_token_by_id(conn: Connection, token_id: int, now: datetime) -> bool:
 
 def revoke_principal_tokens(conn: Connection, principal_id: int, now: datetime) -> int:
     """revoke_principal_tokens: every live token of a principal stops working; how many."""
+    _changed()
     done = conn.execute(tokens.update().where(tokens.c.principal_id == principal_id, tokens.c.revoked.is_(False))
                         .values(revoked=True, revoked_at=now))
     return int(done.rowcount)
@@ -101,6 +121,7 @@ def revoke_principal_tokens(conn: Connection, principal_id: int, now: datetime) 
 
 def set_disabled(conn: Connection, principal_id: int, disabled: bool) -> None:
     """set_disabled: a disabled principal's tokens and password stop working (holder_of_token, sign-in)."""
+    _changed()
     conn.execute(principals.update().where(principals.c.id == principal_id).values(disabled=disabled))
 
 

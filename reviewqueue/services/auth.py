@@ -85,8 +85,14 @@ def issue_token(ctx: AppContext, principal_id: int, label: str = "", ttl_hours: 
 def authenticate(ctx: AppContext, token: str | None) -> Actor:
     if not token:
         raise Unauthorized()
-    with ctx.read() as conn:
-        row = principals.holder_of_token(conn, hash_token(token))
+    digest = hash_token(token)
+    generation = principals.holder_changes()  # read before the row, so a write in between is not cached over
+    row = ctx.token_holders.get(digest, generation)
+    if row is None:
+        with ctx.read() as conn:
+            row = principals.holder_of_token(conn, digest)
+        if row is not None:  # unknown tokens are not kept: guessing cannot fill the cache
+            ctx.token_holders.put(digest, row, generation)
     if row is None or (row.expires_at is not None and row.expires_at < ctx.now()):
         raise Unauthorized("the token is unknown, revoked or expired")
     return Actor(row.id, row.name, Role(row.role), tuple(row.queues))

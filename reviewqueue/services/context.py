@@ -11,13 +11,22 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection, Engine
 
 from reviewqueue.db.engine import make_engine
+from reviewqueue.db.principals import TokenHolder
+from reviewqueue.db.versions import Champion, StoredVersion
 from reviewqueue.domain.throttle import Attempts
+from reviewqueue.domain.ttl_cache import TtlCache
 from reviewqueue.registry import ModelSpec, Registry
 from reviewqueue.serving.providers import OrtRuntime
 from reviewqueue.serving.scorers import ScorerCache
 from reviewqueue.settings import Settings
 
 log = logging.getLogger("reviewqueue")
+
+# How long one process trusts a token holder it has looked up (services.auth.authenticate). A revocation or a
+# disabled principal written by this process is obeyed by the next request (db.principals.holder_changes); one
+# written by another process (the CLI, another API worker) within this many seconds. Expiry is checked on
+# every request.
+TOKEN_CACHE_SECONDS = 5.0
 
 
 def utc_now() -> datetime:
@@ -33,6 +42,10 @@ class AppContext:
     clock: Callable[[], datetime] = utc_now
     # when claim_next last swept expired leases in this process (see services.queue.LEASE_SWEEP_EVERY)
     last_lease_sweep: datetime | None = None
+    # per model: when (monotonic) its champion and shadow were read, and them (services.ingest._serving)
+    serving_versions: dict[str, tuple[float, Champion, StoredVersion | None]] = field(default_factory=dict)
+    # token hash → its holder, for a few seconds (TOKEN_CACHE_SECONDS)
+    token_holders: TtlCache[TokenHolder] = field(default_factory=lambda: TtlCache(TOKEN_CACHE_SECONDS))
     # which claims take a reserved audit first (services.queue); tests seed it
     rng: random.Random = field(default_factory=random.Random)
     # per model: when its day of auto-decided uncertainty was last estimated, and the estimate (services.ingest)

@@ -8,6 +8,7 @@ INSERT … RETURNING in parameter order was the bottleneck (BENCHMARKS §3), the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,6 +96,15 @@ def ingest(ctx: AppContext, actor: Actor, model_name: str, events: Any) -> list[
     spec = ctx.registry.model(model_name)
     clean = validate_events(spec, events, ctx.settings.batch_limit)
     try:
+        return _ingest_once(ctx, spec, clean, fast=len(clean) == 1)
+    except predictions.NotStored:
+        # A guarded INSERT wrote nothing: a duplicate (a single event is not looked up first, and a concurrent
+        # request may have stored it a moment ago), or the versions changed since they were read. The exact
+        # path reads both afresh.
+        ctx.serving_versions.pop(spec.name, None)
+        if len(clean) > 1:
+            log.info("ingest raced on external_id or a promotion; retrying",
+                     extra={"action": "ingest_retry", "model": model_name})
         return _ingest_once(ctx, spec, clean)
     except IntegrityError:
         # A concurrent request stored some of the same external_ids first: now they are duplicates.
@@ -102,10 +112,13 @@ def ingest(ctx: AppContext, actor: Actor, model_name: str, events: Any) -> list[
         return _ingest_once(ctx, spec, clean)
 
 
-def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) -> list[PredictionOut]:
+def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]],
+                 fast: bool = False) -> list[PredictionOut]:
+    """One transaction. ``fast`` (one event): the versions come from this process's cache and no lookup runs —
+    the prediction's INSERT skips a stored external id and checks the versions (NotStored otherwise)."""
     with ctx.engine.begin() as conn:
-        current, shadow = serving_versions(conn, spec.name)
-        existing = predictions.stored_predictions(conn, spec.name, [e["external_id"] for e in clean])
+        current, shadow = _serving(ctx, conn, spec.name) if fast else serving_versions(conn, spec.name)
+        existing = {} if fast else predictions.stored_predictions(conn, spec.name, [e["external_id"] for e in clean])
         fresh = [e for e in clean if e["external_id"] not in existing]
         stored = _store_fresh(ctx, conn, spec, current, shadow, fresh) if fresh else {}
     _count_stored(spec, stored.values())
@@ -120,6 +133,23 @@ def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]]) 
         else:
             results.append(stored[ext])
     return results
+
+
+# How long one process reuses a model's champion and shadow for single-event ingest. Which versions serve is
+# checked by the prediction's own INSERT, so a promotion or a shadow change committed by any process is obeyed
+# by the next request; this bounds only how long other attributes of the same versions are reused.
+SERVING_CACHE_SECONDS = 5.0
+
+
+def _serving(ctx: AppContext, conn: Connection, model_name: str) -> tuple[Champion, StoredVersion | None]:
+    """The model's champion and shadow as this process last read them (at most SERVING_CACHE_SECONDS ago)."""
+    cached = ctx.serving_versions.get(model_name)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < SERVING_CACHE_SECONDS:
+        return cached[1], cached[2]
+    current, shadow = serving_versions(conn, model_name)
+    ctx.serving_versions[model_name] = (now, current, shadow)
+    return current, shadow
 
 
 def _count_stored(spec: ModelSpec, stored: Iterable[PredictionOut]) -> None:
@@ -168,7 +198,8 @@ def _store_fresh(
             row["selection_probability"] = 1.0  # a human sees it for certain
     # sets each other auto-decision's selection_probability
     learning = _learning_draw(ctx, conn, spec, [r for r in rows if r["external_id"] not in refused], now)
-    for row, prediction_id in zip(rows, predictions.insert_predictions(conn, rows), strict=True):
+    for row, prediction_id in zip(rows, predictions.insert_predictions(conn, rows, shadow.id if shadow else None),
+                                  strict=True):
         row["id"] = prediction_id
     item_ids = _enqueue(conn, spec, rows, learning, now, refused)
     _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now, refused)
