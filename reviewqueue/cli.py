@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reviewqueue.cli_monitor import monitor_app
 from reviewqueue.domain.states import Role
 from reviewqueue.settings import Settings
 
@@ -26,7 +25,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
-app.add_typer(monitor_app, name="monitor")
 console = Console()
 
 

@@ -129,6 +129,13 @@ def prediction_by_correlation_key(conn: Connection, model_name: str, key: str) -
     return int(found) if found is not None else None
 
 
+def recent_features(conn: Connection, model_name: str, limit: int) -> list[dict[str, Any]]:
+    """recent_features: the features of a model's newest predictions, newest first (bench-model's sample)."""
+    rows = conn.execute(select(predictions.c.features).where(predictions.c.model_name == model_name)
+                        .order_by(predictions.c.id.desc()).limit(limit))
+    return [dict(r.features) for r in rows]
+
+
 def auto_decided_uncertainty_since(conn: Connection, model_name: str, since: datetime) -> tuple[float, datetime | None]:
     """auto_decided_uncertainty_since: Σ(1 − |2·score − 1|) over a model's auto-decided predictions since a moment,
     and the oldest of them (ix_predictions_created)."""

@@ -5,7 +5,7 @@ List views select columns explicitly so they never read payload columns.
 """
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, String, Table, UniqueConstraint, text
@@ -79,31 +79,15 @@ class ModelVersion(SQLModel, table=True):
     artifact_path: str = Field(max_length=500)
     sha256: str = Field(max_length=64)
     input_schema: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # `reviewqueue bench-model`: the last measured profile (providers, threads, int8, batch sizes, parity) and the
+    # serving config applied from it (file, sha256, providers, threads); None = never measured / not applied
+    serving_profile: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    serving_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     data_fingerprint: str = Field(max_length=64)
     metrics: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     lineage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts(nullable=False, default=utcnow)
     promoted_at: datetime | None = _ts(nullable=True)
-    # what it was trained on, binned: per-feature and score distributions, drift's baseline (services/drift.py);
-    # None for versions trained before migration 0011
-    reference: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-
-
-class DriftAlert(SQLModel, table=True):
-    """A drift alert sent: at most one per model, input (or "score") and day, whatever reruns the check."""
-
-    __tablename__ = "drift_alerts"
-    __table_args__ = (UniqueConstraint("model_name", "feature", "day"),)
-    id: int | None = Field(default=None, primary_key=True)
-    model_name: str = Field(max_length=120)
-    version: int
-    feature: str = Field(max_length=200)
-    day: date
-    psi: float
-    psi_low: float
-    psi_high: float
-    n: int
-    sent_at: datetime = _ts(nullable=False, default=utcnow)
 
 
 class Prediction(SQLModel, table=True):
@@ -378,7 +362,6 @@ class Lease(SQLModel, table=True):
 principals_table: Table = Principal.__table__  # type: ignore[attr-defined]
 tokens_table: Table = ApiToken.__table__  # type: ignore[attr-defined]
 versions_table: Table = ModelVersion.__table__  # type: ignore[attr-defined]
-drift_alerts_table: Table = DriftAlert.__table__  # type: ignore[attr-defined]
 predictions_table: Table = Prediction.__table__  # type: ignore[attr-defined]
 items_table: Table = ReviewItem.__table__  # type: ignore[attr-defined]
 decisions_table: Table = Decision.__table__  # type: ignore[attr-defined]

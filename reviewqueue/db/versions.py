@@ -19,7 +19,7 @@ __all__ = [
     "Champion", "VersionMetrics", "champion", "count_champions", "find_champion", "find_version",
     "insert_version", "list_versions", "make_champion", "next_version_number", "previous_champion",
     "retire_champion", "serving_versions", "set_shadow", "stop_shadow", "version_by_number", "version_numbers",
-    "StoredVersion",
+    "StoredVersion", "ServingProfileRow", "serving_profile", "set_serving_config", "set_serving_profile",
 ]
 
 
@@ -32,6 +32,7 @@ class Champion:
     artifact_path: str
     sha256: str
     input_schema: dict[str, Any]
+    serving_config: dict[str, Any] | None = None  # bench-model --apply's choice; the scorer cache reads it
 
 
 class VersionMetrics(NamedTuple):
@@ -46,13 +47,13 @@ def champion(conn: Connection, model_name: str) -> Champion:
     """champion: the serving version of a model; NoChampion if none."""
     row = conn.execute(
         select(versions_table.c.id, versions_table.c.version, versions_table.c.artifact_path,
-               versions_table.c.sha256, versions_table.c.input_schema)
+               versions_table.c.sha256, versions_table.c.input_schema, versions_table.c.serving_config)
         .where(versions_table.c.model_name == model_name, versions_table.c.status == VersionStatus.CHAMPION)
     ).first()
     if row is None:
         raise NoChampion(f"model {model_name!r} has no champion version; run `reviewqueue models register "
                          f"{model_name}`")
-    return Champion(row.id, row.version, row.artifact_path, row.sha256, row.input_schema)
+    return Champion(row.id, row.version, row.artifact_path, row.sha256, row.input_schema, row.serving_config)
 
 
 def find_champion(conn: Connection, model_name: str) -> Champion | None:
@@ -142,10 +143,12 @@ class StoredVersion:
     artifact_path: str
     sha256: str
     input_schema: dict[str, Any]
+    serving_config: dict[str, Any] | None = None
 
 
 _STORED = select(versions_table.c.id, versions_table.c.version, versions_table.c.status,
-                 versions_table.c.artifact_path, versions_table.c.sha256, versions_table.c.input_schema)
+                 versions_table.c.artifact_path, versions_table.c.sha256, versions_table.c.input_schema,
+                 versions_table.c.serving_config)
 
 
 def version_by_number(conn: Connection, model_name: str, version: int) -> StoredVersion | None:
@@ -188,7 +191,8 @@ def serving_versions(conn: Connection, model_name: str) -> tuple[Champion, Store
         raise NoChampion(f"model {model_name!r} has no champion version; run `reviewqueue models register "
                          f"{model_name}`")
     shadow = next((v for v in found if v.status == VersionStatus.SHADOW), None)
-    return Champion(champ.id, champ.version, champ.artifact_path, champ.sha256, champ.input_schema), shadow
+    return (Champion(champ.id, champ.version, champ.artifact_path, champ.sha256, champ.input_schema,
+                     champ.serving_config), shadow)
 
 
 def stop_shadow(conn: Connection, model_name: str) -> StoredVersion | None:
@@ -210,3 +214,32 @@ def set_shadow(conn: Connection, model_name: str, version_id: int) -> None:
     stop_shadow(conn, model_name)
     conn.execute(versions_table.update().where(versions_table.c.id == version_id)
                  .values(status=VersionStatus.SHADOW.value))
+
+
+class ServingProfileRow(NamedTuple):
+    """A version's measured serving profile and applied serving config (bench-model)."""
+
+    id: int
+    version: int
+    serving_profile: dict[str, Any] | None
+    serving_config: dict[str, Any] | None
+
+
+def serving_profile(conn: Connection, model_name: str, version: int) -> ServingProfileRow | None:
+    """serving_profile: one version's bench-model profile and applied config by its number, or None."""
+    row = conn.execute(
+        select(versions_table.c.id, versions_table.c.version, versions_table.c.serving_profile,
+               versions_table.c.serving_config)
+        .where(versions_table.c.model_name == model_name, versions_table.c.version == version)
+    ).first()
+    return ServingProfileRow._make(row) if row is not None else None
+
+
+def set_serving_profile(conn: Connection, version_id: int, profile: dict[str, Any]) -> None:
+    """set_serving_profile: store what bench-model measured for this version (replacing the last profile)."""
+    conn.execute(versions_table.update().where(versions_table.c.id == version_id).values(serving_profile=profile))
+
+
+def set_serving_config(conn: Connection, version_id: int, config: dict[str, Any] | None) -> None:
+    """set_serving_config: the configuration serving uses for this version from the next request on (None: auto)."""
+    conn.execute(versions_table.update().where(versions_table.c.id == version_id).values(serving_config=config))

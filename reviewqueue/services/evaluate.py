@@ -265,7 +265,8 @@ def evaluate(ctx: AppContext, model_name: str, rows: Sequence[Mapping[str, Any]]
     total = len(clean) * len(targets)
     scores: dict[int, np.ndarray] = {}
     for i, target in enumerate(targets):
-        scorer = ctx.scorers.get(spec, target.id, target.artifact_path, target.sha256)
+        scorer = ctx.scorers.get(spec, target.id, target.artifact_path, target.sha256,
+                                 config=target.serving_config or {})
         parts = []
         for start in range(0, len(clean), SCORE_CHUNK):
             report(f"scoring v{target.version}", (i * len(clean) + start) / total)

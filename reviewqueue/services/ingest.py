@@ -171,7 +171,8 @@ def _store_fresh(
     fresh: list[dict[str, Any]],
 ) -> dict[str, PredictionOut]:
     spec, policy_version = policies.routed(ctx, conn, spec)  # the active routing-policy version (cached)
-    scorer = ctx.scorers.get(spec, current.id, current.artifact_path, current.sha256)
+    scorer = ctx.scorers.get(spec, current.id, current.artifact_path, current.sha256,
+                             config=current.serving_config or {})
     features = [e["features"] for e in fresh]
     scores = scorer.score(features)
     shadow_scores = _shadow_scores(ctx, spec, shadow, features)
@@ -224,7 +225,8 @@ def _shadow_scores(ctx: AppContext, spec: ModelSpec, shadow: StoredVersion | Non
     if shadow is None:
         return [None] * len(features)
     try:
-        scorer = ctx.scorers.get(spec, shadow.id, shadow.artifact_path, shadow.sha256)
+        scorer = ctx.scorers.get(spec, shadow.id, shadow.artifact_path, shadow.sha256,
+                                 config=shadow.serving_config or {})
         return [float(s) for s in scorer.score(features)]
     except Exception:
         log.warning("shadow version could not score; the champion's path goes on", exc_info=True,

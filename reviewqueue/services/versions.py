@@ -17,7 +17,7 @@ from reviewqueue.domain.states import RunStatus, VersionStatus
 from reviewqueue.errors import BatchTooLarge, Conflict, NotFound, ValidationFailed
 from reviewqueue.features import check_storable
 from reviewqueue.schemas import RunOut, ScoreOut, ShadowOut, VersionOut
-from reviewqueue.services import audit
+from reviewqueue.services import audit, policies
 from reviewqueue.services.context import AppContext
 
 __all__ = ["Champion", "champion", "find_champion", "model_versions", "promote", "rollback", "score_rows",
@@ -87,9 +87,12 @@ def score_rows(ctx: AppContext, actor: Actor, model_name: str, version: int, row
     clean = [spec.features.validate(row, where=f"features[{i}]") for i, row in enumerate(rows)]
     with ctx.read() as conn:
         target = _version(conn, model_name, version)
-    scores = [float(s) for s in ctx.scorers.get(spec, target.id, target.artifact_path, target.sha256).score(clean)]
+    scorer = ctx.scorers.get(spec, target.id, target.artifact_path, target.sha256, config=target.serving_config or {})
+    scores = [float(s) for s in scorer.score(clean)]
+    with ctx.read() as conn:  # the policy routing now: an applied routing-policy version, else the decorator's
+        routing = policies.routed(ctx, conn, spec)[0].routing
     return ScoreOut(model=model_name, version=version, scores=scores,
-                    would_route=[spec.routing.route(s).value for s in scores])
+                    would_route=[routing.route(s).value for s in scores])
 
 
 def start_shadow(ctx: AppContext, actor: Actor, model_name: str, version: int, reason: str) -> RunOut:

@@ -206,35 +206,23 @@ def test_0009_downgrades_to_0008_and_back(tmp_path):
     upgrade(url)
 
 
-def test_drift_reference_column_and_alerts_table(database_url):
-    """0011: model_versions.reference (nullable: older versions have none); drift_alerts unique per model, input
-    and day."""
+def test_serving_profile_and_config_columns(database_url):
+    """0012: model_versions.serving_profile (what bench-model measured) and serving_config (what --apply chose),
+    both nullable: a version never measured serves as before."""
     engine = make_engine(database_url)
     with engine.connect() as conn:
-        reference = {c["name"]: c for c in inspect(conn).get_columns("model_versions")}["reference"]
-        columns = {c["name"] for c in inspect(conn).get_columns("drift_alerts")}
-        unique = [u["column_names"] for u in inspect(conn).get_unique_constraints("drift_alerts")]
-    assert reference["nullable"]
-    assert columns == {"id", "model_name", "version", "feature", "day", "psi", "psi_low", "psi_high", "n", "sent_at"}
-    assert unique == [["model_name", "feature", "day"]]
+        columns = {c["name"]: c for c in inspect(conn).get_columns("model_versions")}
+    assert columns["serving_profile"]["nullable"] and columns["serving_config"]["nullable"]
     engine.dispose()
 
 
-def test_0011_downgrades_to_0010_and_back(tmp_path):
-    url = f"sqlite:///{tmp_path / 'm11.db'}"
+def test_0012_downgrades_to_0011_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm12.db'}"
     upgrade(url)
+    downgrade(url, "0011")
     engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO drift_alerts (model_name, version, feature, day, psi, psi_low, psi_high, n, "
-                          "sent_at) VALUES ('fraud', 1, 'amount', '2026-12-01', 0.4, 0.3, 0.5, 500, "
-                          "'2026-12-01 06:15:00')"))
-        with pytest.raises(DBAPIError), conn.begin_nested():  # once per model, input and day
-            conn.execute(text("INSERT INTO drift_alerts (model_name, version, feature, day, psi, psi_low, psi_high, "
-                              "n, sent_at) VALUES ('fraud', 1, 'amount', '2026-12-01', 0.5, 0.4, 0.6, 600, "
-                              "'2026-12-01 07:15:00')"))
-    downgrade(url, "0010")
     with engine.connect() as conn:
-        assert "drift_alerts" not in inspect(conn).get_table_names()
-        assert "reference" not in {c["name"] for c in inspect(conn).get_columns("model_versions")}
+        columns = {c["name"] for c in inspect(conn).get_columns("model_versions")}
+    assert not {"serving_profile", "serving_config"} & columns and "sha256" in columns
     engine.dispose()
     upgrade(url)
