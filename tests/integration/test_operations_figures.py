@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from reviewqueue.client import Client
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import Forbidden, ValidationFailed
 from reviewqueue.services import decisions, ingest, operations, queue, undo
@@ -115,3 +116,23 @@ def test_what_if_over_http_counts_recent_champion_traffic_and_names_bad_fields(c
                                params={"review_low": 0.1, "review_high": 0.9}).status_code == 403
     assert as_("admin").get("/v1/models/nope/what-if",
                             params={"review_low": 0.1, "review_high": 0.9}).status_code == 404
+
+
+def test_what_if_weights_each_label_by_the_chance_it_was_gathered(ctx, people, live_api):
+    """Two reviewed events (π = 1) and two auto-passed ones whose outcomes are seen a quarter of the time
+    (π = 0.25: each stands for four): the missed positive counts four times over."""
+    ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(0), uncertain(1), transaction(0), transaction(1)])
+    with Client(live_api, token=people.integration) as client:
+        client.outcomes("fraud", [
+            {"event_id": "o0", "external_id": "tx-u0", "label": "fraud"},
+            {"event_id": "o1", "external_id": "tx-u1", "label": "legit"},
+            {"event_id": "o2", "external_id": "tx-0", "label": "fraud", "observed_probability": 0.25},
+            {"event_id": "o3", "external_id": "tx-1", "label": "legit", "observed_probability": 0.25}])
+    scientist = authenticate(ctx, people.data_scientist)
+    now = operations.what_if(ctx, scientist, "fraud", 0.15, 0.9, 7)
+    assert now.labelled == 4
+    assert (now.recall.value, now.recall.n) == (pytest.approx(1 / 5), 2)  # 1 caught of 1 + 4 weighted positives
+    assert (now.missed.value, now.missed.n) == (pytest.approx(0.5), 2)
+    assert now.precision.value is None and now.precision.n == 0  # nothing auto-flagged: no figure
+    everything = operations.what_if(ctx, scientist, "fraud", 0.0, 0.9, 7)
+    assert everything.recall.value == pytest.approx(1.0) and everything.auto_pass_per_day == 0.0

@@ -14,7 +14,7 @@ from reviewqueue.db.engine import make_engine
 from reviewqueue.db.tables import AuditEntry, Prediction, ReviewItem
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import Conflict, Forbidden, ValidationFailed
-from reviewqueue.services import ingest, policies
+from reviewqueue.services import ingest, policies, versions
 from reviewqueue.services.auth import Actor, authenticate
 from reviewqueue.services.context import AppContext
 from tests.factories import make_settings, uncertain
@@ -54,6 +54,8 @@ def test_an_applied_policy_routes_the_next_predictions_and_a_rollback_restores_t
     route, version, _ = recorded(ctx, "tx-u2")
     assert (route, version) == ("auto_flag", applied.policy_version)
     assert recorded(ctx, "tx-u1")[:2] == ("review", spec.policy_version)  # the past keeps what routed it
+    scored = versions.score_rows(ctx, admin, "fraud", 1, [uncertain(99)["features"]])
+    assert scored.would_route == ["auto_flag"]  # scoring without storing says where the active policy sends it
 
     back = policies.rollback(ctx, admin, "fraud", "back to the model's own thresholds")
     assert (back.source, back.policy_version) == ("decorator", spec.policy_version)
