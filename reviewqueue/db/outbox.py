@@ -236,10 +236,12 @@ _SUBJECT_COLUMNS = (decisions.c.item_id, decisions.c.verdict, predictions.c.mode
                     predictions.c.external_id)
 
 
+_ABOUT = (outbox.outerjoin(decisions, decisions.c.id == outbox.c.decision_id)
+          .outerjoin(predictions, predictions.c.id == decisions.c.prediction_id))
+
+
 def _with_subject(*columns: Any) -> Select[Any]:
-    return (select(*columns, *_SUBJECT_COLUMNS)
-            .select_from(outbox.outerjoin(decisions, decisions.c.id == outbox.c.decision_id)
-                         .outerjoin(predictions, predictions.c.id == decisions.c.prediction_id)))
+    return select(*columns, *_SUBJECT_COLUMNS).select_from(_ABOUT)
 
 
 class ActionFilter(NamedTuple):
@@ -284,7 +286,7 @@ def list_actions(
 
 def count_matching(conn: Connection, where: ActionFilter) -> int:
     """count_matching: how many actions match ``where`` (a bulk replay's preview)."""
-    query = _filtered(_with_subject(func.count()), where)
+    query = _filtered(select(func.count()).select_from(_ABOUT), where)
     return int(conn.execute(query).scalar_one())
 
 
@@ -309,7 +311,7 @@ def replay_dead_actions(conn: Connection, where: ActionFilter, now: datetime) ->
     """replay_dead_actions: every dead action matching ``where`` back to pending with attempts reset, due now, as
     replay_dead_action does one; returns their ids (oldest first). The ids are locked first (FOR UPDATE on
     PostgreSQL), then updated only while still dead."""
-    matching = _filtered(_with_subject(outbox.c.id), where._replace(status=ActionStatus.DEAD.value))
+    matching = _filtered(select(outbox.c.id).select_from(_ABOUT), where._replace(status=ActionStatus.DEAD.value))
     ids = list(conn.execute(matching.order_by(outbox.c.created_at, outbox.c.id)
                             .with_for_update(of=outbox)).scalars())
     if ids:
