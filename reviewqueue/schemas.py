@@ -352,6 +352,18 @@ class RunOut(Out):
     model_name: str = ""
 
 
+class PromotionGate(Out):
+    """How a model's retrain decides (domain.promotion.decide), so a decision can be explained in full."""
+
+    metric: str = Field(description="the metric shown first; the gate judges the weighted ROC AUC")
+    require_improvement: bool = Field(description="promote only when better with `confidence`; else when not "
+                                      "worse than −tolerance")
+    tolerance: float
+    confidence: float = Field(description="one-sided: the interval's lower end is the (1 − confidence) quantile")
+    min_eval_per_class: int = Field(description="fewer fresh labels of a class: not enough evidence, kept")
+    sanity_floor: float = Field(description="a candidate AUC at or below this is never promoted")
+
+
 class ModelOut(Out):
     name: str
     description: str
@@ -362,6 +374,9 @@ class ModelOut(Out):
     labels_since_last_run: int
     retrain_min_new_labels: int
     retrain_cron: str | None
+    retrain_schedule: str | None = Field(None, description="retrain_cron in words, as the worker runs it (UTC); "
+                                         "the cron itself when it cannot be said exactly")
+    promotion_gate: PromotionGate | None = None
     verdict_effects: list[VerdictEffects] = Field(
         [], description="each verdict's actions: which are irreversible, what undoes the others, its undo window")
 

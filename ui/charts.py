@@ -71,7 +71,8 @@ def metric_by_version(rows: Sequence[dict[str, Any]], name: str = "roc_auc") -> 
         .mark_line(point=True)
         .encode(
             x=alt.X("version:O", title="version", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y(f"{name}:Q", title=name, scale=alt.Scale(zero=False)),
+            # the whole 0..1 range: a 0.0004 change between versions must look like what it is
+            y=alt.Y(f"{name}:Q", title=name, scale=alt.Scale(domain=[0, 1])),
             tooltip=["version:O", alt.Tooltip(f"{name}:Q", format=".4f"), "status:N"],
         )
         .properties(height=220)
@@ -95,3 +96,25 @@ def precision_at_k(rows: Sequence[dict[str, Any]]) -> alt.Chart:
         )
         .properties(height=240)
     )
+
+
+def run_deltas(rows: Sequence[dict[str, Any]], bar: float) -> alt.LayerChart | alt.FacetChart:
+    """Δ AUC (candidate − champion, same labels) per run with its interval, and the gate's line at ``bar`` (0, or
+    −tolerance): a run whose interval's lower end is above the line passes. The y axis spans at least ±0.1, so
+    an interval of a few thousandths reads as small."""
+    reach = max([0.1, abs(bar) * 1.5, *(max(abs(r["low"]), abs(r["high"])) * 1.1 for r in rows)])
+    base = alt.Chart(alt.Data(values=list(rows))).encode(
+        x=alt.X("run:O", title="training run", axis=alt.Axis(labelAngle=0)))
+    scale = alt.Scale(domain=[-reach, reach])
+    interval = base.mark_rule(strokeWidth=2).encode(
+        y=alt.Y("low:Q", title="Δ AUC, candidate − champion (interval)", scale=scale), y2="high:Q")
+    points = base.mark_point(filled=True, size=60).encode(
+        y=alt.Y("delta:Q", scale=scale),
+        color=alt.Color("status:N", legend=alt.Legend(orient="top", title=None),
+                        scale=alt.Scale(domain=["promoted", "rejected"], range=["#54a24b", "#e45756"])),
+        tooltip=["run:O", "status:N", alt.Tooltip("delta:Q", format="+.4f"), alt.Tooltip("low:Q", format="+.4f"),
+                 alt.Tooltip("high:Q", format="+.4f"), "n:Q"])
+    gate = alt.Chart(alt.Data(values=[{"bar": bar}])).mark_rule(strokeDash=[4, 4], color="#888").encode(
+        y=alt.Y("bar:Q", scale=scale))
+    zero = alt.Chart(alt.Data(values=[{"zero": 0.0}])).mark_rule(color="#bbb").encode(y=alt.Y("zero:Q", scale=scale))
+    return alt.layer(zero, gate, interval, points).properties(height=220)

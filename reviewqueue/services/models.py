@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from reviewqueue.schemas import ModelOut
+from reviewqueue.domain.cron_words import describe_cron
+from reviewqueue.domain.promotion import SANITY_FLOOR
+from reviewqueue.registry import ModelSpec
+from reviewqueue.schemas import ModelOut, PromotionGate
 from reviewqueue.services import training, versions
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.effects import verdict_effects
@@ -22,5 +25,14 @@ def list_models(ctx: AppContext) -> list[ModelOut]:
             labels_since_last_run=training.labels_since_last_run(ctx, spec.name),
             retrain_min_new_labels=spec.retrain.min_new_labels, retrain_cron=spec.retrain.cron,
             verdict_effects=verdict_effects(spec),
+            retrain_schedule=describe_cron(spec.retrain.cron) if spec.retrain.cron else None,
+            promotion_gate=promotion_gate(spec),
         ))
     return out
+
+
+def promotion_gate(spec: ModelSpec) -> PromotionGate:
+    """The gate a retrain of ``spec`` applies, as the Models page explains each decision with it."""
+    r = spec.retrain
+    return PromotionGate(metric=r.metric, require_improvement=r.require_improvement, tolerance=r.tolerance,
+                         confidence=r.confidence, min_eval_per_class=r.min_eval_per_class, sanity_floor=SANITY_FLOOR)

@@ -1,33 +1,130 @@
-"""Models: champion, labels towards the next retrain, versions and metrics, per-version quality (labels used,
-held-out precision / recall / AUC, precision at k of the queue's top items), training runs; retrain now."""
+"""Models: champion (with where its figure comes from), the schedule in words, labels towards the next retrain,
+versions and metrics on honest axes, per-version quality, training runs each explained with the gate that decided
+it; retrain now with a progress bar that follows the run (the API answers at once; the page polls the run)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from reviewqueue.schemas import ModelOut, VersionOut, VersionQuality
+from reviewqueue.schemas import ModelOut, RunOut, VersionOut, VersionQuality
 from ui import charts, session
 from ui import format as fmt
+from ui import model_story as story
 from ui import quality as qual
 
 client, me = session.require()
-METRIC = "roc_auc"  # the fraud model's promotion metric; the API does not say which one a model uses
+METRIC = "roc_auc"  # the metric the gate judges (weighted); charts and tables show it
 QUALITY_VERSIONS = 6  # newest versions with a quality report (one API call each)
+EXPLAINED_RUNS = 5  # newest finished runs explained in words
+POLL_SECONDS = 1.0
 
 
-def _retrain(model: ModelOut) -> None:
-    with st.status(f"Retraining {fmt.md(model.name)}…", expanded=True) as status:
-        bar = st.progress(0.0, text="Training on the base data plus labels, exporting to ONNX, "
-                                    "evaluating against the champion")
-        run, problem = session.attempt(client.retrain, model.name)
-        bar.progress(1.0, text="Finished")
+def _start_retrain(model: ModelOut) -> None:
+    """Ask the API to start a run (202 at once); the progress fragment then follows it."""
+    run, problem = session.attempt(client.retrain, model.name, wait=False)
+    if problem is not None:
+        st.session_state[f"retrain-error-{model.name}"] = session.error_text(problem)
+    elif run is not None:
+        st.session_state[f"retrain-run-{model.name}"] = run.id
+
+
+def _retrain_progress(model: ModelOut, runs: list[RunOut]) -> None:
+    """While a run of this model is going (started here, or by the scheduler or the CLI): its stage and fraction
+    from the run's row, polled every POLL_SECONDS; once it ends, the page reloads and explains its decision."""
+    key = f"retrain-run-{model.name}"
+    run_id = st.session_state.get(key) or next((r.id for r in runs if r.status == "running"), None)
+    if run_id is None:
+        return
+
+    @st.fragment(run_every=POLL_SECONDS)
+    def follow() -> None:
+        run = session.call(client.run, model.name, run_id)
         if run is None:
-            status.update(label=f"Retraining {fmt.md(model.name)} failed", state="error")
-            st.error(fmt.md(session.error_text(problem)) if problem else "The API returned nothing.")
+            return
+        if run.status == "running":
+            fraction = run.progress or 0.0
+            st.progress(fraction, text=f"Run {run.id}: {fmt.md(run.stage or 'starting')} — {fraction:.0%}")
+            return
+        st.session_state.pop(key, None)
+        st.session_state[f"retrained-{model.name}"] = run.id
+        st.rerun()  # the whole page: new version, new tables
+
+    follow()
+
+
+def _finished_retrain(model: ModelOut, runs: list[RunOut], versions: list[VersionOut]) -> None:
+    """The run this page just followed to its end: its outcome and why, in words."""
+    if problem := st.session_state.pop(f"retrain-error-{model.name}", None):
+        st.error(fmt.md(f"Retrain not started: {problem}"))
+    run_id = st.session_state.pop(f"retrained-{model.name}", None)
+    run = next((r for r in runs if r.id == run_id), None)
+    if run is None:
+        return
+    explained = story.explain_run(run, model.promotion_gate, {v.id: v.version for v in versions})
+    show = st.error if run.status == "failed" else st.success if run.status == "promoted" else st.info
+    show(fmt.md(explained), icon=":material/model_training:")
+
+
+def _headline(model: ModelOut, versions: list[VersionOut], runs: list[RunOut]) -> None:
+    """Champion, its one AUC figure with its source, labels towards the next retrain, the schedule in words."""
+    champion, figure, labels, schedule = st.columns([1, 1.4, 1, 1.6])
+    champion.metric("Champion", f"v{model.champion_version}" if model.champion_version else "none")
+    value, source = story.champion_headline(versions, runs)
+    figure.metric("Champion AUC", value, help=f"{source}. Every AUC on this page says which labels it is on.")
+    figure.caption(fmt.md(source))
+    labels.metric("New labels since last run", model.labels_since_last_run)
+    schedule.metric("Retrain schedule", model.retrain_schedule or model.retrain_cron or "—")
+    if model.retrain_cron:
+        schedule.caption(f"cron `{model.retrain_cron}` (APScheduler, UTC)" if model.retrain_schedule
+                         != model.retrain_cron else "cron as written: not said in words exactly")
+    st.progress(fmt.retrain_fraction(model.labels_since_last_run, model.retrain_min_new_labels),
+                text=f"{model.labels_since_last_run} of {model.retrain_min_new_labels} new labels "
+                     "before an automatic retrain")
+
+
+def _versions_and_deltas(model: ModelOut, versions: list[VersionOut], runs: list[RunOut]) -> None:
+    """Versions with the labels each figure is on; AUC by version on a 0..1 axis; Δ per run with its interval
+    against the gate's line."""
+    table, chart = st.columns([3, 2])
+    with table:
+        st.markdown("**Versions**")
+        st.dataframe(story.version_rows(versions), hide_index=True, width="stretch")
+        st.caption("AUC when trained: measured by the run that trained the version, on that run's labels "
+                   "(\"measured on\"). A later run measures the champion again on newer labels: see Training runs.")
+    with chart:
+        st.markdown(f"**{METRIC} by version (when trained)**")
+        points = fmt.metric_points(versions, METRIC)
+        if points:
+            st.altair_chart(charts.metric_by_version(points, METRIC), width="stretch")
         else:
-            failed = run.status == "failed"
-            status.update(label=fmt.md(fmt.run_summary(run, METRIC)), state="error" if failed else "complete",
-                          expanded=False)
+            st.caption("No version has this metric yet.")
+        deltas = story.delta_rows(reversed(runs))
+        gate = model.promotion_gate
+        if deltas and gate is not None:
+            bar = 0.0 if gate.require_improvement else -gate.tolerance
+            st.markdown("**Δ AUC per run, candidate − champion on the same labels**")
+            st.altair_chart(charts.run_deltas(deltas, bar), width="stretch")
+            st.caption(f"Dots: Δ; bars: its {story.interval_level(gate.confidence):.0%} interval; dashed line: "
+                       f"the gate ({bar:+g}) — a run passes when its whole bar is above it.")
+
+
+def _runs_explained(model: ModelOut, runs: list[RunOut], versions: list[VersionOut]) -> None:
+    """Training runs: the gate in one sentence, the newest decisions in words, and the table of figures."""
+    st.markdown("**Training runs**")
+    if model.promotion_gate is not None:
+        st.caption(fmt.md(story.gate_text(model.promotion_gate)))
+    if not runs:
+        st.caption("No training runs yet.")
+        return
+    numbers = {v.id: v.version for v in versions}
+    finished = [r for r in runs if r.status in ("promoted", "rejected", "failed")][:EXPLAINED_RUNS]
+    for run in finished[:1]:
+        st.markdown(fmt.md(story.explain_run(run, model.promotion_gate, numbers)))
+    if len(finished) > 1:
+        with st.expander(f"Why the {len(finished) - 1} runs before it ended as they did"):
+            for run in finished[1:]:
+                st.markdown(fmt.md(story.explain_run(run, model.promotion_gate, numbers)))
+    st.dataframe(story.run_rows(runs, numbers), hide_index=True, width="stretch")
 
 
 def _quality(model: ModelOut, versions: list[VersionOut]) -> None:
@@ -98,44 +195,20 @@ for model in models:
         head.caption(fmt.md(model.description))
         if served := st.session_state.pop(f"served-{model.name}", None):
             st.success(fmt.md(served), icon=":material/swap_horiz:")
-        if button.button("Retrain now", key=f"retrain-{model.name}", icon=":material/model_training:",
-                         width="stretch"):
-            _retrain(model)
-            refreshed = session.call(client.models) or []
-            model = next((m for m in refreshed if m.name == model.name), model)
-
-        champion, labels, schedule = st.columns(3)
-        champion.metric("Champion", f"v{model.champion_version}" if model.champion_version else "none")
-        labels.metric("New labels since last run", model.labels_since_last_run)
-        schedule.metric("Retrain schedule", model.retrain_cron or "—")
-        st.progress(fmt.retrain_fraction(model.labels_since_last_run, model.retrain_min_new_labels),
-                    text=f"{model.labels_since_last_run} of {model.retrain_min_new_labels} new labels "
-                         "before an automatic retrain")
-
+        running = st.session_state.get(f"retrain-run-{model.name}") is not None
+        button.button("Retrain now", key=f"retrain-{model.name}", icon=":material/model_training:",
+                      width="stretch", disabled=running or "models.retrain" not in me.permissions,
+                      on_click=_start_retrain, args=(model,))
         versions = session.call(client.versions, model.name) or []
         runs = session.call(client.runs, model.name) or []
-        table, chart = st.columns([3, 2])
-        with table:
-            st.markdown("**Versions**")
-            st.dataframe(fmt.version_rows(versions), hide_index=True, width="stretch")
-        with chart:
-            st.markdown(f"**{METRIC} by version**")
-            points = fmt.metric_points(versions, METRIC)
-            if points:
-                st.altair_chart(charts.metric_by_version(points, METRIC), width="stretch")
-            else:
-                st.caption("No version has this metric yet.")
+        _retrain_progress(model, runs)
+        _finished_retrain(model, runs, versions)
+        _headline(model, versions, runs)
+        _versions_and_deltas(model, versions, runs)
         _quality(model, versions)
         shadow = session.call(client.shadow, model.name) if "versions.read" in me.permissions else None
         if shadow is not None and shadow.shadow_version is not None:
             st.info(f"Shadow: {fmt.md(shadow.summary)}", icon=":material/compare_arrows:")
         if "models.promote" in me.permissions and versions:
             _serve_by_hand(model, versions)
-        st.markdown("**Training runs**")
-        if runs:
-            latest = next((r for r in runs if r.decision), None)
-            if latest is not None:
-                st.caption(f"Latest decision (run {latest.id}): {fmt.md(latest.decision)}")
-            st.dataframe(fmt.run_rows(runs, versions, METRIC), hide_index=True, width="stretch")
-        else:
-            st.caption("No training runs yet.")
+        _runs_explained(model, runs, versions)

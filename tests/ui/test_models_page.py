@@ -1,0 +1,80 @@
+"""The Models page over the live API: the schedule in words, the gate in a sentence, the AUC-by-version chart on
+a 0..1 axis, and a retrain whose progress bar follows the run's stage until its decision is explained."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from reviewqueue.api import create_app
+from reviewqueue.registry import Registry
+from reviewqueue.services.context import AppContext
+from reviewqueue_dev.threaded_server import ThreadedServer
+from tests.integration.test_retrain_lock import HeldFit, wait_for
+from tests.integration.test_training import amount_rule, label_items, labels_only
+from tests.ui.helpers import APP, rows, sign_in, texts
+
+
+def _progress(at: AppTest) -> list[tuple[float, str]]:
+    return [(e.proto.value / 100, e.proto.text) for e in at.get("progress")]
+
+
+def test_schedule_in_words_the_gate_and_an_auc_axis_from_0_to_1(app: AppTest, people: Any) -> None:
+    at = sign_in(app, "data_scientist", "data_scientist-pw")
+    at.switch_page("views/models.py").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Retrain schedule"] == "every day at 03:00 UTC"
+    assert metrics["Champion"] == "v1" and metrics["Champion AUC"] != "—"
+    page = texts(at)
+    assert "cron 0 3 * * * (APScheduler, UTC)" in page
+    assert "promotes a candidate only when it is better" in page, "fraud's gate: better with 90% confidence"
+    assert "its tolerance 0.01 applies only with require_improvement=False" in page
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    [by_version] = [s for s in specs if s.get("encoding", {}).get("y", {}).get("field") == "roc_auc"]
+    assert by_version["encoding"]["y"]["scale"]["domain"] == [0, 1]
+
+
+@pytest.fixture
+def held(ctx: AppContext, people: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AppTest, HeldFit]]:
+    """The app over an API whose fraud model trains on its labels with a fit that waits at a gate."""
+    label_items(ctx, people, 40, amount_rule)
+    fit = HeldFit()
+    registry = Registry()
+    registry.add_model(labels_only(ctx.registry.model("fraud"), train=fit))
+    held_ctx = AppContext(settings=ctx.settings, engine=ctx.engine, registry=registry.freeze())
+    with ThreadedServer(create_app(held_ctx)) as server:
+        monkeypatch.setenv("REVIEWQUEUE_API_URL", server.url)
+        try:
+            yield AppTest.from_file(APP, default_timeout=30), fit
+        finally:
+            fit.gate.set()
+
+
+def test_retrain_now_shows_the_run_s_stage_then_explains_its_decision(held: tuple[AppTest, HeldFit],
+                                                                      ctx: Any) -> None:
+    at, fit = held
+    at = sign_in(at, "data_scientist", "data_scientist-pw")
+    at.switch_page("views/models.py").run()
+    at.button(key="retrain-fraud").click().run()
+    assert not at.exception
+    [run] = rows(ctx, "SELECT id, status FROM training_runs")
+    assert run.status == "running"
+    wait_for(lambda: fit.entered == 1, "the run to be training")
+    at.run()  # the fragment's next poll
+    assert (0.15, f"Run {run.id}: training — 15%") in _progress(at)
+    assert at.button(key="retrain-fraud").disabled, "one retrain at a time from this page"
+
+    fit.gate.set()
+    wait_for(lambda: rows(ctx, "SELECT status FROM training_runs")[0].status != "running", "the run to end")
+    at.run()
+    assert not at.exception
+    assert not [p for p in _progress(at) if p[1].startswith("Run ")], "the bar is gone once the run ended"
+    [finished] = rows(ctx, "SELECT status, decision FROM training_runs")
+    page = texts(at)
+    assert f"Run {run.id}: On the same" in page and "The gate's test: the lower end" in page
+    assert f"Decision: {finished.decision}" in page
