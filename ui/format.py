@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from reviewqueue.schemas import ActionCounts, ActionOut, Contribution, QueueOut, RunOut, VersionOut
+from reviewqueue.schemas import ActionCounts, ActionOut, Contribution, QueueOut, VersionOut
 
 __all__ = [
     "age_seconds", "decided_message", "human_age", "lease_text", "md", "money", "overdue_delta", "pages_for",
@@ -315,52 +315,11 @@ def _metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def version_rows(versions: Iterable[VersionOut]) -> list[dict[str, Any]]:
-    return [
-        {"version": v.version, "status": v.status, "roc_auc": _metric_value(v.metrics, "roc_auc"),
-         "precision": _metric_value(v.metrics, "precision"), "recall": _metric_value(v.metrics, "recall"),
-         "created": when(v.created_at), "sha256": short_sha(v.sha256)}
-        for v in versions
-    ]
-
-
 def metric_points(versions: Iterable[VersionOut], name: str = "roc_auc") -> list[dict[str, Any]]:
     """Line-chart rows by version number (ascending), skipping versions without the metric."""
     points_ = [{"version": v.version, name: _metric_value(v.metrics, name), "status": v.status}
                for v in versions]
     return sorted((p for p in points_ if p[name] is not None), key=lambda p: p["version"])
-
-
-def run_rows(
-    runs: Iterable[RunOut], versions: Iterable[VersionOut], name: str = "roc_auc"
-) -> list[dict[str, Any]]:
-    number = {v.id: v.version for v in versions}
-
-    def label(version_id: int | None) -> str:
-        if version_id is None:
-            return DASH
-        return f"v{number[version_id]}" if version_id in number else f"#{version_id}"
-
-    return [
-        {"run": r.id, "trigger": r.trigger, "status": r.status, "labels used": r.n_labels,
-         "candidate": label(r.candidate_version_id),
-         f"candidate {name}": metric(r.candidate_metrics.get(name)),
-         "champion": label(r.champion_version_id),
-         f"champion {name}": metric(r.champion_metrics.get(name)),
-         "decision": r.decision or DASH, "warnings": "; ".join(r.warnings),
-         "started": when(r.started_at), "duration": duration(r.duration_seconds), "error": r.error or ""}
-        for r in runs
-    ]
-
-
-def run_summary(run: RunOut, name: str = "roc_auc") -> str:
-    candidate, champion = metric(run.candidate_metrics.get(name)), metric(run.champion_metrics.get(name))
-    if run.status == "failed":
-        return f"Run {run.id} failed: {run.error or 'no error recorded'}"
-    outcome = {"promoted": "promoted to champion", "rejected": "not promoted"}
-    said = f" — {run.decision}" if run.decision else ""
-    return (f"Run {run.id} {outcome.get(run.status, run.status)}{said}: {name} {candidate} vs champion {champion}, "
-            f"{run.n_labels} labels, {duration(run.duration_seconds)}")
 
 
 # --- sandbox ----------------------------------------------------------------------------------------------

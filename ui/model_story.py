@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reviewqueue.schemas import PromotionGate, RunOut, VersionOut
+from ui.format import duration
 
 __all__ = ["champion_headline", "delta_rows", "explain_run", "gate_text", "interval_level", "run_rows",
            "version_rows"]
@@ -158,8 +159,8 @@ def run_rows(runs: Iterable[RunOut], version_number: Mapping[int, int]) -> list[
                                                                                           "roc_auc"),
             "Δ [interval]": DASH if difference is None or low is None or high is None
             else f"{_signed(difference)} [{_signed(low)}, {_signed(high)}]",
-            "decision": r.decision or r.error or DASH,
-            "started": r.started_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "decision": r.decision or r.error or DASH, "warnings": "; ".join(r.warnings),
+            "started": r.started_at.strftime("%Y-%m-%d %H:%M UTC"), "duration": duration(r.duration_seconds),
         })
     return rows
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from streamlit.elements.lib.shortcut_utils import normalize_shortcut
 
-from reviewqueue.schemas import ActionCounts, ActionOut, Contribution, QueueOut, RunOut, VersionOut
+from reviewqueue.schemas import ActionCounts, ActionOut, Contribution, QueueOut, VersionOut
 from ui import format as fmt
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -169,32 +169,9 @@ def _version(vid: int, version: int, auc: float | None, status: str = "retired")
                       data_fingerprint="x", lineage={}, created_at=NOW, promoted_at=None)
 
 
-def test_version_rows_points_and_runs() -> None:
+def test_metric_points_and_retrain_fraction() -> None:
     versions = [_version(12, 3, 0.91, "champion"), _version(11, 2, None), _version(10, 1, 0.9)]
-    assert fmt.version_rows(versions)[0] == {
-        "version": 3, "status": "champion", "roc_auc": 0.91, "precision": 0.5, "recall": 0.25,
-        "created": "2025-03-01 12:00 UTC", "sha256": "abababababab"}
     assert [p["version"] for p in fmt.metric_points(versions)] == [1, 3]
-    run = RunOut(id=7, trigger="manual", status="rejected", n_labels=40, candidate_version_id=11,
-                 champion_version_id=99, candidate_metrics={"roc_auc": 0.8},
-                 champion_metrics={"roc_auc": 0.9}, error=None, started_at=NOW, finished_at=NOW,
-                 duration_seconds=2.04)
-    row = fmt.run_rows([run], versions)[0]
-    assert (row["candidate"], row["champion"], row["candidate roc_auc"], row["duration"]) == (
-        "v2", "#99", "0.8000", "2.0 s")
-    assert row["decision"] == "—" and row["warnings"] == ""
-    assert fmt.run_summary(run) == (
-        "Run 7 not promoted: roc_auc 0.8000 vs champion 0.9000, 40 labels, 2.0 s")
-    said = run.model_copy(update={"decision": "kept v1: not enough evidence (4 positive fresh labels, need 10)",
-                                  "warnings": ["ConvergenceWarning: lbfgs failed to converge"]})
-    assert fmt.run_summary(said) == (
-        "Run 7 not promoted — kept v1: not enough evidence (4 positive fresh labels, need 10): roc_auc 0.8000 vs "
-        "champion 0.9000, 40 labels, 2.0 s")
-    row = fmt.run_rows([said], versions)[0]
-    assert row["decision"].startswith("kept v1: not enough evidence")
-    assert row["warnings"] == "ConvergenceWarning: lbfgs failed to converge"
-    failed = run.model_copy(update={"status": "failed", "error": "ValueError: no labels"})
-    assert fmt.run_summary(failed) == "Run 7 failed: ValueError: no labels"
     assert fmt.retrain_fraction(25, 50) == 0.5 and fmt.retrain_fraction(80, 50) == 1.0
     assert fmt.retrain_fraction(3, 0) == 1.0
 

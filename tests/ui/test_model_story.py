@@ -73,6 +73,7 @@ def test_the_champion_has_one_figure_with_its_source() -> None:
     rows = story.run_rows(runs, {3: 3, 2: 2})
     assert rows[0]["champion AUC (same labels)"] == 0.7995 and rows[0]["Δ [interval]"] == (
         "−0.0016 [−0.0080, +0.0040]")
+    assert (rows[0]["duration"], rows[0]["warnings"]) == ("4.0 s", "")
     assert story.version_rows(versions)[1]["measured on"] == "90 fresh labels (run 4)"
 
 
