@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     environment: Literal["dev", "test", "prod"] = "dev"
     database_url: str = "sqlite:///var/reviewqueue.db"
     artifact_dir: Path = Path("var/artifacts")
+    # where model files live: "local" (artifact_dir, one host or a shared volume) or "database" (every API and
+    # worker host reads them from the database; artifact_dir is then this host's cache), reviewqueue.artifacts
+    artifact_store: Literal["local", "database"] = "local"
     # a comma list (models.loan,models.fraud) or a JSON list; NoDecode: the env value reaches module_list as text
     model_modules: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["models.fraud"])
 

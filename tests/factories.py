@@ -19,7 +19,8 @@ from reviewqueue.services import auth
 from reviewqueue.services.context import AppContext
 from reviewqueue.settings import Settings
 
-TABLES = ["votes", "labels", "outbox_actions", "decisions", "review_items", "predictions", "training_runs",
+TABLES = ["artifact_chunks", "artifacts",
+          "votes", "labels", "outbox_actions", "decisions", "review_items", "predictions", "training_runs",
           "model_versions", "inbound_events", "api_tokens", "principals", "leases", "audit_log"]
 TABLES += ["routing_policies"]  # a model's stored routing policies: no foreign keys, cleaned in any order
 

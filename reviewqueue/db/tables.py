@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, String, Table, UniqueConstraint, text
+from sqlalchemy.schema import ForeignKey
+from sqlalchemy.types import BigInteger, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from reviewqueue.db.types import UTCDateTime
@@ -348,6 +350,28 @@ class RoutingPolicyVersion(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False, default=utcnow)
 
 
+class StoredArtifact(SQLModel, table=True):
+    """A file in the database artifact store (REVIEWQUEUE_ARTIFACT_STORE=database): written once under its key
+    (``<model>/<version>/<file>``), its bytes in ``artifact_chunks``; ``sha256`` is checked on every fetch."""
+
+    __tablename__ = "artifacts"
+    key: str = Field(primary_key=True, max_length=400)
+    sha256: str = Field(max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    chunks: int
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class ArtifactChunk(SQLModel, table=True):
+    """One piece (at most artifacts.store.CHUNK_BYTES, 8 MiB) of a stored artifact, in order of ``seq``: a 90 MB
+    text encoder is a dozen rows, none near PostgreSQL's 1 GB bytea limit or the driver's memory."""
+
+    __tablename__ = "artifact_chunks"
+    key: str = Field(sa_column=Column(String(400), ForeignKey("artifacts.key"), primary_key=True))
+    seq: int = Field(primary_key=True)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class Lease(SQLModel, table=True):
     """A named lease for leader election: the scheduler runs jobs only while it holds 'scheduler'."""
 
@@ -373,3 +397,5 @@ leases_table: Table = Lease.__table__  # type: ignore[attr-defined]
 audit_table: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 votes_table: Table = Vote.__table__  # type: ignore[attr-defined]
 routing_policies_table: Table = RoutingPolicyVersion.__table__  # type: ignore[attr-defined]
+artifacts_table: Table = StoredArtifact.__table__  # type: ignore[attr-defined]
+artifact_chunks_table: Table = ArtifactChunk.__table__  # type: ignore[attr-defined]

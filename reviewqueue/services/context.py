@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection, Engine
 
+from reviewqueue.artifacts import ArtifactStore, artifact_store
 from reviewqueue.db.engine import make_engine
 from reviewqueue.db.principals import TokenHolder
 from reviewqueue.db.versions import Champion, StoredVersion
@@ -55,6 +56,13 @@ class AppContext:
     routing_policies: dict[str, tuple[float, ModelSpec, ModelSpec, str]] = field(default_factory=dict)
     # recent sign-in attempts per name and per client address, in this process only (services.auth)
     sign_in_attempts: Attempts = field(default_factory=Attempts)
+    # where model files are written and fetched from (Settings.artifact_store); serving resolves versions through it
+    artifacts: ArtifactStore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.artifacts = artifact_store(self.settings, self.engine)
+        if self.scorers.store is None:
+            self.scorers.store = self.artifacts
 
     def now(self) -> datetime:
         return self.clock()

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,7 +47,6 @@ from reviewqueue.kinds.base import base_split
 from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import RunOut
 from reviewqueue.services.context import AppContext
-from reviewqueue.serving.sessions import sha256_file
 
 __all__ = ["FOLDS", "HOLDOUT_FRACTION", "LabelledData", "Progress", "RunResult", "StartedRun", "collect_labels",
            "continue_run", "get_run", "labels_since_last_run", "list_runs", "metrics_for", "run_of_model",
@@ -118,27 +115,6 @@ def collect_labels(ctx: AppContext, spec: ModelSpec) -> LabelledData:
         label_ids=[int(r.id) for r in rows],
         max_label_id=max((int(r.id) for r in rows), default=0),
     )
-
-
-def _stage_artifact(ctx: AppContext, spec: ModelSpec, run_id: int, files: dict[str, bytes]) -> tuple[Path, str]:
-    """Write a candidate's files into a fresh staging folder of its own; returns the folder and the model's sha256."""
-    parent = Path(ctx.settings.artifact_dir) / spec.name
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-run{run_id}-", dir=parent))
-    for name, data in files.items():
-        (staging / name).write_bytes(data)
-    return staging, sha256_file(staging / "model.onnx")
-
-
-def _place_artifact(staging: Path, version: int) -> Path:
-    """Rename a staged folder to its version's folder, never over one that exists (a rename is atomic: a reader
-    sees no folder or the whole one)."""
-    final = staging.parent / str(version)
-    if final.exists():
-        raise ReviewQueueError(f"artifact folder {final} already exists though no version row names it; "
-                               "move it aside, then retrain")
-    staging.rename(final)
-    return final
 
 
 def train_version(
@@ -302,7 +278,7 @@ def _judge(
         if holdout_scores is None:
             return _Judged(Sanity(None, converged=converged, detail=detail), None, {}, {}, {"evaluated_on": "none"})
         y = holdout_enc["label"].to_numpy()
-        champion_scores = (kind.score_version(spec, champion.artifact_path, base_holdout,
+        champion_scores = (kind.score_version(spec, _champion_file(ctx, champion), base_holdout,
                                                ctx.scorers.runtime)
                            if champion is not None else None)
         return _compare(y, holdout_scores, champion_scores, None, on="held-out base rows", converged=converged,
@@ -323,11 +299,16 @@ def _judge(
     oof = (kind.score(spec, final, labels_enc) if not final.trained_on_labels
            else _out_of_fold(kind, spec, train_enc, labels_enc, y_all))
     weights = label_weights(labels["pi"].to_numpy()[fresh])
-    champion_scores = (kind.score_version(spec, champion.artifact_path, labels[fresh],
+    champion_scores = (kind.score_version(spec, _champion_file(ctx, champion), labels[fresh],
                                                ctx.scorers.runtime) if champion is not None
                        else None)
     return _compare(y_fresh, oof[fresh], champion_scores, weights, on="fresh labels", converged=converged,
                     detail=detail, lineage=lineage, confidence=spec.retrain.confidence)
+
+
+def _champion_file(ctx: AppContext, champion: Champion) -> str:
+    """The champion's model file on this host, fetched from the artifact store and verified."""
+    return str(ctx.artifacts.version_file(champion.artifact_path, champion.sha256))
 
 
 def _out_of_fold(kind: ModelKind, spec: ModelSpec, base_enc: pd.DataFrame, labels_enc: pd.DataFrame,
@@ -375,12 +356,12 @@ def _record(
     candidate_metrics, champion_metrics = judged.candidate_metrics, judged.champion_metrics
     promoted = decision.promote
     text = decision.text
-    staging, sha = _stage_artifact(ctx, spec, run_id, artifact_files)
-    placed: Path | None = None
+    staged = ctx.artifacts.stage_version(spec.name, f"run{run_id}", artifact_files)
+    sha = staged.sha256
     try:
         with ctx.engine.begin() as conn:
             version = version_queries.next_version_number(conn, spec.name)
-            path = str((staging.parent / str(version) / "model.onnx").resolve())
+            path = staged.artifact_path(version)
             now = ctx.now()
             if promoted:
                 promoted = _retire_champion(conn, spec.name, champion.id if champion else None)
@@ -395,7 +376,7 @@ def _record(
                          "n_labels": len(labelled.label_ids), "max_label_id": labelled.max_label_id, **lineage},
                 created_at=now, promoted_at=now if promoted else None,
             )
-            placed = _place_artifact(staging, version)  # the version row is reserved: its folder goes in place
+            staged.place(conn, version)  # the version row is reserved: its files go in place
             status = RunStatus.PROMOTED if promoted else RunStatus.REJECTED
             run_queries.finish_run(
                 conn, run_id, status=status, candidate_version_id=version_id, candidate_metrics=candidate_metrics,
@@ -403,7 +384,7 @@ def _record(
                 decision=text, warnings=warnings,
             )
     except BaseException:
-        shutil.rmtree(placed or staging, ignore_errors=True)  # ours alone: nothing names it once rolled back
+        staged.discard()  # ours alone: nothing names it once rolled back
         raise
     progress("done", 1.0)
     log.info("training run finished", extra={"action": "training_finished", "run_id": run_id,

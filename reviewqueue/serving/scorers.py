@@ -10,12 +10,15 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reviewqueue.kinds import Scorer, kind_for
 from reviewqueue.registry import ModelSpec
 from reviewqueue.serving.providers import OrtRuntime, ServingConfig
 from reviewqueue.serving.sessions import SessionCache
+
+if TYPE_CHECKING:
+    from reviewqueue.artifacts import ArtifactStore
 
 __all__ = ["Scorer", "ScorerCache"]
 
@@ -37,7 +40,9 @@ class ScorerCache:
     """
 
     def __init__(self, sessions: SessionCache | None = None, *, threads: int = 0,
-                 runtime: OrtRuntime | None = None) -> None:
+                 runtime: OrtRuntime | None = None, store: ArtifactStore | None = None) -> None:
+        # where a version's recorded artifact_path is fetched from (None: it is a local path, read as is)
+        self.store = store
         self.runtime = runtime or OrtRuntime(intra_op_threads=threads)
         self.sessions = sessions or SessionCache(threads=self.runtime.intra_op_threads)
         self._configs: dict[int, ServingConfig | None] = {}  # version id → the config its scorer was built with
@@ -71,7 +76,7 @@ class ScorerCache:
               stored: ServingConfig | None) -> Scorer:
         """Load with the configured runtime over the stored config; its file when it is here, else the artifact."""
         runtime = self.runtime.over(stored)
-        path, digest = Path(artifact_path), sha256
+        path, digest = self._local(artifact_path, sha256), sha256
         if stored is not None and stored.model_file != path.name:
             variant = path.parent / stored.model_file
             if variant.is_file():
@@ -83,6 +88,10 @@ class ScorerCache:
                                             runtime.intra_op_threads)
         self._configs[version_id] = stored
         return scorer
+
+    def _local(self, artifact_path: str, sha256: str) -> Path:
+        """The version's model file on this host (fetched from the artifact store and verified when it is not)."""
+        return self.store.version_file(artifact_path, sha256) if self.store is not None else Path(artifact_path)
 
     def _note(self, model_name: str, version_id: int) -> None:
         with self._lock:

@@ -226,3 +226,21 @@ def test_0012_downgrades_to_0011_and_back(tmp_path):
     assert not {"serving_profile", "serving_config"} & columns and "sha256" in columns
     engine.dispose()
     upgrade(url)
+
+
+def test_artifact_store_tables(database_url):
+    """0013: artifacts (key, sha256, size, chunk count) and artifact_chunks (key, seq, content) for the database
+    artifact store."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        artifacts = {c["name"] for c in inspect(conn).get_columns("artifacts")}
+        chunks = {c["name"] for c in inspect(conn).get_columns("artifact_chunks")}
+        keys = inspect(conn).get_pk_constraint("artifact_chunks")["constrained_columns"]
+    assert artifacts == {"key", "sha256", "size", "chunks", "created_at"}
+    assert chunks == {"key", "seq", "content"} and keys == ["key", "seq"]
+    engine.dispose()
+
+
+def test_0013_downgrades_to_0012_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm13.db'}"
+    upgrade(url)
