@@ -13,10 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from reviewqueue.cli_errors import DEBUG_KEY, OneLineErrors, explain
 from reviewqueue.domain.states import Role
 from reviewqueue.settings import Settings
 
-app = typer.Typer(help="reviewqueue: human-in-the-loop review queues for model predictions.", no_args_is_help=True)
+app = typer.Typer(help="reviewqueue: human-in-the-loop review queues for model predictions.", no_args_is_help=True,
+                  cls=OneLineErrors)  # what an operator can fix is one line with the fix (cli_errors.py)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
 users_app = typer.Typer(help="People and systems that use the API.", no_args_is_help=True)
@@ -26,6 +28,12 @@ app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 console = Console()
+
+
+@app.callback()
+def _root(ctx: typer.Context, debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the full traceback of any error instead of one line")] = False) -> None:
+    ctx.meta[DEBUG_KEY] = debug
 
 
 def _setup_logging() -> None:
@@ -131,16 +139,19 @@ Reason = Annotated[str, typer.Option(help="Why: recorded on the run with who did
 
 
 @contextmanager
-def _refusals_in_one_line() -> Iterator[None]:
+def _refusals_in_one_line(conflict_hint: str = "") -> Iterator[None]:
     """Input the services refuse (a name or reason with NUL or bytes that are not UTF-8, an unknown model …):
-    one line on stderr naming the field, exit status 2, no traceback."""
-    from reviewqueue.errors import ReviewQueueError
+    one line on stderr naming the field, exit status 2 (1 for a conflict such as a duplicate name, followed by
+    ``conflict_hint``), no traceback."""
+    from reviewqueue.errors import Conflict, ReviewQueueError
 
     try:
         yield
     except ReviewQueueError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2) from None
+        problem = explain(exc)
+        hint = f": {conflict_hint}" if conflict_hint and isinstance(exc, Conflict) else ""
+        typer.echo(f"error: {problem.message if problem else exc.message}{hint}", err=True)
+        raise typer.Exit(problem.exit_code if problem else 2) from None
 
 
 def _by_hand(operation: str, *args: object) -> None:
@@ -188,6 +199,12 @@ def models_shadow_report(name: str) -> None:
 def retrain(model: str) -> None:
     """Retrain MODEL now on its dataset plus labels; promote if not worse than the champion."""
     _train_with_progress(model, "manual")
+
+
+def _route_shown(spec: Any, route: str) -> str:
+    """A route as this model names it, the stored value beside it for queries: "auto: decline (auto_flag)"."""
+    label = spec.route_label(route)
+    return label if label == route else f"{label} ({route})"
 
 
 @app.command("evaluate")
@@ -257,7 +274,7 @@ def evaluate(
                          f"review_high={ctx.registry.model(name).routing.review_high}")
     for v in result.versions:
         for r in v.routes:
-            routes.add_row(f"v{v.version}", r.route, f"{r.share:.1%}",
+            routes.add_row(f"v{v.version}", _route_shown(ctx.registry.model(name), r.route), f"{r.share:.1%}",
                            "n/a" if r.precision is None else f"{r.precision:.1%}",
                            "n/a" if r.recall is None else f"{r.recall:.1%}")
     console.print(routes)
@@ -373,7 +390,7 @@ def users_add(
     """Add a principal."""
     from reviewqueue.services import auth
 
-    with _refusals_in_one_line():
+    with _refusals_in_one_line(conflict_hint=f"pick another name, or `reviewqueue users token {name}` for a token"):
         principal_id = auth.create_principal(_ctx(), name, role, list(queue or []), password)
     from reviewqueue.services import audit
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from reviewqueue.domain.authority import Authority, authority_for, default_authority
 from reviewqueue.domain.four_eyes import FourEyes, four_eyes_rules, required_reviewers
 from reviewqueue.domain.policies import ExpectedLoss, RoutingPolicy, ScorePriority
+from reviewqueue.domain.route_labels import route_labels as declared_route_labels
 from reviewqueue.domain.undo import undo_windows
 from reviewqueue.errors import AlreadyRegistered, ConfigurationError, NotFound, RegistryFrozen
 from reviewqueue.features import FeatureSchema
@@ -173,6 +174,8 @@ class ModelSpec:
     zero_shot: ZeroShot | None = None
     learning: LearningQueue | None = None
     sla: Sla | None = None
+    route_labels: dict[str, str] = field(default_factory=dict)
+    """Route value → what it means for this model ("auto: decline"); see route_label()."""
     # where a reviewer escalates an item they cannot decide (the senior / adjudication queue)
     escalation_queue: str = ""
 
@@ -187,6 +190,12 @@ class ModelSpec:
 
     def actions_for(self, verdict: str) -> list[ActionSpec]:
         return list(self.verdicts.get(verdict, []))
+
+    def route_label(self, route: str) -> str:
+        """The stored route as people read it for this model (domain.route_labels): "auto: approve", not
+        "auto_pass"; labels declared with ``route_labels=`` win over the verdict-derived ones."""
+        return declared_route_labels(self.name, self.positive_verdict, self.negative_verdict,
+                                     self.route_labels).get(route, route)
 
     def undo_window(self, verdict: str) -> float:
         return float(self.undo_seconds.get(verdict, 0.0))
@@ -217,6 +226,7 @@ def model(
     positive_verdict: str,
     negative_verdict: str,
     routing: RoutingPolicy | None = None,
+    route_labels: Mapping[str, str] | None = None,
     priority: PriorityFn | None = None,
     queue: str | None = None,
     context: Iterable[str] = (),
@@ -234,6 +244,8 @@ def model(
 ) -> Callable[[TrainFn], TrainFn]:
     """Register the decorated ``train(df) -> fitted sklearn classifier`` as a reviewqueue model.
 
+    ``route_labels``: what the routes are called for this model, e.g. ``{"auto_flag": "auto-declined"}``;
+    by default "review", "auto: <positive verdict>" and "auto: <negative verdict>" (domain.route_labels).
     ``df`` has one column per feature (encoded as served) and a ``label`` column (1 = positive verdict);
     for a text model, one column per embedding dimension (``e0`` … ``e383``) and ``label``, and the returned
     classifier must be linear (``coef_``, ``intercept_``) so it fuses into the ONNX graph as the head.
@@ -276,6 +288,9 @@ def model(
         spec = replace(spec, four_eyes=four_eyes_rules(
             name, spec.verdicts, [f.name for f in schema.features if f.kind in ("float", "int")],
             [f.name for f in schema.features if f.kind not in ("float", "int")], spec.context_fields, four_eyes))
+        # what each route means for this model, checked now (domain.route_labels) so a bad label fails at import
+        spec = replace(spec, route_labels=declared_route_labels(name, positive_verdict, negative_verdict,
+                                                                route_labels))
         _check_spec(spec)
         setattr(train, SPEC_ATTRIBUTE, spec)
         return train
@@ -371,7 +386,7 @@ class Registry:
     def load_modules(self, module_names: Iterable[str]) -> None:
         """Import each module and register every model spec defined in it."""
         for module_name in module_names:
-            module = importlib.import_module(module_name)
+            module = _import_model_module(module_name)
             for value in vars(module).values():
                 spec = getattr(value, SPEC_ATTRIBUTE, None)
                 if isinstance(spec, ModelSpec):
@@ -389,3 +404,19 @@ class Registry:
 
     def models(self) -> list[ModelSpec]:
         return list(self._models.values())
+
+
+def _import_model_module(module_name: str) -> Any:
+    """The module, or a ConfigurationError saying which entry of REVIEWQUEUE_MODEL_MODULES fails and why."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and f"{module_name}.".startswith(f"{exc.name}."):  # the module itself or its package
+            raise ConfigurationError(
+                f"model module {module_name!r} (REVIEWQUEUE_MODEL_MODULES) was not found: write it as Python "
+                f"imports it (models.loan for models/loan.py), from a folder on the import path") from exc
+        raise ConfigurationError(f"model module {module_name!r} (REVIEWQUEUE_MODEL_MODULES) does not import: "
+                                 f"{exc}") from exc
+    except (ImportError, SyntaxError) as exc:
+        raise ConfigurationError(f"model module {module_name!r} (REVIEWQUEUE_MODEL_MODULES) does not import: "
+                                 f"{type(exc).__name__}: {exc}") from exc

@@ -53,6 +53,9 @@ class PredictionOut(Out):
     prediction_id: int
     score: float
     route: str
+    route_label: str = Field("", description="the route as this model names it (\"auto: decline\" for a "
+                             "stored auto_flag): the verdict an automatic decision records, or the model's "
+                             "declared route_labels")
     audited: bool
     item_id: int | None
     model_version: int
@@ -200,6 +203,9 @@ class ItemOut(Out):
     model_version: int
     score: float
     route: str
+    route_label: str = Field("", description="the route as this model names it (\"auto: decline\" for a "
+                             "stored auto_flag): the verdict an automatic decision records, or the model's "
+                             "declared route_labels")
     features: dict[str, Any]
     context: dict[str, Any]
     verdicts: list[str]
@@ -379,6 +385,9 @@ class ModelOut(Out):
     promotion_gate: PromotionGate | None = None
     verdict_effects: list[VerdictEffects] = Field(
         [], description="each verdict's actions: which are irreversible, what undoes the others, its undo window")
+    route_labels: dict[str, str] = Field(
+        {}, description="what each stored route means for this model: review, auto_flag, auto_pass → its label "
+                        "(e.g. auto_flag → \"auto: decline\")")
 
 
 class WebhookAck(Out):

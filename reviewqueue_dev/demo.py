@@ -116,7 +116,7 @@ def seed(settings: Settings, stripe: LocalStripe, n: int = DEMO_TRANSACTIONS) ->
     ctx.engine.dispose()
     routes: dict[str, int] = {}
     for r in results:
-        routes[r.route] = routes.get(r.route, 0) + 1
+        routes[r.route_label] = routes.get(r.route_label, 0) + 1  # "auto: legit", not the stored auto_pass
     console.print(f"scored {len(results)} demo events: {routes}")
     return {"shop_token": shop_token}
 

@@ -128,8 +128,8 @@ def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]],
         if ext in existing:
             row = existing[ext]
             results.append(PredictionOut(external_id=ext, prediction_id=row.id, score=row.score, route=row.route,
-                                         audited=row.audited, item_id=row.item_id, model_version=row.model_version,
-                                         duplicate=True))
+                                         route_label=spec.route_label(row.route), audited=row.audited,
+                                         item_id=row.item_id, model_version=row.model_version, duplicate=True))
         else:
             results.append(stored[ext])
     return results
@@ -206,7 +206,8 @@ def _store_fresh(
     _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now, refused)
     return {
         r["external_id"]: PredictionOut(external_id=r["external_id"], prediction_id=r["id"], score=r["score"],
-                                        route=r["route"], audited=r["audited"], item_id=item_ids.get(r["id"]),
+                                        route=r["route"], route_label=spec.route_label(r["route"]),
+                                        audited=r["audited"], item_id=item_ids.get(r["id"]),
                                         model_version=current.version, duplicate=False)
         for r in rows
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from reviewqueue.domain.cron_words import describe_cron
 from reviewqueue.domain.promotion import SANITY_FLOOR
 from reviewqueue.registry import ModelSpec
+from reviewqueue.domain.policies import Route
 from reviewqueue.schemas import ModelOut, PromotionGate
 from reviewqueue.services import training, versions
 from reviewqueue.services.context import AppContext
@@ -25,6 +26,7 @@ def list_models(ctx: AppContext) -> list[ModelOut]:
             labels_since_last_run=training.labels_since_last_run(ctx, spec.name),
             retrain_min_new_labels=spec.retrain.min_new_labels, retrain_cron=spec.retrain.cron,
             verdict_effects=verdict_effects(spec),
+            route_labels={route.value: spec.route_label(route.value) for route in Route},
             retrain_schedule=describe_cron(spec.retrain.cron) if spec.retrain.cron else None,
             promotion_gate=promotion_gate(spec),
         ))

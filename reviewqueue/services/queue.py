@@ -393,6 +393,7 @@ def _item_out(ctx: AppContext, actor: Actor, view: ItemView | None, item_id: int
         id=view.id, queue=view.queue, kind=view.kind, status=view.status, priority=view.priority,
         created_at=view.created_at, prediction_id=view.prediction_id, external_id=view.external_id,
         model=view.model_name, model_version=view.version, score=view.score, route=view.route,
+        route_label=spec.route_label(view.route),
         features=view.features, context=view.context, verdicts=list(spec.verdicts),
         explanation=[Contribution(**c) for c in explain(ctx, spec, view)],
         verdict_effects=verdict_effects(spec, {"features": view.features, "context": view.context}),

@@ -188,8 +188,8 @@ def _show(item: ItemOut) -> None:
         priority.metric("Priority", f"{item.priority:,.2f}", help="Higher priority is reviewed first")
         age.metric("Age", fmt.human_age(fmt.age_seconds(item.created_at, now)))
         route, lease = st.columns(2)
-        route.caption(f"route **{fmt.md(item.route)}** · model **{fmt.md(item.model)} v{item.model_version}** · "
-                      f"queue **{fmt.md(item.queue)}**")
+        route.caption(f"route **{fmt.md(item.route_label or item.route)}** · "
+                      f"model **{fmt.md(item.model)} v{item.model_version}** · queue **{fmt.md(item.queue)}**")
         with lease:
             _lease_clock(state.get("triage_expires"))
         if field is None:
