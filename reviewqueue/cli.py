@@ -207,6 +207,11 @@ def _route_shown(spec: Any, route: str) -> str:
     return label if label == route else f"{label} ({route})"
 
 
+from reviewqueue.cli_bench import bench_model_command  # noqa: E402  (the command's body lives there)
+
+app.command("bench-model")(bench_model_command)
+
+
 @app.command("evaluate")
 def evaluate(
     name: str,

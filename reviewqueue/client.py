@@ -37,6 +37,7 @@ from reviewqueue.schemas import (
     ReplayOut,
     RunOut,
     ScoreOut,
+    ServingProfileOut,
     ShadowOut,
     SignInResponse,
     SubjectHistory,
@@ -164,6 +165,11 @@ class Client:
     def version_quality(self, model: str, version: int) -> VersionQuality:
         return self._call("GET", f"/v1/models/{model}/versions/{version}/quality",  # type: ignore[no-any-return]
                           VersionQuality)
+
+    def serving_profile(self, model: str, version: int) -> ServingProfileOut:
+        """What `reviewqueue bench-model` measured for a version, and the serving config applied from it."""
+        return self._call("GET", f"/v1/models/{model}/versions/{version}/serving-profile",  # type: ignore[no-any-return]
+                          ServingProfileOut)
 
     def runs(self, model: str) -> list[RunOut]:
         return self._call("GET", f"/v1/models/{model}/runs", list[RunOut])  # type: ignore[no-any-return]

@@ -334,6 +334,18 @@ class VersionOut(Out):
     promoted_at: datetime | None
 
 
+
+class ServingProfileOut(Out):
+    """What `reviewqueue bench-model` measured for a version on the host it ran on (``profile``: per
+    configuration latency p50/p99 ms, rows/s per batch size, parity vs the stored graph) and the serving config
+    applied from it (``config``: file, sha256, providers, threads); None when never measured / nothing applied."""
+
+    model: str
+    version: int
+    profile: dict[str, Any] | None
+    config: dict[str, Any] | None
+
+
 class RunOut(Out):
     id: int
     trigger: str

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from reviewqueue.schemas import ModelOut, RunOut, VersionOut, VersionQuality
-from ui import charts, session
+from ui import charts, serving_profile, session
 from ui import format as fmt
 from ui import model_story as story
 from ui import quality as qual
@@ -206,6 +206,7 @@ for model in models:
         _headline(model, versions, runs)
         _versions_and_deltas(model, versions, runs)
         _quality(model, versions)
+        serving_profile.render(client, model)
         shadow = session.call(client.shadow, model.name) if "versions.read" in me.permissions else None
         if shadow is not None and shadow.shadow_version is not None:
             st.info(f"Shadow: {fmt.md(shadow.summary)}", icon=":material/compare_arrows:")

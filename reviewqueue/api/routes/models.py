@@ -12,11 +12,12 @@ from reviewqueue.schemas import (
     RunOut,
     ScoreOut,
     ScoreRequest,
+    ServingProfileOut,
     ShadowOut,
     VersionOut,
     VersionQuality,
 )
-from reviewqueue.services import audit, models, quality, training, versions
+from reviewqueue.services import audit, model_bench, models, quality, training, versions
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -39,6 +40,14 @@ def version_quality(model: str, version: DbId, ctx: Ctx, actor: CurrentActor) ->
     """Labels used, held-out precision/recall/AUC, and precision at k of this version's labelled predictions."""
     authorize(actor, Permission.VERSIONS_READ)
     return quality.version_quality(ctx, model, version)
+
+
+@router.get("/{model}/versions/{version}/serving-profile", response_model=ServingProfileOut)
+def serving_profile(model: str, version: DbId, ctx: Ctx, actor: CurrentActor) -> ServingProfileOut:
+    """What `reviewqueue bench-model` measured for this version, and the serving config applied from it."""
+    authorize(actor, Permission.VERSIONS_READ)
+    profile, config = model_bench.serving_profile(ctx, model, version)
+    return ServingProfileOut(model=model, version=version, profile=profile, config=config)
 
 
 @router.get("/{model}/runs", response_model=list[RunOut])
