@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from reviewqueue.api import create_app
@@ -78,3 +80,20 @@ def test_retrain_now_shows_the_run_s_stage_then_explains_its_decision(held: tupl
     page = texts(at)
     assert f"Run {run.id}: On the same" in page and "The gate's test: the lower end" in page
     assert f"Decision: {finished.decision}" in page
+
+
+def test_a_run_started_elsewhere_is_followed_and_a_stale_one_is_flagged(app: AppTest, ctx: Any, people: Any) -> None:
+    """A run the scheduler or the CLI started shows its bar too; one "running" for hours says its process may
+    have stopped."""
+    with ctx.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO training_runs (model_name, trigger, status, label_ids, n_labels, max_label_id, "
+            "champion_metrics, candidate_metrics, decision, warnings, started_at, stage, progress) VALUES "
+            "('fraud', 'cron', 'running', '[]', 0, 0, '{}', '{}', '', '[]', :at, 'evaluating', 0.45)"),
+            {"at": datetime.now(UTC) - timedelta(hours=2)})
+    at = sign_in(app, "data_scientist", "data_scientist-pw")
+    at.switch_page("views/models.py").run()
+    assert not at.exception
+    [run] = rows(ctx, "SELECT id FROM training_runs")
+    assert (0.45, f"Run {run.id}: evaluating — 45%") in _progress(at)
+    assert any(f"Run {run.id} started" in w.value and "has not finished" in w.value for w in at.warning)

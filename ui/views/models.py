@@ -4,6 +4,8 @@ it; retrain now with a progress bar that follows the run (the API answers at onc
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import streamlit as st
 
 from reviewqueue.schemas import ModelOut, RunOut, VersionOut, VersionQuality
@@ -17,6 +19,7 @@ METRIC = "roc_auc"  # the metric the gate judges (weighted); charts and tables s
 QUALITY_VERSIONS = 6  # newest versions with a quality report (one API call each)
 EXPLAINED_RUNS = 5  # newest finished runs explained in words
 POLL_SECONDS = 1.0
+STALE_RUN_SECONDS = 3600  # a run still "running" after this long was probably left by a stopped process
 
 
 def _start_retrain(model: ModelOut) -> None:
@@ -44,6 +47,10 @@ def _retrain_progress(model: ModelOut, runs: list[RunOut]) -> None:
         if run.status == "running":
             fraction = run.progress or 0.0
             st.progress(fraction, text=f"Run {run.id}: {fmt.md(run.stage or 'starting')} — {fraction:.0%}")
+            if fmt.age_seconds(run.started_at, datetime.now(UTC)) > STALE_RUN_SECONDS:
+                st.warning(f"Run {run.id} started {fmt.when(run.started_at)} and has not finished: if the process "
+                           "training it stopped, its lease lapses 30 minutes after its last step and a new retrain "
+                           "can start.", icon=":material/hourglass_disabled:")
             return
         st.session_state.pop(key, None)
         st.session_state[f"retrained-{model.name}"] = run.id
