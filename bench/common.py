@@ -480,7 +480,7 @@ def bench_env(extra: dict[str, str]) -> dict[str, str]:
     env = child_env(extra)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "bench"), env.get("PYTHONPATH", "")]).rstrip(
         os.pathsep)
-    env.setdefault("REVIEWQUEUE_ORT_THREADS", "1")
+    env.setdefault("REVIEWQUEUE_ORT_INTRA_OP_THREADS", "1")
     return env
 
 
