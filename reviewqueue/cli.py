@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from reviewqueue.cli_errors import DEBUG_KEY, OneLineErrors, explain
+from reviewqueue.cli_monitor import monitor_app
 from reviewqueue.domain.states import Role
 from reviewqueue.settings import Settings
 
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(monitor_app, name="monitor")
 console = Console()
 
 

@@ -17,8 +17,10 @@ from reviewqueue.schemas import (
     ActionCounts,
     ActionOut,
     AuditEntryOut,
+    CalibrationReport,
     DecisionChangeOut,
     DecisionOut,
+    DriftReport,
     EscalationOut,
     ItemOut,
     ItemSummary,
@@ -170,6 +172,17 @@ class Client:
         """What `reviewqueue bench-model` measured for a version, and the serving config applied from it."""
         return self._call("GET", f"/v1/models/{model}/versions/{version}/serving-profile",  # type: ignore[no-any-return]
                           ServingProfileOut)
+
+    def drift(self, model: str, days: int = 14) -> DriftReport:
+        """PSI per input and for the score, per UTC day, of the champion's traffic against its training data."""
+        return self._call("GET", f"/v1/models/{model}/drift", DriftReport,  # type: ignore[no-any-return]
+                          params={"days": days})
+
+    def calibration(self, model: str, version: int | None = None) -> CalibrationReport:
+        """Reliability bins, Brier score and ECE of a version's labelled predictions (the champion's by default)."""
+        params = {"version": version} if version is not None else {}
+        return self._call("GET", f"/v1/models/{model}/calibration",  # type: ignore[no-any-return]
+                          CalibrationReport, params=params)
 
     def runs(self, model: str) -> list[RunOut]:
         return self._call("GET", f"/v1/models/{model}/runs", list[RunOut])  # type: ignore[no-any-return]

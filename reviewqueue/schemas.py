@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -440,6 +440,72 @@ class VersionQuality(Out):
 
 
 OutcomeSource = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+
+
+class DriftDay(Out):
+    """One day of one input's (or the score's) drift against the training reference."""
+
+    day: date
+    n: int = Field(description="predictions compared (at most drift_rows_per_day of the day's, oldest first)")
+    total: int = Field(description="predictions the champion scored that day")
+    psi: float | None = Field(description="Population Stability Index against the reference; None: no data")
+    psi_low: float | None = Field(description="95% bootstrap interval of the PSI (resampling the day's rows)")
+    psi_high: float | None
+    noise: float | None = Field(description="the PSI sampling alone gives with this n when nothing moved")
+    level: str = Field(description="no data | too few | stable | watch | alert")
+
+
+class FeatureDrift(Out):
+    feature: str = Field(description='an input, "<text> (length)" for a text, or "score"')
+    kind: str = Field(description="numeric | category")
+    days: list[DriftDay] = Field(description="oldest first")
+    latest: DriftDay | None = Field(description="the newest day with data")
+    alerted: list[date] = Field([], description="days an alert was sent for")
+
+
+class DistributionBin(Out):
+    bin: str
+    order: int
+    reference: float = Field(description="share of the reference rows in this bin")
+    current: float = Field(description="share of the window's traffic in this bin")
+
+
+class DriftReport(Out):
+    model: str
+    version: int | None = Field(description="the champion whose traffic is compared; None: no champion")
+    has_reference: bool
+    note: str = Field(description="what the figures are compared against, or why there are none")
+    reference_rows: int
+    days: int
+    watch: float
+    alert: float
+    min_sample: int
+    features: list[FeatureDrift] = Field(description="the score first, then the inputs")
+    score_bins: list[DistributionBin] = Field(description="the score's distribution: reference vs the window")
+    window_n: int = Field(description="predictions in the window's score distribution")
+
+
+class CalibrationBin(Out):
+    low: float
+    high: float
+    n: int = Field(description="labelled predictions scored in [low, high)")
+    mean_score: float
+    observed: float = Field(description="share labelled positive (weighted by 1/π)")
+    observed_low: float = Field(description="Wilson 95% interval of the observed share (effective n)")
+    observed_high: float
+    effective_n: float
+
+
+class CalibrationReport(Out):
+    model: str
+    version: int | None
+    n: int = Field(description="labelled predictions of this version")
+    positives: int
+    brier: float | None = Field(description="mean squared error of the score (weighted by 1/π)")
+    ece: float | None = Field(description="expected calibration error: Σ share of weight × |mean score − observed|")
+    weighted: bool = Field(description="whether labels are weighted by 1/π (some were gathered by sampling)")
+    bins: list[CalibrationBin]
+    note: str
 
 
 class OutcomeIn(Strict):

@@ -28,7 +28,7 @@ from reviewqueue.db import leases
 from reviewqueue.errors import Conflict
 from reviewqueue.logs import error_fields
 from reviewqueue.registry import ModelSpec
-from reviewqueue.services import queue, sla, training
+from reviewqueue.services import drift, queue, sla, training
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.outbox import Dispatcher
 
@@ -122,6 +122,9 @@ class Worker:
         if any(spec.sla for spec in self.ctx.registry.models()):
             scheduler.add_job(self._leader_only(lambda: sla.page_overdue(self.ctx), "sla"), "interval",
                               seconds=s.sla_check_seconds, id="sla-pages")
+        # once a day: Slack alerts for inputs (and scores) drifted past drift_alert_psi, once per input and day
+        scheduler.add_job(self._leader_only(lambda: drift.alert_drift(self.ctx), "drift"),
+                          CronTrigger.from_crontab(s.drift_alert_cron, timezone="UTC"), id="drift-alerts")
         for spec in self.ctx.registry.models():
             scheduler.add_job(self._leader_only(self._retrain_job(spec, "labels"), f"labels:{spec.name}"),
                               "interval", seconds=s.retrain_check_seconds, id=f"retrain-labels:{spec.name}")

@@ -9,6 +9,7 @@ from reviewqueue.api.errors import install_error_handlers
 from reviewqueue.api.guard import RequestGuard
 from reviewqueue.api.routes import actions, auth, decisions, items, models, outcomes, predictions, system, webhooks
 from reviewqueue.api.routes import metrics as metrics_route
+from reviewqueue.api.routes import monitor as monitor_route
 from reviewqueue.api.routes import operations as operations_route
 from reviewqueue.api.routes import triage as triage_route
 from reviewqueue.api.timing import RequestTimer
@@ -39,4 +40,5 @@ def create_app(ctx: AppContext) -> FastAPI:
                    triage_route):
         app.include_router(module.router)
     app.include_router(operations_route.router)  # routing-policy versions, what-if, reviewers, queue health
+    app.include_router(monitor_route.router)  # drift, calibration
     return app

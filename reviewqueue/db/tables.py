@@ -5,7 +5,7 @@ List views select columns explicitly so they never read payload columns.
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, String, Table, UniqueConstraint, text
@@ -90,6 +90,26 @@ class ModelVersion(SQLModel, table=True):
     lineage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts(nullable=False, default=utcnow)
     promoted_at: datetime | None = _ts(nullable=True)
+    # what it was trained on, binned: per-feature and score distributions, drift's baseline (services/drift.py);
+    # None for versions trained before migration 0011
+    reference: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class DriftAlert(SQLModel, table=True):
+    """A drift alert sent: at most one per model, input (or "score") and day, whatever reruns the check."""
+
+    __tablename__ = "drift_alerts"
+    __table_args__ = (UniqueConstraint("model_name", "feature", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=120)
+    version: int
+    feature: str = Field(max_length=200)
+    day: date
+    psi: float
+    psi_low: float
+    psi_high: float
+    n: int
+    sent_at: datetime = _ts(nullable=False, default=utcnow)
 
 
 class Prediction(SQLModel, table=True):
@@ -386,6 +406,7 @@ class Lease(SQLModel, table=True):
 principals_table: Table = Principal.__table__  # type: ignore[attr-defined]
 tokens_table: Table = ApiToken.__table__  # type: ignore[attr-defined]
 versions_table: Table = ModelVersion.__table__  # type: ignore[attr-defined]
+drift_alerts_table: Table = DriftAlert.__table__  # type: ignore[attr-defined]
 predictions_table: Table = Prediction.__table__  # type: ignore[attr-defined]
 items_table: Table = ReviewItem.__table__  # type: ignore[attr-defined]
 decisions_table: Table = Decision.__table__  # type: ignore[attr-defined]

@@ -30,7 +30,8 @@ def wilson(rate: float, n: float, z: float = Z95) -> tuple[float, float]:
     centre = rate + z * z / (2 * n)
     spread = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
     denominator = 1 + z * z / n
-    return max(0.0, (centre - spread) / denominator), min(1.0, (centre + spread) / denominator)
+    # clamped so it always holds the estimate (at rate 0 or 1 rounding would otherwise leave it 1e-17 outside)
+    return min(rate, max(0.0, (centre - spread) / denominator)), max(rate, min(1.0, (centre + spread) / denominator))
 
 
 @dataclass(frozen=True)

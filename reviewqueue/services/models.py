@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from reviewqueue.domain.cron_words import describe_cron
+from reviewqueue.domain.policies import Route
 from reviewqueue.domain.promotion import SANITY_FLOOR
 from reviewqueue.registry import ModelSpec
-from reviewqueue.domain.policies import Route
 from reviewqueue.schemas import ModelOut, PromotionGate
 from reviewqueue.services import training, versions
 from reviewqueue.services.context import AppContext

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from reviewqueue.db import labels as label_queries
 from reviewqueue.db import leases as lease_queries
+from reviewqueue.db import monitoring as monitoring_queries
 from reviewqueue.db import runs as run_queries
 from reviewqueue.db import versions as version_queries
 from reviewqueue.db.versions import Champion
@@ -46,6 +47,7 @@ from reviewqueue.kinds import HOLDOUT_FRACTION, Fitted, LabelledData, ModelKind,
 from reviewqueue.kinds.base import base_split
 from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import RunOut
+from reviewqueue.services import reference as references
 from reviewqueue.services.context import AppContext
 
 __all__ = ["FOLDS", "HOLDOUT_FRACTION", "LabelledData", "Progress", "RunResult", "StartedRun", "collect_labels",
@@ -253,10 +255,14 @@ def _train_and_decide(
                       min_per_class=spec.retrain.min_eval_per_class)
     progress("exporting to ONNX", 0.75)
     artifact = kind.export(spec, final, _concat(train_enc, labels_enc), artifact_dir=artifact_dir)
+    names = spec.features.names
+    reference = references.training_reference(
+        kind, spec, final, train_rows=_concat(base_train[names], labels[names]), holdout_rows=base_holdout,
+        holdout_enc=holdout_enc, train_enc=_concat(train_enc, labels_enc))
     return _record(ctx, spec, run_id, labelled, champion, artifact_files=artifact.files,
                    input_schema=artifact.input_schema, fingerprint=artifact.fingerprint,
                    lineage={**artifact.lineage, **judged.lineage}, judged=judged, decision=decision,
-                   warnings=final.warnings, started=started, progress=progress)
+                   warnings=final.warnings, started=started, progress=progress, reference=reference)
 
 
 def _concat(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
@@ -351,6 +357,7 @@ def _record(
     ctx: AppContext, spec: ModelSpec, run_id: int, labelled: LabelledData, champion: Champion | None, *,
     artifact_files: dict[str, bytes], input_schema: dict[str, Any], fingerprint: str, lineage: dict[str, Any],
     judged: _Judged, decision: Decision, warnings: list[str], started: float, progress: Progress,
+    reference: dict[str, Any] | None = None,
 ) -> RunResult:
     progress("storing version", 0.9)
     candidate_metrics, champion_metrics = judged.candidate_metrics, judged.champion_metrics
@@ -377,6 +384,8 @@ def _record(
                 created_at=now, promoted_at=now if promoted else None,
             )
             staged.place(conn, version)  # the version row is reserved: its files go in place
+            if reference is not None:  # drift's baseline, stored with the version it describes
+                monitoring_queries.store_reference(conn, version_id, reference)
             status = RunStatus.PROMOTED if promoted else RunStatus.REJECTED
             run_queries.finish_run(
                 conn, run_id, status=status, candidate_version_id=version_id, candidate_metrics=candidate_metrics,

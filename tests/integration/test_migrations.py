@@ -244,3 +244,37 @@ def test_artifact_store_tables(database_url):
 def test_0013_downgrades_to_0012_and_back(tmp_path):
     url = f"sqlite:///{tmp_path / 'm13.db'}"
     upgrade(url)
+
+
+def test_drift_reference_column_and_alerts_table(database_url):
+    """0011: model_versions.reference (nullable: older versions have none); drift_alerts unique per model, input
+    and day."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        reference = {c["name"]: c for c in inspect(conn).get_columns("model_versions")}["reference"]
+        columns = {c["name"] for c in inspect(conn).get_columns("drift_alerts")}
+        unique = [u["column_names"] for u in inspect(conn).get_unique_constraints("drift_alerts")]
+    assert reference["nullable"]
+    assert columns == {"id", "model_name", "version", "feature", "day", "psi", "psi_low", "psi_high", "n", "sent_at"}
+    assert unique == [["model_name", "feature", "day"]]
+    engine.dispose()
+
+
+def test_0011_downgrades_to_0010_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm11.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO drift_alerts (model_name, version, feature, day, psi, psi_low, psi_high, n, "
+                          "sent_at) VALUES ('fraud', 1, 'amount', '2026-12-01', 0.4, 0.3, 0.5, 500, "
+                          "'2026-12-01 06:15:00')"))
+        with pytest.raises(DBAPIError), conn.begin_nested():  # once per model, input and day
+            conn.execute(text("INSERT INTO drift_alerts (model_name, version, feature, day, psi, psi_low, psi_high, "
+                              "n, sent_at) VALUES ('fraud', 1, 'amount', '2026-12-01', 0.5, 0.4, 0.6, 600, "
+                              "'2026-12-01 07:15:00')"))
+    downgrade(url, "0010")
+    with engine.connect() as conn:
+        assert "drift_alerts" not in inspect(conn).get_table_names()
+        assert "reference" not in {c["name"] for c in inspect(conn).get_columns("model_versions")}
+    engine.dispose()
+    upgrade(url)
