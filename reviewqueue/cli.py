@@ -97,17 +97,44 @@ def _train_with_progress(model: str, trigger: str) -> None:
 def models_register(
     name: str, force: Annotated[bool, typer.Option(help="Train a new version even if one serves")] = False,
 ) -> None:
-    """Train version 1 of a registered model on its dataset, export to ONNX, store and serve it."""
+    """Train version 1 of a registered model on its dataset, export to ONNX, store and serve it; for a
+    bring-your-own model (onnx=… / transformer=…), check its declared file and store it as a gated version."""
+    from reviewqueue.services import registration
     from reviewqueue.services.versions import find_champion
 
     ctx = _ctx()
-    ctx.registry.model(name)
+    spec = ctx.registry.model(name)
+    if registration.brings_its_own(spec):
+        _register_own_file(ctx, spec)
+        return
     with ctx.engine.connect() as conn:
         current = find_champion(conn, name)
     if current and not force:
         console.print(f"{name}: version {current.version} already serves (use --force to train another)")
         return
     _train_with_progress(name, "register")
+
+
+def _register_own_file(ctx: Any, spec: Any) -> None:
+    """One line per outcome: refused (the field at fault), already held, or the run's version and decision."""
+    from reviewqueue.errors import ReviewQueueError
+    from reviewqueue.services import registration
+
+    try:
+        result = registration.register(ctx, spec)
+    except ReviewQueueError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    run = result.run
+    if run is None:
+        console.print(f"{spec.name}: {result.summary}", markup=False)
+        return
+    if run.error:
+        console.print(f"registration run {run.run_id} failed: {run.error}", markup=False, style="red")
+        raise typer.Exit(1)
+    console.print(f"{spec.name}: run {run.run_id}: version {run.version} "
+                  f"{'promoted' if run.promoted else 'not promoted'}", markup=False)
+    console.print(f"decision: {run.decision}", markup=False)
 
 
 @models_app.command("list")

@@ -11,8 +11,10 @@ import hashlib
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reviewqueue.byo import Source, anchored, declare_source
 from reviewqueue.domain.authority import Authority, authority_for, default_authority
 from reviewqueue.domain.four_eyes import FourEyes, four_eyes_rules, required_reviewers
 from reviewqueue.domain.policies import ExpectedLoss, RoutingPolicy, ScorePriority
@@ -183,6 +185,8 @@ class ModelSpec:
     """Verdict → seconds a person's decision's actions wait, during which they may undo it (missing: 0)."""
     four_eyes: dict[str, FourEyes] = field(default_factory=dict)
     """Verdict → how many agreeing reviewers it needs (above which amount) before it acts (domain.four_eyes)."""
+    source: Source | None = None
+    """A bring-your-own model's ONNX file or transformer folder (reviewqueue.byo); None: reviewqueue trains it."""
 
     def reviewers_required(self, verdict: str, features: Mapping[str, Any], context: Mapping[str, Any]) -> int:
         """1 (one click decides) or the k agreeing reviewers this event's ``verdict`` needs."""
@@ -202,7 +206,10 @@ class ModelSpec:
 
     @property
     def kind(self) -> str:
-        """'text' (an ONNX text encoder + head) or 'tabular' (an sklearn estimator exported with skl2onnx)."""
+        """'text' (an ONNX text encoder + head), 'tabular' (an sklearn estimator exported with skl2onnx), or a
+        bring-your-own source's kind ('onnx_file', 'hf_classifier')."""
+        if self.source is not None:
+            return self.source.kind
         return "text" if self.features.text_feature else "tabular"
 
     @property
@@ -221,7 +228,7 @@ class ModelSpec:
 def model(
     *,
     name: str,
-    features: Mapping[str, Any],
+    features: Mapping[str, Any] | None = None,
     verdicts: Mapping[str, Iterable[ActionSpec]],
     positive_verdict: str,
     negative_verdict: str,
@@ -241,6 +248,11 @@ def model(
     escalation_queue: str | None = None,
     undo_seconds: float | Mapping[str, float] | None = None,
     four_eyes: Mapping[str, FourEyes] | None = None,
+    onnx: str | Path | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    output: str | int | tuple[str, int] | None = None,
+    transformer: str | Path | None = None,
+    positive_label: str | None = None,
 ) -> Callable[[TrainFn], TrainFn]:
     """Register the decorated ``train(df) -> fitted sklearn classifier`` as a reviewqueue model.
 
@@ -258,12 +270,22 @@ def model(
     ``four_eyes``: ``{"fraud": rq.FourEyes(reviewers=2, above=("amount", 500))}`` — that verdict (above that
     numeric feature/context amount) acts only once ``reviewers`` different people agree; a disagreement goes to
     the escalation queue, where a senior decides once (domain.four_eyes).
+    Bring your own model (reviewqueue.byo; the decorated function is then never called: reviewqueue does not
+    retrain it): ``onnx="models/loan.onnx", inputs={"amount": float, …} or {"float_input": ["amount", …]},
+    output="probabilities" | 1 | ("probabilities", 1)``, or ``transformer="models/spam-classifier",
+    positive_label="spam"`` (a local ``*ForSequenceClassification`` folder, one ``rq.Text()`` feature).
+    ``reviewqueue models register NAME`` validates the file and stores it as a version; a changed file
+    registered again is a candidate judged by the promotion gate on fresh labels.
     """
+    source, declared = declare_source(name, onnx=onnx, inputs=inputs, output=output, transformer=transformer,
+                                      positive_label=positive_label, features=features)
+    if declared is None:
+        raise ConfigurationError(f"model {name!r}: features=… is required (or onnx=… with inputs=…)")
 
     def decorate(train: TrainFn) -> TrainFn:
         spec = ModelSpec(
             name=name,
-            features=FeatureSchema.declare(features),
+            features=FeatureSchema.declare(declared),
             train=train,
             dataset=dataset,
             routing=routing or RoutingPolicy(),
@@ -283,6 +305,7 @@ def model(
             sla=sla,
             escalation_queue=f"{queue or name}-senior" if escalation_queue is None else escalation_queue,
             undo_seconds=undo_windows(name, verdicts, undo_seconds),
+            source=anchored(source, train.__module__),
         )
         schema = spec.features
         spec = replace(spec, four_eyes=four_eyes_rules(

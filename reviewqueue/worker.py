@@ -28,7 +28,7 @@ from reviewqueue.db import leases
 from reviewqueue.errors import Conflict
 from reviewqueue.logs import error_fields
 from reviewqueue.registry import ModelSpec
-from reviewqueue.services import drift, queue, sla, training
+from reviewqueue.services import drift, queue, registration, sla, training
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.outbox import Dispatcher
 
@@ -126,6 +126,8 @@ class Worker:
         scheduler.add_job(self._leader_only(lambda: drift.alert_drift(self.ctx), "drift"),
                           CronTrigger.from_crontab(s.drift_alert_cron, timezone="UTC"), id="drift-alerts")
         for spec in self.ctx.registry.models():
+            if registration.brings_its_own(spec):
+                continue  # its owner registers new files (models register); labels never retrain it
             scheduler.add_job(self._leader_only(self._retrain_job(spec, "labels"), f"labels:{spec.name}"),
                               "interval", seconds=s.retrain_check_seconds, id=f"retrain-labels:{spec.name}")
             if spec.retrain.cron:

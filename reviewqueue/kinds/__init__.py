@@ -1,9 +1,12 @@
-"""Kinds of model: tabular (sklearn → skl2onnx) and text (ONNX sentence encoder + fused head).
+"""Kinds of model: tabular (sklearn → skl2onnx), text (ONNX sentence encoder + fused head), and the
+bring-your-own ones: an ONNX file (onnx_file) and a local transformer classifier (hf_classifier).
 
 ``kind_for(spec)`` is the only place a spec's kind is looked at; training and serving go through it.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from reviewqueue.kinds.base import (
     HOLDOUT_FRACTION,
@@ -15,16 +18,41 @@ from reviewqueue.kinds.base import (
     Scorer,
     no_progress,
 )
+from reviewqueue.kinds.hf_classifier import HF_CLASSIFIER
+from reviewqueue.kinds.onnx_file import ONNX_FILE, not_retrainable
 from reviewqueue.kinds.tabular import TABULAR
 from reviewqueue.kinds.text import TEXT
 from reviewqueue.registry import ModelSpec
 
 __all__ = ["HOLDOUT_FRACTION", "Artifact", "Fitted", "LabelledData", "ModelKind", "Progress", "Scorer", "kind_for",
-           "no_progress"]
+           "no_progress", "not_retrainable", "retrainable", "source_fingerprint"]
 
-_KINDS: dict[str, ModelKind] = {TABULAR.name: TABULAR, TEXT.name: TEXT}
+
+class BringYourOwn(Protocol):
+    """What a bring-your-own kind adds: its declared file or folder checked, and fingerprinted."""
+
+    def source_fingerprint(self, spec: ModelSpec) -> str: ...
+
+
+_KINDS: dict[str, ModelKind] = {TABULAR.name: TABULAR, TEXT.name: TEXT, ONNX_FILE.name: ONNX_FILE,
+                                HF_CLASSIFIER.name: HF_CLASSIFIER}
+# a bring-your-own model's owner supplies each version's file; reviewqueue never fits it on labels
+_BRING_YOUR_OWN: dict[str, BringYourOwn] = {ONNX_FILE.name: ONNX_FILE, HF_CLASSIFIER.name: HF_CLASSIFIER}
 
 
 def kind_for(spec: ModelSpec) -> ModelKind:
-    """The kind that trains and serves this model ('text' when it declares a text feature, else 'tabular')."""
+    """The kind that trains and serves this model ('text' when it declares a text feature, else 'tabular'; a
+    declared onnx=… file or transformer=… folder: 'onnx_file', 'hf_classifier')."""
     return _KINDS[spec.kind]
+
+
+def retrainable(spec: ModelSpec) -> bool:
+    """Whether reviewqueue fits new versions of this model on labels (False: a bring-your-own model, whose new
+    versions are new files registered by its owner, each still judged by the promotion gate)."""
+    return spec.kind not in _BRING_YOUR_OWN
+
+
+def source_fingerprint(spec: ModelSpec) -> str:
+    """Check a bring-your-own model's declared file or folder (a ConfigurationError naming the field at fault)
+    and return its fingerprint: registering a fingerprint a version already records adds nothing."""
+    return _BRING_YOUR_OWN[spec.kind].source_fingerprint(spec)

@@ -43,7 +43,17 @@ from reviewqueue.domain.promotion import Decision, Evidence, Sanity, decide
 from reviewqueue.domain.states import RunStatus, VersionStatus
 from reviewqueue.errors import Conflict, NotFound, ReviewQueueError
 from reviewqueue.evaluation import label_weights, paired_bootstrap, weighted_auc
-from reviewqueue.kinds import HOLDOUT_FRACTION, Fitted, LabelledData, ModelKind, Progress, kind_for, no_progress
+from reviewqueue.kinds import (
+    HOLDOUT_FRACTION,
+    Fitted,
+    LabelledData,
+    ModelKind,
+    Progress,
+    kind_for,
+    no_progress,
+    not_retrainable,
+    retrainable,
+)
 from reviewqueue.kinds.base import base_split
 from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import RunOut
@@ -140,6 +150,8 @@ class StartedRun:
 def start_run(ctx: AppContext, spec: ModelSpec, trigger: str = "manual") -> StartedRun:
     """Record a running run with exactly the labels it will use and take the model's retrain lease, in one
     commit; Conflict (409) when a retrain of this model is already running (then nothing is recorded)."""
+    if trigger != "register" and not retrainable(spec):  # its owner registers new files; nothing is recorded
+        raise Conflict(not_retrainable(spec), field="model")
     started = time.monotonic()
     labelled = collect_labels(ctx, spec)
     lease = _retrain_lease(spec.name)
@@ -230,7 +242,8 @@ def _train_and_decide(
     artifact_dir = Path(ctx.settings.artifact_dir)
     labels = labelled.frame.reset_index(drop=True)
     progress("loading data", 0.05)
-    initial = kind.initial(spec, artifact_dir=artifact_dir) if champion is None else None
+    # a first version, or every version of a bring-your-own model: the declared file, never a fit on labels
+    initial = kind.initial(spec, artifact_dir=artifact_dir) if champion is None or not retrainable(spec) else None
     base_train, base_holdout = base_split(spec)
     raw_columns = [*spec.features.names, "label"]
     if initial is not None:  # zero-shot: trained on no row, so every label and holdout row is fresh to it

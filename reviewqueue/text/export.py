@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ENCODER_FILE", "TOKENIZER_FILE", "TorchEncoder", "export_encoder", "max_abs_diff_vs_torch", "torch_embed"]
+__all__ = ["ENCODER_FILE", "TOKENIZER_FILE", "TorchEncoder", "export_classifier", "export_encoder",
+           "max_abs_diff_vs_torch", "torch_embed"]
 
 ENCODER_FILE = "encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -47,6 +48,17 @@ def _load_model(model_dir: Path) -> Any:
     return AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
 
 
+def _mean_normalised(states: Any, attention_mask: Any) -> Any:
+    """L2-normalised mean of the token states, padded positions excluded (clamped: an all-padding row cannot
+    divide by zero)."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    summed = (states * mask).sum(dim=1)
+    counts = mask.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(summed / counts, p=2.0, dim=1)
+
+
 def _pooled(model: Any) -> Any:
     """Wrap a transformers encoder as (input_ids, attention_mask) -> L2-normalised mean of token states.
 
@@ -63,10 +75,7 @@ def _pooled(model: Any) -> Any:
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             # Keyword arguments: transformers 5's BertModel.forward has keyword-only extras after the first few.
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(states.dtype)
-            summed = (states * mask).sum(dim=1)
-            counts = mask.sum(dim=1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(summed / counts, p=2.0, dim=1)
+            return _mean_normalised(states, attention_mask)
 
     return MeanPooledEncoder(model).eval()
 
@@ -99,7 +108,6 @@ def export_encoder(model_dir: Path, out_dir: Path, max_length: int = 256, opset:
     so the masking path is what gets recorded, never an all-ones shortcut.
     """
     import onnx
-    import torch
 
     model = _load_model(model_dir)
     positions = int(model.config.max_position_embeddings)
@@ -108,7 +116,74 @@ def export_encoder(model_dir: Path, out_dir: Path, max_length: int = 256, opset:
     out_dir.mkdir(parents=True, exist_ok=True)
     export_tokenizer(model_dir, out_dir / TOKENIZER_FILE, max_length)
 
-    wrapper = _pooled(model)
+    path = out_dir / ENCODER_FILE
+    _trace(_pooled(model), path, ["embedding"], opset)
+    graph = onnx.load(str(path))
+    # The tracer names the width symbolically ("Divembedding_dim_1"); pin it so consumers see [batch, 384].
+    graph.graph.output[0].type.tensor_type.shape.dim[1].dim_value = int(model.config.hidden_size)
+    onnx.checker.check_model(graph)
+    graph.doc_string = "all-MiniLM-L6-v2 encoder + mean pooling + L2 normalisation (reviewqueue.text.export)"
+    for key, value in {"reviewqueue.encoder": "sentence-transformers/all-MiniLM-L6-v2",
+                       "reviewqueue.pooling": "mean, L2-normalised", "reviewqueue.max_length": str(max_length)}.items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.save(graph, str(path))
+    return path
+
+
+def export_classifier(model_dir: Path, out_dir: Path, positive_label: str, max_length: int = 256,
+                      opset: int = 17) -> Path:
+    """Export a local ``*ForSequenceClassification`` folder as a text model version: ``out_dir/model.onnx`` +
+    ``out_dir/tokenizer.json``; return the ONNX path.
+
+    Graph: ``input_ids``, ``attention_mask`` → ``embedding`` (the mean-pooled, L2-normalised last hidden states),
+    ``logit`` [N, 1] (log-odds of ``positive_label``: its logit minus the log-sum-exp of the others, so a softmax
+    over any number of labels reduces to one binary score) and ``probabilities`` [N, 2] = [1 − p, p]: the
+    outputs a fused text version has, so ``TextSession`` scores, windows and explains it unchanged.
+    """
+    import onnx
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    _offline()
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), local_files_only=True).eval()
+    labels = {str(name): int(index) for index, name in model.config.id2label.items()}
+    if positive_label not in labels or len(labels) < 2:
+        raise ValueError(f"{model_dir}: positive_label {positive_label!r} is not one of its labels {sorted(labels)}")
+    positive = labels[positive_label]
+
+    class PositiveClass(torch.nn.Module):
+        def __init__(self, classifier: Any) -> None:
+            super().__init__()
+            self.classifier = classifier
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.classifier(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            logits = out.logits
+            others = torch.cat([logits[:, :positive], logits[:, positive + 1:]], dim=1)
+            logit = (logits[:, positive] - torch.logsumexp(others, dim=1)).unsqueeze(1)
+            p = torch.sigmoid(logit)
+            return _mean_normalised(out.hidden_states[-1], attention_mask), logit, torch.cat([1 - p, p], dim=1)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    export_tokenizer(model_dir, out_dir / TOKENIZER_FILE, max_length)
+    path = out_dir / "model.onnx"
+    _trace(PositiveClass(model).eval(), path, ["embedding", "logit", "probabilities"], opset)
+    graph = onnx.load(str(path))
+    for output, width in zip(graph.graph.output, (int(model.config.hidden_size), 1, 2), strict=True):
+        output.type.tensor_type.shape.dim[1].dim_value = width  # pinned: consumers see [batch, width]
+    onnx.checker.check_model(graph)
+    graph.doc_string = f"{model_dir.name}: sequence classifier, P({positive_label}) (reviewqueue.text.export)"
+    onnx.save(graph, str(path))
+    return path
+
+
+def _trace(wrapper: Any, path: Path, output_names: list[str], opset: int) -> None:
+    """TorchScript-trace ``wrapper(input_ids, attention_mask)`` to ``path`` (batch and sequence axes dynamic).
+
+    The trace uses a *padded* dummy batch so the masking path is what gets recorded, never an all-ones shortcut.
+    """
+    import torch
+
     input_ids = torch.tensor([[101, 7592, 2088, 2003, 1037, 3231, 102], [101, 7592, 102, 0, 0, 0, 0]])
     attention_mask = (input_ids != 0).to(torch.int64)
     options: dict[str, Any] = {}
@@ -117,7 +192,6 @@ def export_encoder(model_dir: Path, out_dir: Path, max_length: int = 256, opset:
         options["dynamo"] = False  # the dynamo exporter needs onnxscript; the TorchScript one does not
     if "external_data" in parameters:
         options["external_data"] = False  # one self-contained file, so one sha256 covers the weights
-    path = out_dir / ENCODER_FILE
     with warnings.catch_warnings():
         # Expected noise: the TorchScript exporter's deprecation notice; TracerWarnings from transformers 5's
         # mask helpers, which compare shapes that are equal for every input here (key length vs mask length,
@@ -133,26 +207,13 @@ def export_encoder(model_dir: Path, out_dir: Path, max_length: int = 256, opset:
                 (input_ids, attention_mask),
                 str(path),
                 input_names=["input_ids", "attention_mask"],
-                output_names=["embedding"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    "embedding": {0: "batch"},
-                },
+                output_names=output_names,
+                dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                              **{name: {0: "batch"} for name in output_names}},
                 opset_version=opset,
                 do_constant_folding=True,
                 **options,
             )
-    graph = onnx.load(str(path))
-    # The tracer names the width symbolically ("Divembedding_dim_1"); pin it so consumers see [batch, 384].
-    graph.graph.output[0].type.tensor_type.shape.dim[1].dim_value = int(model.config.hidden_size)
-    onnx.checker.check_model(graph)
-    graph.doc_string = "all-MiniLM-L6-v2 encoder + mean pooling + L2 normalisation (reviewqueue.text.export)"
-    for key, value in {"reviewqueue.encoder": "sentence-transformers/all-MiniLM-L6-v2",
-                       "reviewqueue.pooling": "mean, L2-normalised", "reviewqueue.max_length": str(max_length)}.items():
-        graph.metadata_props.add(key=key, value=value)
-    onnx.save(graph, str(path))
-    return path
 
 
 class TorchEncoder:
