@@ -56,7 +56,8 @@ def render(client: Client, model: ModelOut) -> None:
                        "present, then CPU; half the cores).")
         profile = out.profile
         if not profile:
-            st.caption(f"Not measured yet: run `reviewqueue bench-model {fmt.md(model.name)}` on the serving host.")
+            command = fmt.code_span(f"reviewqueue bench-model {model.name}")  # verbatim: no escapes in a code span
+            st.caption(f"Not measured yet: run {command} on the serving host.")
             return
         st.dataframe(profile_rows(profile), hide_index=True, width="stretch")
         host, sample = profile["host"], profile["sample"]
