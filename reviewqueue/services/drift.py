@@ -109,7 +109,7 @@ def _window(ctx: AppContext, model_name: str, days: list[date]) -> tuple[_Window
         if champion is None:
             return None, None
         reference = queries.version_reference(conn, champion.id)
-    if reference is None:
+    if reference is None or not reference["rows"]:
         return None, champion.version
     return _Window(champion.id, champion.version, reference, days), champion.version
 
@@ -145,11 +145,17 @@ def drift_report(ctx: AppContext, model_name: str, days: int) -> DriftReport:
     today = ctx.now().astimezone(UTC).date()
     wanted = [today - timedelta(days=d) for d in range(days - 1, -1, -1)]
     window, version = _window(ctx, model_name, wanted)
+    if window is None and version is not None:
+        with ctx.read() as conn:
+            champion = version_queries.find_champion(conn, model_name)
+            empty = champion is not None and queries.version_reference(conn, champion.id) is not None
     s = ctx.settings
     common: dict[str, Any] = {"model": model_name, "version": version, "days": days, "watch": s.drift_watch_psi,
                               "alert": s.drift_alert_psi, "min_sample": s.drift_min_sample}
     if window is None:
         note = (f"{model_name} has no champion yet." if version is None else
+                f"v{version} was trained on no data (a zero-shot head): there is nothing to compare its traffic "
+                "with until a retrain on labels." if empty else
                 f"v{version} has no training reference: it was trained before drift monitoring existed. "
                 "Retrain to get one.")
         return DriftReport(has_reference=False, note=note, reference_rows=0, features=[], score_bins=[],

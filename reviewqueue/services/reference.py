@@ -10,6 +10,8 @@ Drift (services/drift.py) compares each day's traffic with it. Per input (domain
 
 The score entry is the numeric binning of the version's own scores on data it did not train on (the base
 dataset's held-out split) when there is one, else on its training rows (in-sample, said in ``"on"``).
+A version that saw no rows at all (a zero-shot head without a dataset) gets ``"rows": 0`` and no entries: drift
+has nothing to compare its traffic with until a retrain on labels.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 
     from reviewqueue.kinds import Fitted, ModelKind
 
-__all__ = ["REFERENCE_SCHEMA", "feature_value", "numeric_entry", "training_reference"]
+__all__ = ["REFERENCE_SCHEMA", "feature_value", "input_entry", "numeric_entry", "training_reference"]
 
 REFERENCE_SCHEMA = 1
 
@@ -37,7 +39,8 @@ def numeric_entry(values: list[float], input_name: str, measure: str = "value") 
             "proportions": proportions(bin_counts(edges, values)), "n": len(values)}
 
 
-def _input_entries(feature: Feature, values: list[Any]) -> tuple[str, dict[str, Any]]:
+def input_entry(feature: Feature, values: list[Any]) -> tuple[str, dict[str, Any]]:
+    """(name, entry) of one declared input over the training rows' values (module docstring)."""
     if feature.kind == "text":
         lengths = [float(len(str(v))) for v in values]
         return f"{feature.name} (length)", numeric_entry(lengths, feature.name, "length")
@@ -64,7 +67,9 @@ def training_reference(
     """The reference of a freshly trained version (module docstring). ``train_rows``: the raw rows it trained
     on (base training split + production labels; the base rows for a zero-shot version)."""
     rows = train_rows if len(train_rows) else holdout_rows
-    inputs = dict(_input_entries(f, rows[f.name].tolist()) for f in spec.features.features)
+    if not len(rows) and not len(train_enc):  # a zero-shot head with no dataset: nothing seen, nothing to bin
+        return {"schema": REFERENCE_SCHEMA, "rows": 0, "features": {}, "score": None}
+    inputs = dict(input_entry(f, rows[f.name].tolist()) for f in spec.features.features)
     scored, on = ((holdout_enc, f"the base dataset's held-out rows ({len(holdout_enc)})") if len(holdout_enc)
                   else (train_enc, f"its training rows, in-sample ({len(train_enc)})"))
     scores = [float(s) for s in kind.score(spec, fitted, scored)] if len(scored) else []

@@ -136,3 +136,65 @@ def test_the_alert_reaches_slack_once_per_input_and_day(ctx: AppContext, two_day
     with ctx.engine.connect() as conn:
         rows = conn.execute(text("SELECT feature, n FROM drift_alerts WHERE feature = 'amount'")).all()
     assert [tuple(r) for r in rows] == [("amount", N)]
+
+
+def test_the_worker_runs_the_daily_check_on_its_schedule(ctx: AppContext, two_days: FakeClock) -> None:
+    from reviewqueue.worker import Worker
+
+    worker = Worker(ctx, {}, scheduler=False)
+    worker.start_scheduler()
+    try:
+        assert worker.scheduler is not None
+        job = worker.scheduler.get_job("drift-alerts")
+        assert str(job.trigger.fields[job.trigger.FIELD_NAMES.index("hour")]) == "6"  # drift_alert_cron "15 6 * * *"
+        # the job runs on the leader only; the scheduler's own lease job races for it at start
+        wait_until(lambda: worker.leadership.is_leader or worker.leadership.renew(), timeout=10)
+        job.func()
+    finally:
+        worker.scheduler.shutdown(wait=False)
+        worker.dispatcher.close()
+    assert "amount" in _alerted(ctx)
+
+
+def test_the_cli_checks_a_given_day_once(ctx: AppContext, two_days: FakeClock, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    from typer.testing import CliRunner
+
+    from reviewqueue.cli import app
+
+    monkeypatch.setenv("REVIEWQUEUE_DATABASE_URL", ctx.settings.database_url)
+    monkeypatch.setenv("REVIEWQUEUE_ARTIFACT_DIR", str(ctx.settings.artifact_dir))
+    day = (DAY_ONE + timedelta(days=1)).date().isoformat()
+    first = CliRunner().invoke(app, ["monitor", "drift", "--alert", "--day", day])
+    assert first.exit_code == 0, first.output
+    assert "fraud v1 amount: PSI" in first.output and f"on {day}, n={N}" in first.output
+    assert "#model-monitoring" in first.output
+    again = CliRunner().invoke(app, ["monitor", "drift", "--alert", "--day", day])
+    assert again.exit_code == 0 and "0 drift alert(s) queued" in again.output
+    refused = CliRunner().invoke(app, ["monitor", "drift", "--alert", "--day", "21/11/2026"])
+    assert refused.exit_code == 2 and "YYYY-MM-DD" in refused.output
+    table = CliRunner().invoke(app, ["monitor", "drift", "fraud", "--days", "2"])
+    assert table.exit_code == 0 and "against its training data (16000 rows)" in table.output
+
+
+def _alerted(ctx: AppContext) -> list[str]:
+    with ctx.engine.connect() as conn:
+        return list(conn.execute(text("SELECT feature FROM drift_alerts ORDER BY feature")).scalars())
+
+
+def test_a_zero_shot_text_version_without_data_says_it_has_nothing_to_compare(
+        text_ctx: AppContext, trained_self_harm: dict[str, Any]) -> None:
+    assert trained_self_harm["reference"] == {"schema": 1, "rows": 0, "features": {}, "score": None}
+    report = drift.drift_report(text_ctx, "self_harm", 7)
+    assert report.has_reference is False and "trained on no data (a zero-shot head)" in report.note
+    assert drift.alert_drift(text_ctx) == []
+
+
+def test_a_text_input_is_binned_by_its_length() -> None:
+    from reviewqueue.features import FeatureSchema, Text
+    from reviewqueue.services.reference import feature_value, input_entry, numeric_entry
+
+    [feature] = FeatureSchema.declare({"note": Text()}).features
+    name, entry = input_entry(feature, ["short", "a little longer", "x" * 40, "y" * 400])
+    assert name == "note (length)" and entry == numeric_entry([5.0, 15.0, 40.0, 400.0], "note", "length")
+    assert feature_value(entry, {"note": "abc"}) == 3.0
