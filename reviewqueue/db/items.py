@@ -102,7 +102,8 @@ def claim_this_item(
     """claim_this_item: lease one named item of a queue to a reviewer if it is pending there and not one of
     ``skipped`` (released or voted on by them a moment ago), atomically, like claim_next_item."""
     params: dict[str, Any] = {"in_queue": queue, "wanted": item_id, "principal_id": principal_id,
-                              "lease_token": lease_token, "expires_at": now + timedelta(seconds=lease_seconds)}
+                              "lease_token": lease_token, "expires_at": now + timedelta(seconds=lease_seconds),
+                              "claimed_at": now}
     if skipped:
         params["skipped"] = list(skipped)
     found = conn.execute(_CLAIM_THIS_SKIPPING if skipped else _CLAIM_THIS, params).first()

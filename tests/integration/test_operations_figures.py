@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from reviewqueue.client import Client
+from reviewqueue.db.tables import ReviewItem
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import Forbidden, ValidationFailed
 from reviewqueue.services import decisions, ingest, operations, queue, undo
@@ -136,3 +138,21 @@ def test_what_if_weights_each_label_by_the_chance_it_was_gathered(ctx, people, l
     assert now.precision.value is None and now.precision.n == 0  # nothing auto-flagged: no figure
     everything = operations.what_if(ctx, scientist, "fraud", 0.0, 0.9, 7)
     assert everything.recall.value == pytest.approx(1.0) and everything.auto_pass_per_day == 0.0
+
+
+def test_every_kind_of_claim_records_when_it_began(ctx, people, clock):
+    """Claim-next and a deep link's claim of one named item both stamp claimed_at (the start of a reviewer's
+    time to decision)."""
+    reviewer = authenticate(ctx, people.reviewer)
+    first, second = ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(0), uncertain(1)])
+    clock.advance(5)
+    next_one = queue.claim_next(ctx, reviewer, "fraud")
+    assert next_one is not None
+    decisions.decide(ctx, reviewer, next_one.id, "legit", next_one.lease_token)
+    clock.advance(5)
+    other = second.item_id if next_one.id == first.item_id else first.item_id
+    assert other is not None
+    queue.claim_item(ctx, reviewer, other)
+    with ctx.engine.connect() as conn:
+        stamped = dict(conn.execute(select(ReviewItem.id, ReviewItem.claimed_at)).all())
+    assert stamped == {next_one.id: T0 + timedelta(seconds=5), other: T0 + timedelta(seconds=10)}
