@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+import reviewqueue as rq
 from reviewqueue.client import Client
 from reviewqueue.db.tables import ReviewItem
 from reviewqueue.domain.states import Role
@@ -156,3 +157,23 @@ def test_every_kind_of_claim_records_when_it_began(ctx, people, clock):
     with ctx.engine.connect() as conn:
         stamped = dict(conn.execute(select(ReviewItem.id, ReviewItem.claimed_at)).all())
     assert stamped == {next_one.id: T0 + timedelta(seconds=5), other: T0 + timedelta(seconds=10)}
+
+
+def test_four_eyes_votes_count_apart_and_agree_with_the_rounds_verdict(ctx, people, clock, monkeypatch):
+    rule = rq.FourEyes(reviewers=2, above=("amount", 100))
+    monkeypatch.setitem(ctx.registry.model("fraud").four_eyes, "fraud", rule)
+    reviewer, reviewer2 = authenticate(ctx, people.reviewer), authenticate(ctx, people.reviewer2)
+    ingest.ingest(ctx, SYSTEM, "fraud", [uncertain(0, amount=500.0)])
+    first = queue.claim_next(ctx, reviewer, "fraud")
+    assert first is not None
+    assert decisions.decide(ctx, reviewer, first.id, "fraud", first.lease_token).decision_id is None  # a vote
+    second = queue.claim_next(ctx, reviewer2, "fraud")
+    assert second is not None and second.id == first.id
+    clock.advance(15)
+    assert decisions.decide(ctx, reviewer2, second.id, "fraud", second.lease_token).decision_id is not None
+
+    stats = {r.reviewer: r for r in operations.reviewer_stats(ctx, authenticate(ctx, people.admin), "fraud", 1)
+             .reviewers}
+    voter, decider = stats["reviewer"], stats["reviewer2"]
+    assert (voter.decisions, voter.votes, voter.vote_agreement.value, voter.vote_agreement.n) == (0, 1, 1.0, 1)
+    assert (decider.decisions, decider.votes, decider.median_seconds) == (1, 0, 15.0)
