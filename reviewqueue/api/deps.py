@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from reviewqueue.services import auth
 from reviewqueue.services.context import AppContext
@@ -13,16 +14,21 @@ from reviewqueue.services.context import AppContext
 bearer = HTTPBearer(auto_error=False, description="An API token (rq_…) or a sign-in token.")
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    """Async on purpose (no I/O): a sync dependency costs a worker-thread hop per request."""
     ctx: AppContext = request.app.state.ctx
     return ctx
 
 
-def get_actor(
+async def get_actor(
     ctx: Annotated[AppContext, Depends(get_ctx)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> auth.Actor:
-    return auth.authenticate(ctx, credentials.credentials if credentials else None)
+    """A token seen in the last seconds is answered on the event loop (services.auth.cached_actor); a miss
+    reads the database on a worker thread, as every sync dependency would."""
+    token = credentials.credentials if credentials else None
+    actor = auth.cached_actor(ctx, token)
+    return actor if actor is not None else await run_in_threadpool(auth.authenticate, ctx, token)
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]

@@ -18,7 +18,7 @@ from reviewqueue.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from reviewqueue.features import check_storable
 from reviewqueue.services.context import AppContext
 
-__all__ = ["Actor", "authenticate", "create_principal", "hash_password", "hash_token", "issue_token",
+__all__ = ["Actor", "authenticate", "cached_actor", "create_principal", "hash_password", "hash_token", "issue_token",
            "principal_id", "revoke_token", "sign_in", "verify_password"]
 TOKEN_PREFIX = "rq_"
 log = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ def issue_token(ctx: AppContext, principal_id: int, label: str = "", ttl_hours: 
 
 
 def authenticate(ctx: AppContext, token: str | None) -> Actor:
+    """The actor a token stands for: from this process's cache of token holders (TOKEN_CACHE_SECONDS), else
+    from the database; Unauthorized if unknown, revoked, expired or its principal disabled."""
     if not token:
         raise Unauthorized()
     digest = hash_token(token)
@@ -93,6 +95,17 @@ def authenticate(ctx: AppContext, token: str | None) -> Actor:
             row = principals.holder_of_token(conn, digest)
         if row is not None:  # unknown tokens are not kept: guessing cannot fill the cache
             ctx.token_holders.put(digest, row, generation)
+    return _live(ctx, row)
+
+
+def cached_actor(ctx: AppContext, token: str | None) -> Actor | None:
+    """The actor for a token this process looked up moments ago, without I/O (the API checks it on the event
+    loop before handing a cache miss to authenticate on a worker thread); None when not cached."""
+    row = ctx.token_holders.get(hash_token(token), principals.holder_changes()) if token else None
+    return _live(ctx, row) if row is not None else None
+
+
+def _live(ctx: AppContext, row: principals.TokenHolder | None) -> Actor:
     if row is None or (row.expires_at is not None and row.expires_at < ctx.now()):
         raise Unauthorized("the token is unknown, revoked or expired")
     return Actor(row.id, row.name, Role(row.role), tuple(row.queues))
