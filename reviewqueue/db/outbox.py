@@ -296,12 +296,18 @@ def get_action(conn: Connection, action_id: str, scope: ActionScope | None = Non
     return ActionOut.model_validate(row) if row else None
 
 
+def _replayed(now: datetime) -> dict[str, Any]:
+    """What a replay sets on a dead action, one or many: pending, due now, attempts reset, no holder."""
+    return {"status": ActionStatus.PENDING, "attempts": 0, "next_attempt_at": now, "leased_by": None,
+            "lease_expires_at": None}
+
+
 def replay_dead_action(conn: Connection, action_id: str, now: datetime) -> ActionOut | None:
     """replay_dead_action: a dead action back to pending with attempts reset, returned as this statement left it
     (a worker polling every 0.1 s may lease it the moment the transaction commits); None if it is not dead."""
     row = conn.execute(
         update(outbox).where(outbox.c.id == action_id, outbox.c.status == ActionStatus.DEAD)
-        .values(status=ActionStatus.PENDING, attempts=0, next_attempt_at=now, leased_by=None, lease_expires_at=None)
+        .values(**_replayed(now))
         .returning(*_DETAIL_COLUMNS)
     ).first()
     return ActionOut.model_validate(row) if row else None
@@ -316,9 +322,7 @@ def replay_dead_actions(conn: Connection, where: ActionFilter, now: datetime) ->
                             .with_for_update(of=outbox)).scalars())
     if ids:
         conn.execute(
-            update(outbox).where(outbox.c.id.in_(ids), outbox.c.status == ActionStatus.DEAD)
-            .values(status=ActionStatus.PENDING, attempts=0, next_attempt_at=now, leased_by=None,
-                    lease_expires_at=None))
+            update(outbox).where(outbox.c.id.in_(ids), outbox.c.status == ActionStatus.DEAD).values(**_replayed(now)))
     return ids
 
 
