@@ -17,47 +17,39 @@ PLACEHOLDER_SECRETS = {"", "changeme", "dev", "dev-secret", "secret", "whsec_dev
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def module_list(value: Any) -> Any:
-    """``REVIEWQUEUE_MODEL_MODULES`` as people write it: ``models.loan,models.fraud`` (spaces and empty entries
-    ignored) or a JSON list; each entry a dotted module name, so ``models/loan.py`` is refused naming the fix."""
+def name_list(value: Any, what: str, example: str) -> list[str]:
+    """A comma list (spaces and empty entries ignored) or a JSON list of names, each once, in the order given."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"not a JSON list ({exc.msg}); or write module names separated by commas, "
-                                 f"e.g. models.loan,models.fraud") from None
+                raise ValueError(f"not a JSON list ({exc.msg}); or write {what} separated by commas, "
+                                 f"e.g. {example}") from None
         else:
             value = text.split(",")
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ValueError("a list of module names, e.g. models.loan,models.fraud")
-    names = [v.strip() for v in value if v.strip()]
+        raise ValueError(f"a list of {what}, e.g. {example}")
+    return list(dict.fromkeys(v.strip() for v in value if v.strip()))
+
+
+def module_list(value: Any) -> Any:
+    """``REVIEWQUEUE_MODEL_MODULES`` as people write it: ``models.loan,models.fraud`` (spaces and empty entries
+    ignored) or a JSON list; each entry a dotted module name, so ``models/loan.py`` is refused naming the fix."""
+    names = name_list(value, "module names", "models.loan,models.fraud")
     for name in names:
         if not MODULE_NAME.match(name):
             hint = name.removesuffix(".py").replace("/", ".").strip(".")
             raise ValueError(f"{name!r} is not a module name: write it as Python imports it, e.g. {hint!r}")
-    return list(dict.fromkeys(names))  # each module once, in the order given
+    return names  # each module once, in the order given
 
 
 def provider_list(value: Any) -> Any:
     """``REVIEWQUEUE_ORT_PROVIDERS`` as a comma list or a JSON list of ONNX Runtime provider names; empty = unset."""
     if value is None:
         return None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not a JSON list ({exc.msg}); or write provider names separated by commas, "
-                                 "e.g. CUDAExecutionProvider,CPUExecutionProvider") from None
-        else:
-            value = text.split(",")
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ValueError("a list of provider names, e.g. CUDAExecutionProvider,CPUExecutionProvider")
-    names = list(dict.fromkeys(v.strip() for v in value if v.strip()))
-    return names or None
+    return name_list(value, "provider names", "CUDAExecutionProvider,CPUExecutionProvider") or None
 
 
 class Settings(BaseSettings):
