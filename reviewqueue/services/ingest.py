@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,10 +156,11 @@ def _serving(ctx: AppContext, conn: Connection, model_name: str) -> tuple[Champi
 def _count_stored(spec: ModelSpec, stored: Iterable[PredictionOut]) -> None:
     """Metrics for a committed batch: predictions by route, and the model's own decisions by verdict."""
     verdict_of = _verdict_of(spec)
-    for p in stored:
-        metrics.PREDICTIONS.labels(spec.name, p.route).inc()
-        if p.route in verdict_of:
-            metrics.DECISIONS.labels(spec.name, verdict_of[p.route], "automatic").inc()
+    by_route = Counter(p.route for p in stored)  # one labelled increment per route, not per prediction
+    for route, n in by_route.items():
+        metrics.PREDICTIONS.labels(spec.name, route).inc(n)
+        if route in verdict_of:
+            metrics.DECISIONS.labels(spec.name, verdict_of[route], "automatic").inc(n)
 
 
 def _verdict_of(spec: ModelSpec) -> dict[str, str]:
