@@ -19,7 +19,9 @@ is a dependency); `--overlay other.json` draws an earlier run (e.g. the code bef
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,12 @@ def main() -> None:
     svg.write_text(chart(runs, f"Seconds per batch of {args.batch:,} events as the predictions table grows "
                                f"(PostgreSQL, statistics: {args.stats})"))
     c.console.print(f"[dim]chart → {svg}[/dim]")
+    browser = shutil.which("chromium")
+    if browser:  # a PNG beside the SVG, rendered by the Debian chromium the browser tests use
+        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={WIDTH},{HEIGHT}",
+                        f"--screenshot={svg.with_suffix('.png')}", svg.resolve().as_uri()],
+                       check=False, capture_output=True, timeout=120)
+        c.console.print(f"[dim]chart → {svg.with_suffix('.png')}[/dim]")
 
 
 def summarise(batches: list[dict[str, Any]]) -> dict[str, float]:
@@ -110,13 +118,14 @@ def summarise(batches: list[dict[str, Any]]) -> dict[str, float]:
 
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+WIDTH, HEIGHT = 860, 420
 
 
-def chart(runs: list[dict[str, Any]], title: str, width: int = 860, height: int = 420) -> str:
+def chart(runs: list[dict[str, Any]], title: str, width: int = WIDTH, height: int = HEIGHT) -> str:
     """An SVG line chart: x = predictions stored before the batch, y = its seconds, both axes from 0."""
     left, right, top, bottom = 70, 20, 40, 60
     pw, ph = width - left - right, height - top - bottom
-    xmax = max(b["stored_before"] + 1 for r in runs for b in r["batches"]) or 1
+    xmax = max(int(r["args"]["rows"]) for r in runs) or 1
     ymax = _nice(max(b["seconds"] for r in runs for b in r["batches"]))
 
     def x(v: float) -> float:
