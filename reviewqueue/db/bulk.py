@@ -56,13 +56,22 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
         return
     columns = list(rows[0])
     _refuse_python_defaults(table, columns)
+    if conn.dialect.name == "postgresql" and len(rows) == 1:  # one execute: no executemany bookkeeping
+        conn.execute(_insert(table), rows[0])
+        return
     if conn.dialect.name == "postgresql" and len(rows) < SMALL_BATCH:
-        conn.execute(insert(table), list(rows))
+        conn.execute(_insert(table), list(rows))
         return
     write = {"postgresql": _copy, "sqlite": _executemany}.get(conn.dialect.name)
     if write is None:
         raise NotImplementedError(f"bulk insert on {conn.dialect.name}")
     write(conn, table, columns, _bound_values(conn, table, columns, rows))
+
+
+@lru_cache(maxsize=32)
+def _insert(table: Table) -> Any:
+    """INSERT into a table, built once per table (the values decide the columns)."""
+    return insert(table)
 
 
 @lru_cache(maxsize=32)
