@@ -28,7 +28,8 @@ from reviewqueue.serving.sessions import sha256_file
 from reviewqueue.settings import Settings
 
 ADMIN = Actor(0, "cli:test", Role.ADMIN, ())
-QUICK = {"sample": 24, "batch_sizes": (1, 8), "cores": 1, "frameworks": False}  # two configs: fp32 and int8
+QUICK = {"sample": 24, "batch_sizes": (1, 8), "cores": 1, "frameworks": False,  # two configs: fp32 and int8
+         "min_seconds": 0.01}
 
 
 def missing_provider() -> str:

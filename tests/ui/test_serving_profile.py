@@ -21,7 +21,8 @@ def test_models_page_shows_the_measured_profile_and_the_applied_config(app: AppT
     assert not at.exception
     assert "Not measured yet: run reviewqueue bench-model fraud on the serving host." in texts(at)
 
-    model_bench.bench_model(ctx, ADMIN, "fraud", sample=16, batch_sizes=(1, 8), cores=1, frameworks=False)
+    model_bench.bench_model(ctx, ADMIN, "fraud", sample=16, batch_sizes=(1, 8), cores=1, frameworks=False,
+                              min_seconds=0.01)
     applied = model_bench.apply_config(ctx, ADMIN, "fraud", 1)
     at.run()
     assert not at.exception
