@@ -216,6 +216,9 @@ def _torch_reference(spec: ModelSpec, source: Path) -> tuple[Variant, Score] | N
                if i.name.startswith(HEAD_PREFIX)}
     w = weights[HEAD_PREFIX + "weight"].reshape(-1).astype(np.float64)
     b = float(weights[HEAD_PREFIX + "bias"].reshape(-1)[0])
+    # One thread, as bench/text_encoder.py: on a busy 2-core host torch at 2 threads took 872 ms per message
+    # against 61 ms at 1 (its pool fights every other process for the cores); the CLI process owns this setting.
+    torch.set_num_threads(1)
     encoder = TorchEncoder(minilm_dir())
     field = spec.features.text_feature or ""
 
