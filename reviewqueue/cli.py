@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from reviewqueue.cli_artifacts import artifacts_app
 from reviewqueue.cli_errors import DEBUG_KEY, OneLineErrors, explain
 from reviewqueue.cli_monitor import monitor_app
 from reviewqueue.domain.states import Role
@@ -28,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(monitor_app, name="monitor")
 console = Console()
 

@@ -243,3 +243,28 @@ def set_serving_profile(conn: Connection, version_id: int, profile: dict[str, An
 def set_serving_config(conn: Connection, version_id: int, config: dict[str, Any] | None) -> None:
     """set_serving_config: the configuration serving uses for this version from the next request on (None: auto)."""
     conn.execute(versions_table.update().where(versions_table.c.id == version_id).values(serving_config=config))
+
+
+class VersionFile(NamedTuple):
+    """Where one version's model file is recorded (the artifact store's address) and its sha256."""
+
+    id: int
+    model_name: str
+    version: int
+    artifact_path: str
+    sha256: str
+
+
+def versions_on_local_paths(conn: Connection, database_prefix: str) -> list[VersionFile]:
+    """versions_on_local_paths: every version whose artifact_path is a local path, not the database store's."""
+    return [VersionFile._make(row) for row in conn.execute(
+        select(versions_table.c.id, versions_table.c.model_name, versions_table.c.version,
+               versions_table.c.artifact_path, versions_table.c.sha256)
+        .where(~versions_table.c.artifact_path.startswith(database_prefix, autoescape=True))
+        .order_by(versions_table.c.id))]
+
+
+def set_artifact_path(conn: Connection, version_id: int, artifact_path: str) -> None:
+    """set_artifact_path: where a version's files now live (same bytes, same sha256)."""
+    conn.execute(versions_table.update().where(versions_table.c.id == version_id)
+                 .values(artifact_path=artifact_path))

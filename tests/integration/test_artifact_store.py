@@ -1,6 +1,7 @@
 """The artifact store shared across hosts (REVIEWQUEUE_ARTIFACT_STORE=database): a version trained on host A is
 served by host B, which never had its file, fetched from the database into B's own cache and verified; a row
-whose bytes were tampered with is refused (nothing served, nothing stored); keys are written once."""
+whose bytes were tampered with is refused (nothing served, nothing stored); keys are written once; versions
+recorded on a host's disk before the switch are pushed into the database store."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from sqlalchemy import func, select, update
 
 from reviewqueue.artifacts import DatabaseStore
 from reviewqueue.db.engine import make_engine
-from reviewqueue.db.tables import ArtifactChunk, Prediction
+from reviewqueue.db.tables import ArtifactChunk, ModelVersion, Prediction
+from reviewqueue.domain.permissions import Actor
+from reviewqueue.domain.states import Role
 from reviewqueue.errors import ConfigurationError, Conflict
 from reviewqueue.registry import Registry
 from reviewqueue.services import ingest, training
+from reviewqueue.services.artifact_moves import push_local_versions
 from reviewqueue.services.context import AppContext
 from tests.factories import clean, make_settings, uncertain
 from tests.integration.test_training import SYSTEM, tree
@@ -83,3 +87,41 @@ def test_files_are_chunked_written_once_and_a_bad_cache_copy_is_fetched_again(ho
         a.artifacts.put("shared/blob.bin", b"other bytes")
     with pytest.raises(ConfigurationError, match="is corrupted"):
         b.artifacts.get("shared/blob.bin", "0" * 64)
+
+
+def test_versions_on_a_hosts_disk_move_into_the_database_store(hosts, database_url, tmp_path, registry):
+    """Switching a deployment to the database store: `reviewqueue artifacts push` on the host that has the files."""
+    a, b = hosts
+    before = AppContext(settings=make_settings(database_url, tmp_path / "host-a"), engine=a.engine,
+                        registry=registry)  # host A, before the switch: the local store, same folder
+    assert before.artifacts.backend == "local"
+    assert training.train_version(before, dataclasses.replace(registry.model("fraud"), train=tree),
+                                  trigger="register").promoted
+    with pytest.raises(ConfigurationError, match="on another host's disk .* not in the database artifact store"):
+        b.artifacts.version_file(str(tmp_path / "host-c" / "fraud" / "1" / "model.onnx"), "0" * 64)
+    admin = Actor(0, "cli:ops", Role.ADMIN, ())
+    assert push_local_versions(a, admin) == ["fraud v1: stored in the database (model.onnx)"]
+    with a.engine.connect() as conn:
+        assert conn.execute(select(ModelVersion.artifact_path)).scalar_one() == "database:fraud/1/model.onnx"
+    [scored] = ingest.ingest(b, SYSTEM, "fraud", [uncertain(1)])
+    assert scored.model_version == 1 and (Path(b.settings.artifact_dir) / "fraud" / "1" / "model.onnx").is_file()
+    assert push_local_versions(a, admin) == ["nothing to move: every version is in the database store"]
+    with pytest.raises(ConfigurationError, match="set REVIEWQUEUE_ARTIFACT_STORE=database") as local_host:
+        push_local_versions(before, admin)
+    assert local_host.value.field == "artifact_store"
+
+
+def test_artifacts_push_from_the_cli(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from reviewqueue.cli import app
+
+    monkeypatch.setenv("REVIEWQUEUE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("REVIEWQUEUE_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    local = runner.invoke(app, ["artifacts", "push"])
+    assert local.exit_code == 1 and "set REVIEWQUEUE_ARTIFACT_STORE=database" in local.output
+    monkeypatch.setenv("REVIEWQUEUE_ARTIFACT_STORE", "database")
+    database = runner.invoke(app, ["artifacts", "push"])
+    assert database.exit_code == 0 and "nothing to move" in database.output, database.output
