@@ -591,6 +591,9 @@ class HistoryEntry(Out):
     created_at: datetime
     score: float
     route: str
+    route_label: str = Field("", description="the route as this model names it (\"auto: decline\" for a "
+                             "stored auto_flag): the verdict an automatic decision records, or the model's "
+                             "declared route_labels")
     features: dict[str, Any]
     context: dict[str, Any]
     item_id: int | None = Field(description="None: the model decided it alone (nobody reviewed it)")

@@ -34,7 +34,8 @@ def subject_history(ctx: AppContext, actor: Actor, item_id: int, limit: int = HI
         scope = queue_scope(actor, Permission.ITEMS_READ)
         entries = predictions.subject_history(conn, spec.name, subject, target.prediction_id, scope,
                                               allowed(actor, Permission.ITEMS_READ, spec.queue), limit)
-    return SubjectHistory(item_id=item_id, key=key, subject=subject, entries=entries, limit=limit)
+    labelled = [e.model_copy(update={"route_label": spec.route_label(e.route)}) for e in entries]
+    return SubjectHistory(item_id=item_id, key=key, subject=subject, entries=labelled, limit=limit)
 
 
 def my_decisions(ctx: AppContext, actor: Actor, external_id: str | None, before_id: int | None,
