@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from reviewqueue.client import Client
 from tests.browser.test_triage_in_chromium import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, run_product
 
+pytestmark = pytest.mark.browser
 LABELLED = 60
 
 
