@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     # the UI's demo extras, set by `reviewqueue run`
     sandbox_url: str | None = None  # the local Slack/webhook sink whose messages the Sandbox page shows
     demo: bool = False  # the sign-in page lists the demo accounts
+    # the demo seeder's accounts as it created them, [[name, password, role, [queues]], …] (JSON), for that list
+    demo_accounts: list[tuple[str, str, str, list[str]]] = Field(default_factory=list)
     business_db_hint: str | None = None  # how to look at the demo's business database
 
     @field_validator("model_modules", mode="before")

@@ -176,6 +176,7 @@ def _run_demo(api_port: int, ui_port: int, data_dir: Path, ready: threading.Even
         settings = Settings(**values)
         secrets = seed(settings, stripe)
         env = child_env({**settings_env(values), "REVIEWQUEUE_SANDBOX_URL": sink.url, "REVIEWQUEUE_DEMO": "1",
+                         "REVIEWQUEUE_DEMO_ACCOUNTS": demo_accounts_json(),
                          "REVIEWQUEUE_BUSINESS_DB_HINT": f"sqlite3 {demo_dir / 'business.db'} "
                                                          "'select * from users where banned = 1'"})
         logs = demo_dir / "logs"
@@ -201,6 +202,12 @@ def _run_demo(api_port: int, ui_port: int, data_dir: Path, ready: threading.Even
         finally:
             for child in reversed(children):
                 child.stop()
+
+
+def demo_accounts_json() -> str:
+    """DEMO_USERS for the UI's sign-in page (REVIEWQUEUE_DEMO_ACCOUNTS): the accounts this seeder creates, so
+    the page lists exactly them and no second list can drift."""
+    return json.dumps([[name, password, role.value, list(queues)] for name, password, role, queues in DEMO_USERS])
 
 
 def _print_banner(api_port: int, ui_port: int, stripe: LocalStripe, sink: Sink, demo_dir: Path,

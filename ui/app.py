@@ -35,10 +35,12 @@ PAGES = {
 
 st.set_page_config(page_title="reviewqueue", page_icon=":material/fact_check:", layout="wide")
 
+session.restore()  # a session cookie from an earlier page load signs in again; a ?item= deep link is kept
 who = session.principal()
 names = ("signin",) if who is None else fmt.pages_for(who.pages, sandbox=session.sandbox_url() is not None)
-pages = [st.Page(PAGES[n][0], title=PAGES[n][1], icon=PAGES[n][2], default=i == 0)
-         for i, n in enumerate(names)]
+# a followed deep link opens on the triage page, which takes it
+start = "triage" if session.deep_link() is not None and "triage" in names else names[0]
+pages = [st.Page(PAGES[n][0], title=PAGES[n][1], icon=PAGES[n][2], default=n == start) for n in names]
 current = st.navigation(pages)
 
 with st.sidebar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from reviewqueue.client import Client
 from reviewqueue.services import outbox, queue
+from reviewqueue_dev.demo import DEMO_USERS, demo_accounts_json
 from reviewqueue_dev.sandbox import wait_until
 from reviewqueue_dev.sandbox.sink import Sink
 from tests.ui.helpers import APP, ingest_uncertain, rows, shown, sign_in, texts
@@ -43,10 +45,15 @@ def test_reviewer_claims_decides_and_gets_the_next_item(
     assert f"Score: {fmt.percent(first.score)}" in page
     assert "Top reasons:" in page
     verdicts = {shown(b.label): b.proto.shortcut for b in at.button if b.key and b.key.startswith("verdict-")}
-    # Streamlit shows the key in the button: not in the label too; the label says what cannot be undone
+    # Streamlit shows the key in the button: not in the label too; the label says what the verdict will do on
+    # this event (amount, charge, channel, the customer) and whether it can be undone
     with Client(live_api, people.admin) as admin:
-        amount = admin.item(first.item_id).features["amount"]
-    assert verdicts == {f"Fraud — refunds ${amount:,.2f}, irreversible": "f", "Legit": "l"}
+        shown_item = admin.item(first.item_id)
+    amount, context = shown_item.features["amount"], shown_item.context
+    assert verdicts == {
+        f"Fraud — refunds ${amount:,.2f} on {context['charge_id']} (irreversible), posts to #fraud-alerts, "
+        f"updates users (user_id {context['user_id']}), sends a webhook · undo within 30 s": "f",
+        "Legit — sends a webhook · fires at once, reversible later": "l"}
 
     at.text_input(key="triage-note").input("card testing pattern")
     at.button(key="verdict-fraud").click().run()
@@ -147,7 +154,9 @@ def test_lost_lease_warns_and_offers_the_next_item(
         taken = colleague.claim_next("fraud")
     assert taken is not None and taken.id == queued[0].item_id
 
-    at.run()  # any rerun renews the lease, which now fails
+    # the heartbeat's next renewal (once a minute while the item is open) fails: said before any verdict
+    at.session_state["triage_renewed_at"] = datetime(2000, 1, 1, tzinfo=UTC)
+    at.run()
     assert not at.exception
     assert len(at.warning) == 1
     assert "lease" in shown(at.warning[0].value) and queued[0].external_id in shown(at.warning[0].value)
@@ -213,10 +222,14 @@ def test_revoked_session_goes_back_to_sign_in(app: AppTest, ctx: Any, people: An
 def test_unreachable_api_and_demo_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REVIEWQUEUE_API_URL", "http://127.0.0.1:9")  # discard port: nothing listens
     monkeypatch.setenv("REVIEWQUEUE_DEMO", "1")
+    monkeypatch.setenv("REVIEWQUEUE_DEMO_ACCOUNTS", demo_accounts_json())  # as `reviewqueue run` sets it
     at = sign_in(AppTest.from_file(APP, default_timeout=30), "reviewer", "reviewer-pw")
     assert not at.exception
     assert at.error[0].value.startswith("Sign-in failed: Cannot reach the API at http://127.0.0.1:9")
-    assert "`ana` / `ana-demo`" in at.info[0].value  # the sign-ins `reviewqueue run` creates
+    # every account the demo seeder creates, the clinician included, and no other
+    listed = re.findall(r"^- `([^`]+)` / `([^`]+)`", at.info[0].value, flags=re.MULTILINE)
+    assert listed == [(name, password) for name, password, _, _ in DEMO_USERS]
+    assert "cleo / cleo-demo: reviewer, triages clinical, clinical-learning" in shown(at.info[0].value)
 
 
 def test_start_triage_from_queues_claims_at_once(app: AppTest, people: Any, live_api: str) -> None:

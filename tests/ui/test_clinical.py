@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from reviewqueue.client import Client
 from reviewqueue.schemas import PredictionOut
 from tests.ui.helpers import Clinic, ingest_uncertain, rows, shown, sign_in, texts
+from ui import highlight
 
 # Patient input that tries to inject markup: it must come out escaped, the words still highlighted.
 MESSAGE = ("I can't do this anymore <b>really</b> & I want to end my life.\n"
@@ -53,12 +54,12 @@ def test_text_item_shows_the_message_escaped_with_its_words_highlighted(
     assert not at.exception
     assert "msg-1" in [shown(s.value) for s in at.subheader]
 
-    [body] = [h.value for h in at.html]
+    [body] = [h.value for h in at.html if "rq-message" in h.value]  # (the other: the verdict colours)
     message_box = body[:body.index("</div>") + len("</div>")]
     assert "<script" not in body and "<img" not in body and "<b>" not in message_box
     highlighted = SPAN.findall(message_box)
     assert ("raises" if top.contribution >= 0 else "lowers", "1", html.escape(str(top.value))) in highlighted
-    assert len(highlighted) == len(explanation)
+    assert len(highlighted) == len([c for c in explanation if not highlight.is_stop_word(c.value)])  # no "the"
     # strip our spans and the box: exactly the escaped message is left, every character in place
     inner = re.sub(r"^<div[^>]*>|</div>$", "", SPAN.sub(r"\3", message_box))
     assert inner == html.escape(MESSAGE)
@@ -67,8 +68,11 @@ def test_text_item_shows_the_message_escaped_with_its_words_highlighted(
     assert [m.label for m in at.metric] == ["Score", "Priority", "Age"]  # no Amount for a text item
     page = texts(at)
     assert "SLA 15 min: due" in page and "OVERDUE" not in page  # high risk, fresh
-    buttons = {b.key: (b.label, b.proto.shortcut) for b in at.button if b.key and b.key.startswith("verdict-")}
-    assert buttons == {"verdict-concern": ("Concern", "1"), "verdict-no concern": ("No concern", "2")}
+    buttons = {b.key: (shown(b.label), b.proto.shortcut) for b in at.button
+               if b.key and b.key.startswith("verdict-")}
+    assert buttons == {
+        "verdict-concern": ("Concern — posts to #clinical-oncall · fires at once, reversible later", "1"),
+        "verdict-no concern": ("No concern — records the verdict only, nothing fires", "2")}
 
     at.button(key="verdict-no concern").click().run()
     assert not at.exception

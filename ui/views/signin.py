@@ -34,11 +34,18 @@ if submitted:
         else:
             st.rerun()
 
-if session.settings().demo:
-    left.info(
-        "**Demo accounts**\n"
-        "- `ana` / `ana-demo`: reviewer, triages the fraud queue\n"
-        "- `admin` / `admin-demo`: everything, and replays dead actions\n"
-        "- `dan` / `dan-demo`: data scientist: models, versions, retraining",
-        icon=":material/info:",
-    )
+# what each role may do, in words (the accounts themselves come from the demo seeder: Settings.demo_accounts)
+ROLE_WORDS = {"admin": "everything, and replays dead actions", "data_scientist": "models, versions, retraining",
+              "integration": "sends events and outcomes (API only)"}
+
+
+def account_line(name: str, password: str, role: str, queues: list[str]) -> str:
+    """One demo account, as the list shows it (the seeder's values: code spans, never markup)."""
+    does = f"triages {', '.join(queues)}" if role == "reviewer" and queues else ROLE_WORDS.get(role, "")
+    return (f"- {fmt.code_span(name)} / {fmt.code_span(password)}: {fmt.md(role.replace('_', ' '))}"
+            + (f", {fmt.md(does)}" if does else ""))
+
+
+accounts = session.settings().demo_accounts
+if session.settings().demo and accounts:
+    left.info("**Demo accounts**\n" + "\n".join(account_line(*a) for a in accounts), icon=":material/info:")

@@ -1,19 +1,24 @@
 """Triage: claim the next item of a queue, see why the model scored it so, decide it, get the next one.
 
-The lease is renewed on every rerun while the item is open (any click or edit), so an idle tab lets it
-expire and the item goes back to the queue. Deciding and claiming run in button callbacks, before the
-page draws, so the next item shows in the same run.
+While an item is open its lease is renewed by a heartbeat (a fragment that reruns every few seconds and renews
+once a minute), so reading one message for longer than the lease does not lose it; a lease lost anyway (the
+tab asleep past its expiry, an admin's release) is said at once and the verdict buttons go away. Deciding and
+claiming run in button callbacks, before the page draws, so the next item shows in the same run.
+
+A deep link (``/?item=ID``) opens that item: claimed for the reviewer when it is pending on a queue they review,
+else read-only with why (and its decision). Beside the item: the customer's (patient's) other predictions.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
 from reviewqueue import errors
-from reviewqueue.schemas import ItemOut
-from ui import charts, highlight, session
+from reviewqueue.schemas import ItemOut, OpenedItem
+from ui import charts, highlight, session, triage_context
 from ui import format as fmt
 
 # why this item is in front of the reviewer: uncertain (review), a random audit of an auto-decision, or a
@@ -22,11 +27,15 @@ ITEM_KIND_BADGES = {"review": ":blue-badge[review]", "audit": ":orange-badge[aud
                     "learning": ":violet-badge[learning sample]"}
 client, me = session.require()
 state = st.session_state
+HEARTBEAT_SECONDS = 60  # renew the lease this often while the item is open (leases last minutes)
+# the verdict buttons' colours, by position: the first (the alarming one by convention: fraud, concern) red
+VERDICT_COLOURS = ("#c62828", "#2e7d32", "#1565c0", "#6a1b9a", "#ef6c00", "#00838f", "#4e342e", "#37474f",
+                   "#ad1457")
 
 
 def _claim(queue: str) -> None:
     """Lease the next item of ``queue`` to me (button callback, and after each decision)."""
-    state["triage_lost"] = None
+    state["triage_lost"] = state["triage_readonly"] = None
     item, problem = session.attempt(client.claim_next, queue)
     if problem is not None:
         if session.principal() is not None:  # else attempt() signed the person out: nothing to show here
@@ -36,7 +45,31 @@ def _claim(queue: str) -> None:
     state["triage_empty"] = None if item else queue
     state["triage_lease"] = item.lease_token if item else None
     state["triage_expires"] = item.lease_expires_at if item else None
-    state["triage_fresh"] = item is not None
+    state["triage_renewed_at"] = datetime.now(UTC)
+
+
+def _open_link(item_id: int) -> None:
+    """A followed deep link: the item claimed for me, or shown read-only with why; 404 says only "not found"."""
+    opened, problem = session.attempt(client.open_item, item_id)
+    if session.principal() is None:
+        st.rerun()
+    if isinstance(problem, errors.NotFound):
+        state["triage_error"] = (f"Item {item_id} was not found on the queues you may see (it may not exist, or "
+                                 "belong to a queue you are not given).")
+    elif problem is not None or opened is None:
+        state["triage_error"] = f"Could not open item {item_id}: " + \
+            (session.error_text(problem) if problem else "the API returned nothing.")
+    elif opened.leased:
+        item = opened.item
+        state["triage_lost"] = state["triage_readonly"] = None
+        state["triage_item"], state["triage_lease"] = item, item.lease_token
+        state["triage_expires"], state["triage_renewed_at"] = item.lease_expires_at, datetime.now(UTC)
+        if item.queue in me.review_queues:  # the queue picker follows (its widget state rebuilt from the index)
+            state["triage_queue"] = item.queue
+            state.pop("triage-queue-select", None)
+        state["triage_toast"] = f"Opened {item.external_id} from the link: it is yours to decide"
+    else:
+        state["triage_readonly"] = opened
 
 
 def _lose(message: str) -> None:
@@ -132,15 +165,35 @@ def _renew(item: ItemOut, lease: str) -> None:
         st.rerun()
     if lease_out is not None:
         state["triage_expires"] = lease_out.lease_expires_at
+        state["triage_renewed_at"] = datetime.now(UTC)
+        state["triage_heartbeats"] = state.get("triage_heartbeats", 0) + 1
     elif isinstance(problem, errors.Conflict | errors.NotFound):
         _lose(f"Your lease on {item.external_id} was lost: {session.error_text(problem).rstrip('.')}.")
     elif problem is not None:
         state["triage_error"] = f"Could not renew the lease: {session.error_text(problem)}"
 
 
+def _heartbeat(now: datetime) -> None:
+    """Renew the open item's lease once HEARTBEAT_SECONDS have passed since the last renewal; a lease that ran
+    out or was refused takes the item off the page at once (the buttons go, a warning says why)."""
+    item: ItemOut | None = state.get("triage_item")
+    lease = state.get("triage_lease")
+    if item is None or not lease:
+        return
+    expires, renewed = state.get("triage_expires"), state.get("triage_renewed_at")
+    if expires is not None and fmt.as_utc(expires) <= now:
+        _lose(f"Your lease on {item.external_id} ran out before it was renewed (was the tab asleep?).")
+    elif renewed is None or (now - renewed).total_seconds() >= HEARTBEAT_SECONDS:
+        _renew(item, lease)
+    if state.get("triage_item") is None:
+        st.rerun()  # the whole page: the warning shows, the verdict buttons go
+
+
 @st.fragment(run_every=timedelta(seconds=15))
-def _lease_clock(expires: datetime | None) -> None:
-    st.caption(f":material/timer: {fmt.lease_text(expires, datetime.now(UTC))}")
+def _lease_clock() -> None:
+    now = datetime.now(UTC)
+    _heartbeat(now)
+    st.caption(f":material/timer: renewed while open · {fmt.lease_text(state.get('triage_expires'), now)}")
 
 
 def _claim_button(queue: str, label: str = "Claim next") -> None:
@@ -159,7 +212,7 @@ def _sla_badge(item: ItemOut, now: datetime) -> None:
         st.markdown(f":orange-badge[:material/schedule: {text}]")
 
 
-def _show(item: ItemOut) -> None:
+def _show(item: ItemOut, read_only: OpenedItem | None = None) -> None:
     now = datetime.now(UTC)
     field = highlight.text_feature(item.features, item.explanation)  # None: a tabular item
     with st.container(border=True):
@@ -190,8 +243,9 @@ def _show(item: ItemOut) -> None:
         route, lease = st.columns(2)
         route.caption(f"route **{fmt.md(item.route_label or item.route)}** · "
                       f"model **{fmt.md(item.model)} v{item.model_version}** · queue **{fmt.md(item.queue)}**")
-        with lease:
-            _lease_clock(state.get("triage_expires"))
+        if read_only is None:
+            with lease:
+                _lease_clock()
         if field is None:
             st.markdown(fmt.md(fmt.top_reasons(item.explanation)))  # carries feature values
         else:
@@ -201,7 +255,13 @@ def _show(item: ItemOut) -> None:
             st.caption("Highlighted words moved the score most when left out one at a time: red raised it "
                        "(towards concern), blue lowered it; the stronger the colour, the bigger the effect. "
                        "Hover a word for its effect.")
-        _decision_bar(item)
+        if read_only is None:
+            _decision_bar(item)
+        else:
+            triage_context.read_only_banner(read_only, now)
+            st.button("Back to my queue", key="readonly-close", icon=":material/close:",
+                      on_click=lambda: state.update(triage_readonly=None))
+    triage_context.history_panel(client, item, now)
 
     facts, why = st.columns([2, 3])
     with facts:
@@ -225,20 +285,39 @@ def _show(item: ItemOut) -> None:
             st.caption("No explanation for this model version.")
 
 
+def _verdict_css(verdicts: list[str]) -> str:
+    """Each verdict button its own colour (scoped by the key class Streamlit puts on a keyed element)."""
+    rules = []
+    for i, verdict in enumerate(verdicts):
+        selector = ".st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", f"verdict-{verdict}".strip()) + " button"
+        colour = VERDICT_COLOURS[i % len(VERDICT_COLOURS)]
+        rules.append(f"{selector} {{ background-color: {colour} !important; border-color: {colour} !important; "
+                     "color: #fff !important; } "
+                     f"{selector}:hover {{ filter: brightness(1.12); }} "
+                     # the whole preview, wrapped: Streamlit cuts a long button label to one line otherwise
+                     f"{selector} {{ height: auto; }} {selector} * {{ white-space: normal !important; "
+                     "overflow: visible !important; text-overflow: clip !important; }")
+    return "<style>" + "\n".join(rules) + "</style>"
+
+
 def _decision_bar(item: ItemOut) -> None:
     keys = fmt.verdict_shortcuts(item.verdicts)
-    note, *buttons = st.columns([3] + [1] * len(item.verdicts), vertical_alignment="bottom")
-    note.text_input("Note (optional; required to escalate)", key="triage-note",
-                    placeholder="Why you decided so, for the audit trail")
+    st.text_input("Note (optional; required to escalate)", key="triage-note",
+                  placeholder="Why you decided so, for the audit trail")
+    st.html(_verdict_css(item.verdicts))
     effects = {e.verdict: e for e in item.verdict_effects}
-    for column, verdict in zip(buttons, item.verdicts, strict=True):
-        # the label carries no "[F]": Streamlit draws the shortcut key inside the button itself; a verdict whose
-        # effect cannot be undone says so on the button ("Fraud — refunds $954.14, irreversible")
+    for column, verdict in zip(st.columns(len(item.verdicts)), item.verdicts, strict=True):
+        # the label carries no "[F]": Streamlit draws the shortcut key inside the button itself; it says what the
+        # verdict will do on this event and whether it can be undone ("Fraud — refunds $954.14 on ch_1
+        # (irreversible), … · undo within 30 s"), and four-eyes ("needs a second reviewer")
         effect = effects.get(verdict)
-        said = effect is not None and (effect.irreversible or effect.reviewers > 1)  # "— needs a second reviewer"
-        label = fmt.md(effect.label) if effect is not None and said else fmt.verdict_label(verdict, None)
-        column.button(label, key=f"verdict-{verdict}",
-                      shortcut=keys[verdict], on_click=_decide, args=(verdict,), type="primary",
+        label = fmt.verdict_label(verdict, None)
+        if effect is not None and effect.preview:
+            label = f"{label} — {fmt.md(effect.preview)}"
+        elif effect is not None and (effect.irreversible or effect.reviewers > 1):
+            label = fmt.md(effect.label)
+        column.button(label, key=f"verdict-{verdict}", shortcut=keys[verdict], on_click=_decide, args=(verdict,),
+                      type="primary" if verdict == item.verdicts[0] else "secondary",
                       width="stretch", help=fmt.verdict_help(verdict, keys[verdict]))
     release, escalate, _ = st.columns([1, 1, 3])
     release.button("Release", key="release-item", shortcut=fmt.RELEASE_KEY, on_click=_let_go, args=("release",),
@@ -254,9 +333,19 @@ def _decision_bar(item: ItemOut) -> None:
 st.title("Triage")
 if toast := state.pop("triage_toast", None):
     st.toast(fmt.md(toast), icon=":material/check_circle:")
+if flash := session.pop_flash():
+    st.warning(fmt.md(flash))
 
 # the queues this person may triage come with their sign-in (the server's authorization table decides)
 names = list(me.review_queues)
+if (link := session.take_deep_link()) is not None:  # /?item=ID, followed before or after signing in
+    state["triage-view"] = "Item"
+    _open_link(link)
+state.setdefault("triage-view", "Item")
+view = st.segmented_control("View", ["Item", "My decisions"], key="triage-view", label_visibility="collapsed")
+if view == "My decisions":
+    triage_context.my_decisions(client, datetime.now(UTC))
+    st.stop()
 if not names:
     st.info("You have no queues to review. An admin can add queues to your account.")
     st.stop()
@@ -270,10 +359,6 @@ autoclaim = state.pop("triage_autoclaim", False)  # set by "Start triage" on the
 if item is None and autoclaim:
     _claim(queue)
     item = state.get("triage_item")
-elif item is not None and not state.pop("triage_fresh", False):
-    _renew(item, state["triage_lease"])
-    item = state.get("triage_item")
-state["triage_fresh"] = False
 
 if problem := state.pop("triage_error", None):
     st.error(fmt.md(problem))
@@ -282,7 +367,10 @@ if lost := state.get("triage_lost"):
     st.warning(f"{fmt.md(lost)} Someone else may hold it now; claim the next item to carry on.",
                icon=":material/lock_clock:")
 
-if item is not None:
+read_only: OpenedItem | None = state.get("triage_readonly")
+if read_only is not None:
+    _show(read_only.item, read_only)
+elif item is not None:
     if item.queue != queue:
         st.info(f"You still hold an item from queue **{fmt.md(item.queue)}**: decide it first.")
     _show(item)
