@@ -170,3 +170,16 @@ class Settings(BaseSettings):
             if value is not None and value.get_secret_value() in PLACEHOLDER_SECRETS:
                 raise ValueError(f"{name} is a placeholder secret; set a real one in production")
         return self
+
+    @model_validator(mode="after")
+    def _drift_thresholds_in_order(self) -> Settings:
+        if self.drift_watch_psi >= self.drift_alert_psi:
+            raise ValueError(f"drift_watch_psi ({self.drift_watch_psi:g}) must be below drift_alert_psi "
+                             f"({self.drift_alert_psi:g})")
+        from apscheduler.triggers.cron import CronTrigger  # the worker schedules the daily check with it
+
+        try:
+            CronTrigger.from_crontab(self.drift_alert_cron, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"drift_alert_cron {self.drift_alert_cron!r} is not a 5-field cron: {exc}") from None
+        return self
