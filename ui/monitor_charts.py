@@ -1,5 +1,5 @@
 """Altair charts of the Monitor page's model-quality tabs, from plain rows (no pandas). Axes are honest: PSI
-starts at 0 with both thresholds drawn, probabilities and shares run from 0 to 1."""
+starts at 0 with both thresholds drawn, shares start at 0, probabilities run from 0 to 1."""
 
 from __future__ import annotations
 
@@ -35,12 +35,19 @@ def psi_over_days(rows: Sequence[dict[str, Any]], watch: float, alert: float) ->
                                            legend=None),
                 tooltip=["threshold:N", alt.Tooltip("psi:Q", format=".2f")])
     )
-    chart: alt.LayerChart = alt.layer(lines, rules).resolve_scale(color="independent").properties(height=280)
+    labels = (
+        alt.Chart(thresholds)
+        .mark_text(align="left", dx=4, dy=-6, fontSize=11)
+        .encode(x=alt.value(0), y="psi:Q", text=alt.Text("threshold:N"),
+                color=alt.Color("threshold:N", scale=alt.Scale(domain=["watch", "alert"],
+                                                               range=[WATCH_COLOUR, ALERT_COLOUR]), legend=None))
+    )
+    chart: alt.LayerChart = alt.layer(lines, rules, labels).resolve_scale(color="independent").properties(height=280)
     return chart
 
 
 def score_distribution(rows: Sequence[dict[str, Any]]) -> alt.Chart:
-    """The score's bins (the reference's deciles): the reference's share beside the window's, shares 0–1."""
+    """The score's bins (the reference's deciles): the reference's share beside the window's, from 0."""
     order = [r["bin"] for r in sorted(rows, key=lambda r: r["order"])]
     return (
         alt.Chart(alt.Data(values=list(rows)))
@@ -49,7 +56,8 @@ def score_distribution(rows: Sequence[dict[str, Any]]) -> alt.Chart:
             x=alt.X("bin:N", title="score bin (deciles of the reference scores)", sort=order,
                     axis=alt.Axis(labelAngle=-30)),
             xOffset=alt.XOffset("series:N", sort=["reference", "recent traffic"]),
-            y=alt.Y("share:Q", title="share of predictions", scale=alt.Scale(domain=[0, 1]),
+            # from 0 (bars stay proportional); not to 100%: ten decile bins of ~10% would be flat lines
+            y=alt.Y("share:Q", title="share of predictions", scale=alt.Scale(zero=True),
                     axis=alt.Axis(format=".0%")),
             color=alt.Color("series:N", sort=["reference", "recent traffic"],
                             scale=alt.Scale(range=["#9ecae9", "#4c78a8"]), legend=alt.Legend(orient="top", title=None)),

@@ -15,8 +15,8 @@ from ui import monitor_charts, session
 
 __all__ = ["calibration_rows", "calibration_tab", "drift_rows", "drift_tab", "psi_points", "score_bin_rows"]
 
-LEVEL_MARK = {"alert": "🔴 alert", "watch": "🟠 watch", "stable": "🟢 stable", "too few": "⚪ too few",
-              "no data": "— no data"}
+# the PSI table's level colours (backgrounds light enough to read the figures on)
+LEVEL_COLOURS = {"alert": "#f8c4c4", "watch": "#fde3bf", "stable": "#d3ecd1"}
 DAY_CHOICES = (7, 14, 30, 90)
 
 
@@ -30,7 +30,7 @@ def drift_rows(report: DriftReport) -> list[dict[str, Any]]:
     for f in report.features:
         d = f.latest
         rows.append({
-            "input": f.feature, "level": LEVEL_MARK.get(d.level, d.level) if d else LEVEL_MARK["no data"],
+            "input": f.feature, "level": d.level if d else "no data",
             "PSI": round(d.psi, 4) if d and d.psi is not None else None,
             "95% interval": _interval(d.psi_low, d.psi_high) if d else fmt.DASH,
             "n": d.n if d else 0, "day": d.day.isoformat() if d else fmt.DASH,
@@ -38,6 +38,19 @@ def drift_rows(report: DriftReport) -> list[dict[str, Any]]:
             "alerted": ", ".join(day.isoformat() for day in f.alerted) or fmt.DASH,
         })
     return sorted(rows, key=lambda r: -(r["PSI"] or 0.0))
+
+
+def _styled(rows: list[dict[str, Any]]) -> Any:
+    """The PSI table with its level and PSI cells coloured by threshold (a pandas Styler: colour is the point)."""
+    import pandas as pd
+
+    def colour(level: str) -> list[str]:
+        background = LEVEL_COLOURS.get(level)
+        return [f"background-color: {background}" if background else ""] * 2
+
+    frame = pd.DataFrame(rows)
+    return frame.style.apply(lambda row: ["", *colour(row["level"]), *[""] * (len(row) - 3)], axis=1).format(
+        {"PSI": "{:.4f}", "noise at this n": "{:.4f}"}, na_rep=fmt.DASH)
 
 
 def psi_points(report: DriftReport, features: list[str]) -> list[dict[str, Any]]:
@@ -68,7 +81,7 @@ def drift_tab(client: Client, model: ModelOut) -> None:
                f"with fewer than {report.min_sample} predictions never alerts (sampling alone gives PSI ≈ "
                "(bins − 1) / n, shown as the noise).")
     st.markdown("**Population Stability Index, newest day with traffic**")
-    st.dataframe(drift_rows(report), hide_index=True, width="stretch")
+    st.dataframe(_styled(drift_rows(report)), hide_index=True, width="stretch")
     names = [f.feature for f in report.features]
     chosen = st.multiselect("Inputs on the chart", names, default=names, key=f"drift-inputs-{model.name}")
     points = psi_points(report, chosen)

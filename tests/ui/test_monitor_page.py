@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from sqlalchemy import text
@@ -47,13 +48,13 @@ def test_drift_and_calibration_tabs_show_their_tables_and_charts(app: AppTest, p
     assert set(drift_table["input"]) == {"score", "amount", "merchant_category", "country_mismatch",
                                         "account_age_days", "card_present", "hour", "velocity_1h"}
     assert set(drift_table["n"]) == {240}
-    assert all(level.endswith(("stable", "watch")) for level in drift_table["level"])
+    assert set(drift_table["level"]) <= {"stable", "watch"}
     assert calibration_table["n"].sum() == 40
     # PSI over days (from 0, both thresholds drawn), the score distribution, the reliability diagram (0–1 axes)
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     psi_chart, distribution, reliability = specs[:3]  # the Drift and Calibration tabs come first
     assert psi_chart["layer"][0]["encoding"]["y"]["title"] == "PSI against training"
-    assert distribution["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert distribution["encoding"]["y"]["scale"]["zero"] is True
     assert psi_chart["layer"][0]["encoding"]["y"]["scale"]["domain"][0] == 0
     assert {v["psi"] for v in psi_chart["layer"][1]["data"]["values"]} == {0.1, 0.25}
     assert reliability["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, 1]
@@ -86,5 +87,10 @@ def test_psi_table_puts_the_worst_input_first() -> None:
                          features=[feature("score", 0.02, "stable"), feature("amount", 0.4, "alert")])
     rows = monitor_model.drift_rows(report)
     assert [(r["input"], r["level"], r["95% interval"]) for r in rows] == [
-        ("amount", "🔴 alert", "0.200–0.800"), ("score", "🟢 stable", "0.010–0.040")]
+        ("amount", "alert", "0.200–0.800"), ("score", "stable", "0.010–0.040")]
     assert rows[0]["alerted"] == "2026-12-01"
+    styled = monitor_model._styled(rows).to_html()  # the level and PSI cells, coloured by threshold
+    assert re.search(r"row0_col1, #T_\w+_row0_col2 \{\s*background-color: " + monitor_model.LEVEL_COLOURS["alert"],
+                     styled)
+    assert re.search(r"row1_col1, #T_\w+_row1_col2 \{\s*background-color: " + monitor_model.LEVEL_COLOURS["stable"],
+                     styled)
