@@ -103,6 +103,7 @@ def test_a_deep_link_claims_a_pending_item_through_the_claim_path(ctx, as_, peop
         row = conn.execute(select(ReviewItem.__table__).where(ReviewItem.id == last)).one()  # type: ignore[attr-defined]
     assert (row.status, row.claimed_by, row.lease_token) == ("claimed", people.ids["reviewer"],
                                                              opened["item"]["lease_token"])
+    assert row.claimed_at == clock()  # like any claim: the reviewer's time to decision starts here
     # following the link again (a reload) gives the same lease back, not a second item
     assert reviewer.post(f"/v1/items/{last}/open").json()["item"]["lease_token"] == opened["item"]["lease_token"]
     # holding one item of the queue, a link to another is refused rather than leasing a second
