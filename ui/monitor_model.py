@@ -17,7 +17,7 @@ __all__ = ["calibration_rows", "calibration_tab", "drift_rows", "drift_tab", "ps
 
 # the PSI table's level colours (backgrounds light enough to read the figures on)
 LEVEL_COLOURS = {"alert": "#f8c4c4", "watch": "#fde3bf", "stable": "#d3ecd1"}
-DAY_CHOICES = (7, 14, 30, 90)
+DAY_CHOICES = (7, 14, 30)
 
 
 def _interval(low: float | None, high: float | None) -> str:
