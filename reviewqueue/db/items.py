@@ -101,12 +101,21 @@ def claim_this_item(
 ) -> Claimed | None:
     """claim_this_item: lease one named item of a queue to a reviewer if it is pending there and not one of
     ``skipped`` (released or voted on by them a moment ago), atomically, like claim_next_item."""
-    params: dict[str, Any] = {"in_queue": queue, "wanted": item_id, "principal_id": principal_id,
-                              "lease_token": lease_token, "expires_at": now + timedelta(seconds=lease_seconds),
-                              "claimed_at": now}
+    return _run_claim(conn, _CLAIM_THIS, _CLAIM_THIS_SKIPPING, {"in_queue": queue, "wanted": item_id},
+                      principal_id, lease_token, now, lease_seconds, skipped)
+
+
+def _run_claim(
+    conn: Connection, plain: Any, skipping: Any, match: dict[str, Any], principal_id: int, lease_token: str,
+    now: datetime, lease_seconds: int, skipped: Sequence[int],
+) -> Claimed | None:
+    """One claim variant with its ``match`` parameters and the lease's; the skipping variant when items are
+    skipped (released or voted on by this reviewer a moment ago)."""
+    params: dict[str, Any] = {**match, "principal_id": principal_id, "lease_token": lease_token,
+                              "expires_at": now + timedelta(seconds=lease_seconds), "claimed_at": now}
     if skipped:
         params["skipped"] = list(skipped)
-    found = conn.execute(_CLAIM_THIS_SKIPPING if skipped else _CLAIM_THIS, params).first()
+    found = conn.execute(skipping if skipped else plain, params).first()
     return Claimed(found[0]) if found else None
 
 
@@ -140,13 +149,8 @@ def claim_oldest_of_kind(
 ) -> Claimed | None:
     """claim_oldest_of_kind: lease the oldest pending item of one kind (an audit) in a queue (ix_items_claim_kind),
     none of ``skipped``."""
-    params: dict[str, Any] = {"in_queue": queue, "of_kind": kind, "principal_id": principal_id,
-                              "lease_token": lease_token, "expires_at": now + timedelta(seconds=lease_seconds),
-                              "claimed_at": now}
-    if skipped:
-        params["skipped"] = list(skipped)
-    found = conn.execute(_CLAIM_OLDEST_OF_KIND_SKIPPING if skipped else _CLAIM_OLDEST_OF_KIND, params).first()
-    return Claimed(found[0]) if found else None
+    return _run_claim(conn, _CLAIM_OLDEST_OF_KIND, _CLAIM_OLDEST_OF_KIND_SKIPPING, {"in_queue": queue, "of_kind": kind},
+                      principal_id, lease_token, now, lease_seconds, skipped)
 
 
 def claim_next_item(
