@@ -103,6 +103,7 @@ def test_staying_signed_in_across_a_reload(product: dict[str, Any], browser: Bro
     page.reload()
     expect(page.get_by_text(re.compile("Signed in as cleo"))).to_be_visible(timeout=30_000)
     expect(page.get_by_role("textbox", name="Name")).to_have_count(0)
+    expect(page.get_by_text("Pending").first).to_be_visible(timeout=30_000)  # the queues, drawn
     page.screenshot(path=str(ARTIFACTS / "signed-in-after-reload.png"), full_page=True)
     # signing out revokes the token and deletes the cookie: a reload stays signed out
     page.get_by_role("button", name=re.compile("Sign out")).click()
@@ -136,5 +137,6 @@ def test_verdict_buttons_preview_their_actions(product: dict[str, Any], browser:
     assert "fires at once, reversible later" in legit.inner_text()
     colours = [b.evaluate("e => getComputedStyle(e).backgroundColor") for b in (fraud, legit)]
     assert colours[0] != colours[1], colours  # distinct colours
+    expect(page.locator(".vega-embed").first).to_be_visible(timeout=30_000)  # the explanation chart, drawn
     page.screenshot(path=str(ARTIFACTS / "triage-verdict-preview.png"), full_page=True)
     page.context.close()
