@@ -23,6 +23,7 @@ TABLES = ["artifact_chunks", "artifacts",
           "votes", "labels", "outbox_actions", "decisions", "review_items", "predictions", "training_runs",
           "model_versions", "inbound_events", "api_tokens", "principals", "leases", "audit_log"]
 TABLES += ["routing_policies"]  # a model's stored routing policies: no foreign keys, cleaned in any order
+TABLES += ["drift_alerts"]  # drift alerts sent (no foreign keys): a test starts with none
 
 
 def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:

@@ -44,8 +44,6 @@ def big_spenders(features: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def two_days(ctx: AppContext, live_api: str, people: Any) -> FakeClock:
     """Day one: traffic like the training data; day two: the same shape with amounts ×30."""
-    with ctx.engine.begin() as conn:
-        conn.execute(text("DELETE FROM drift_alerts"))
     clock = FakeClock(DAY_ONE)
     ctx.clock = clock
     with Client(live_api, people.integration) as business:
