@@ -179,6 +179,30 @@ def test_0010_downgrades_to_0009_and_back(tmp_path):
     upgrade(url)
 
 
+def test_artifact_store_tables(database_url):
+    """0013: artifacts (key, sha256, size, chunk count) and artifact_chunks (key, seq, content) for the database
+    artifact store."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        artifacts = {c["name"] for c in inspect(conn).get_columns("artifacts")}
+        chunks = {c["name"] for c in inspect(conn).get_columns("artifact_chunks")}
+        keys = inspect(conn).get_pk_constraint("artifact_chunks")["constrained_columns"]
+    assert artifacts == {"key", "sha256", "size", "chunks", "created_at"}
+    assert chunks == {"key", "seq", "content"} and keys == ["key", "seq"]
+    engine.dispose()
+
+
+def test_0013_downgrades_to_0012_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm13.db'}"
+    upgrade(url)
+    downgrade(url, "0012")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert not {"artifacts", "artifact_chunks"} & set(inspect(conn).get_table_names())
+    engine.dispose()
+    upgrade(url)
+
+
 def test_prediction_subject_and_its_history_indexes(database_url):
     """0009: predictions.subject (the model's history key's value) with ix_predictions_subject (model, subject,
     id) for the triage page's same-customer list; ix_decisions_actor (actor, id) for "my decisions"."""
@@ -203,46 +227,6 @@ def test_0009_downgrades_to_0008_and_back(tmp_path):
         assert "ix_decisions_actor" not in {ix["name"] for ix in inspect(conn).get_indexes("decisions")}
         assert "ix_predictions_correlation" in {ix["name"] for ix in inspect(conn).get_indexes("predictions")}
     engine.dispose()
-    upgrade(url)
-
-
-def test_serving_profile_and_config_columns(database_url):
-    """0012: model_versions.serving_profile (what bench-model measured) and serving_config (what --apply chose),
-    both nullable: a version never measured serves as before."""
-    engine = make_engine(database_url)
-    with engine.connect() as conn:
-        columns = {c["name"]: c for c in inspect(conn).get_columns("model_versions")}
-    assert columns["serving_profile"]["nullable"] and columns["serving_config"]["nullable"]
-    engine.dispose()
-
-
-def test_0012_downgrades_to_0011_and_back(tmp_path):
-    url = f"sqlite:///{tmp_path / 'm12.db'}"
-    upgrade(url)
-    downgrade(url, "0011")
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        columns = {c["name"] for c in inspect(conn).get_columns("model_versions")}
-    assert not {"serving_profile", "serving_config"} & columns and "sha256" in columns
-    engine.dispose()
-    upgrade(url)
-
-
-def test_artifact_store_tables(database_url):
-    """0013: artifacts (key, sha256, size, chunk count) and artifact_chunks (key, seq, content) for the database
-    artifact store."""
-    engine = make_engine(database_url)
-    with engine.connect() as conn:
-        artifacts = {c["name"] for c in inspect(conn).get_columns("artifacts")}
-        chunks = {c["name"] for c in inspect(conn).get_columns("artifact_chunks")}
-        keys = inspect(conn).get_pk_constraint("artifact_chunks")["constrained_columns"]
-    assert artifacts == {"key", "sha256", "size", "chunks", "created_at"}
-    assert chunks == {"key", "seq", "content"} and keys == ["key", "seq"]
-    engine.dispose()
-
-
-def test_0013_downgrades_to_0012_and_back(tmp_path):
-    url = f"sqlite:///{tmp_path / 'm13.db'}"
     upgrade(url)
 
 
@@ -276,5 +260,27 @@ def test_0011_downgrades_to_0010_and_back(tmp_path):
     with engine.connect() as conn:
         assert "drift_alerts" not in inspect(conn).get_table_names()
         assert "reference" not in {c["name"] for c in inspect(conn).get_columns("model_versions")}
+    engine.dispose()
+    upgrade(url)
+
+
+def test_serving_profile_and_config_columns(database_url):
+    """0012: model_versions.serving_profile (what bench-model measured) and serving_config (what --apply chose),
+    both nullable: a version never measured serves as before."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        columns = {c["name"]: c for c in inspect(conn).get_columns("model_versions")}
+    assert columns["serving_profile"]["nullable"] and columns["serving_config"]["nullable"]
+    engine.dispose()
+
+
+def test_0012_downgrades_to_0011_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm12.db'}"
+    upgrade(url)
+    downgrade(url, "0011")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("model_versions")}
+    assert not {"serving_profile", "serving_config"} & columns and "sha256" in columns
     engine.dispose()
     upgrade(url)
