@@ -40,7 +40,7 @@ def history_rows(entries: Iterable[HistoryEntry], now: datetime) -> list[dict[st
         "external id": e.external_id,
         "amount": fmt.headline_amount(e.features, e.context) or fmt.DASH,
         "score": fmt.percent(e.score),
-        "route": e.route,
+        "route": e.route_label or e.route,
         "decision": _decision_text(e.verdict, e.item_status),
         "by": ("model" if e.decision_source == "model" else e.decided_by) or fmt.DASH,
     } for e in entries]

@@ -141,7 +141,7 @@ class HfClassifierKind:
 
     def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame,
                       runtime: Any = None) -> np.ndarray:
-        return TEXT.score_version(spec, artifact_path, rows)
+        return TEXT.score_version(spec, artifact_path, rows, runtime)
 
     def load_scorer(self, spec: ModelSpec, artifact_path: Path, sha256: str, providers: Sequence[str],
                     threads: int) -> TextScorer:
