@@ -8,14 +8,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, any_, bindparam, exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 
 from reviewqueue.db import bulk
-from reviewqueue.db.driver import CompiledOnce, as_sqlalchemy_error, driver_connection
+from reviewqueue.db.driver import CompiledOnce
 from reviewqueue.db.tables import decisions_table as decisions
 from reviewqueue.db.tables import items_table as items
 from reviewqueue.db.tables import predictions_table as predictions
@@ -54,16 +53,27 @@ _EXISTING = (
     .outerjoin(items, items.c.prediction_id == predictions.c.id)
     .where(predictions.c.model_name == bindparam("model_name"))
 )
-# PostgreSQL: the whole batch as one array parameter. An IN list of 900 parameters, once psycopg prepared it,
-# could get a generic plan that compared every stored row with the list (seconds per chunk without statistics).
-_EXISTING_PG = CompiledOnce(
-    _EXISTING.where(predictions.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String)))))
+# PostgreSQL: the whole batch as one array parameter, each external id looked up on its own through the unique
+# (model_name, external_id) index — the LATERAL … LIMIT 1 cannot be flattened into a join, so no statistics (or
+# their absence) can turn it into a scan. `model_name = ? AND external_id = ANY(?)` could: on a never-analysed
+# table the planner took the default 0.5% selectivity for the model name, read ix_predictions_created and
+# filtered every stored prediction of the model (357 ms per 1,000-event batch at 951k rows, growing with the table;
+# bench/ingest_growth.py). An IN list of 900 parameters had the same problem once psycopg prepared it.
+_EXISTING_PG = CompiledOnce(text("""
+    SELECT p.id, p.external_id, p.score, p.route, p.audited, i.id AS item_id, v.version
+    FROM unnest(CAST(:external_ids AS VARCHAR[])) AS wanted(external_id)
+    CROSS JOIN LATERAL (
+        SELECT id, external_id, score, route, audited, version_id FROM predictions
+        WHERE model_name = :model_name AND external_id = wanted.external_id
+        LIMIT 1) AS p
+    JOIN model_versions v ON v.id = p.version_id
+    LEFT JOIN review_items i ON i.prediction_id = p.id"""))
 
 
 def stored_predictions(conn: Connection, model_name: str, external_ids: list[str]) -> dict[str, StoredPrediction]:
     """stored_predictions: the predictions this model already has for these external ids (idempotent ingest)."""
     if conn.dialect.name == "postgresql":
-        found_pg = _unprepared(conn, _EXISTING_PG, {"model_name": model_name, "external_ids": external_ids})
+        found_pg = _EXISTING_PG.all(conn, {"model_name": model_name, "external_ids": external_ids})
         return {r[1]: StoredPrediction(*r) for r in found_pg}
     found: dict[str, StoredPrediction] = {}
     for start in range(0, len(external_ids), IN_CHUNK):  # SQLite: chunks under its bound-parameter limit
@@ -71,18 +81,6 @@ def stored_predictions(conn: Connection, model_name: str, external_ids: list[str
         rows = conn.execute(_EXISTING.where(predictions.c.external_id.in_(chunk)), {"model_name": model_name}).all()
         found.update({r.external_id: StoredPrediction(*r) for r in rows})
     return found
-
-
-def _unprepared(conn: Connection, statement: CompiledOnce, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run a statement on the driver cursor without server-side preparation, so PostgreSQL plans it for these
-    values every time. psycopg prepares a statement after 5 executions, and PostgreSQL may then switch to a
-    generic plan chosen while the table was empty; with autovacuum lagging, the idempotency lookup's generic
-    plan read every stored prediction of the model (the batch time grew with the table: bench/ingest_growth.py).
-    Planning a custom plan for one batch costs well under a millisecond."""
-    sql, defaults = statement.sql(conn.dialect)
-    with as_sqlalchemy_error(conn, sql), driver_connection(conn).cursor() as cursor:
-        cursor.execute(sql, {**defaults, **params}, prepare=False)
-        return list(cursor.fetchall())
 
 
 def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]], shadow_id: int | None = None) -> list[int]:
