@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from reviewqueue.db import items, predictions
+from reviewqueue.db import items
 from reviewqueue.db.tables import ModelVersion, Prediction, ReviewItem
 from tests.factories import uncertain
 
@@ -31,7 +31,10 @@ def old_bad_item(ctx, as_, n: int, context: dict[str, Any], priority: float = 10
         copy = {k: v for k, v in row.items() if k != "id"}
         copy.update(external_id=f"old-bad-{n}", context=context, correlation_key=None,
                     version_id=version_id or copy["version_id"])
-        [prediction_id] = predictions.insert_predictions(conn, [copy])
+        # a plain INSERT, as the old row was written: the ingest path's guarded insert would (rightly) refuse a row
+        # scored by a version that is not the champion
+        table = Prediction.__table__  # type: ignore[attr-defined]
+        prediction_id = conn.execute(insert(table).values(**copy).returning(table.c.id)).scalar_one()
         [item_id] = items.insert_items(conn, [{"prediction_id": prediction_id, "queue": "fraud", "kind": "review",
                                               "priority": priority, "status": "pending",
                                               "created_at": ctx.now()}])
