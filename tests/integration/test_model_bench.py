@@ -106,6 +106,7 @@ def test_profile_is_stored_and_the_applied_config_is_what_serving_loads(ctx, cap
     assert (applied["model_file"], applied["providers"], applied["intra_op_threads"]) == (
         "model.int8.onnx", [CPU], 1)
     caplog.set_level(logging.INFO)
+    caplog.clear()  # only the load below: bench-model's own loads may be captured too (the level is process-wide)
     champ = champion(ctx)  # what every request reads: the config travels with the champion
     scorer = ctx.scorers.get(spec, champ.id, champ.artifact_path, champ.sha256, config=champ.serving_config or {})
     [record] = loaded(caplog, artifact)
