@@ -32,11 +32,12 @@ PG_URL = os.environ.get("REVIEWQUEUE_TEST_DATABASE_URL")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if PG_URL:
-        return
-    # PostgreSQL-only tests (SKIP LOCKED concurrency) are not collected in the SQLite pass: deselect, not skip.
-    selected = [i for i in items if "postgres_only" not in i.keywords]
-    deselected = [i for i in items if "postgres_only" in i.keywords]
+    # Deselect, never skip: PostgreSQL-only tests (SKIP LOCKED concurrency) are not collected in the SQLite pass;
+    # tests that run the product on its embedded SQLite whatever the test database (`reviewqueue run` in Chromium,
+    # the README walkthrough) are not collected again in the PostgreSQL pass, where they would repeat themselves.
+    other_pass = "embedded_only" if PG_URL else "postgres_only"
+    selected = [i for i in items if other_pass not in i.keywords]
+    deselected = [i for i in items if other_pass in i.keywords]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

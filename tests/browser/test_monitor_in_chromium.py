@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from reviewqueue.client import Client
 from tests.browser.test_triage_in_chromium import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, run_product
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.embedded_only]
 LABELLED = 60
 
 

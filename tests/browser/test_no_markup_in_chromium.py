@@ -9,10 +9,13 @@ import itertools
 import re
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from reviewqueue.client import Client
 from tests.browser.test_triage_in_chromium import CHROMIUM, CHROMIUM_ARGS, run_product, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.embedded_only]
 
 HOSTILE = "[click me](https://evil.example) ![x](http://127.0.0.1:9/x.png)"
 AMOUNT = 1_000_000.0  # priority = score x amount: far above every demo item, so it is claimed first

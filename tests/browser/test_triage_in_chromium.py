@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from reviewqueue_dev.processes import ROOT
 from reviewqueue_dev.threaded_server import free_port
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.embedded_only]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.browser.test_triage_in_chromium import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, run_product
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.embedded_only]
 LINK = re.compile(r"<(http://127\.0\.0\.1:\d+/\?item=(\d+))\|Open in reviewqueue>")
 
 

@@ -20,8 +20,12 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from reviewqueue_dev.processes import ROOT
 from reviewqueue_dev.threaded_server import free_port
+
+pytestmark = pytest.mark.embedded_only
 
 SECTION = "## Register a model"
 README_PORT = "8010"

@@ -26,6 +26,8 @@ from reviewqueue_dev.processes import ROOT
 from reviewqueue_dev.threaded_server import free_port
 from tests.browser.test_triage_in_chromium import run_product
 
+pytestmark = pytest.mark.embedded_only
+
 
 @dataclass
 class Product:
