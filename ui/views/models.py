@@ -80,7 +80,9 @@ def _headline(model: ModelOut, versions: list[VersionOut], runs: list[RunOut]) -
     figure.metric("Champion AUC", value, help=f"{source}. Every AUC on this page says which labels it is on.")
     figure.caption(fmt.md(source))
     labels.metric("New labels since last run", model.labels_since_last_run)
-    schedule.metric("Retrain schedule", model.retrain_schedule or model.retrain_cron or "—")
+    # not st.metric: its value never wraps, and a schedule in words is often longer than a column
+    schedule.caption("Retrain schedule")
+    schedule.markdown(f"##### {fmt.md(model.retrain_schedule or model.retrain_cron or '—')}")
     if model.retrain_cron:
         schedule.caption(f"cron `{model.retrain_cron}` (APScheduler, UTC)" if model.retrain_schedule
                          != model.retrain_cron else "cron as written: not said in words exactly")
