@@ -52,12 +52,12 @@ def what_if_rows(result: WhatIfOut) -> list[dict[str, str]]:
 
 
 def version_rows(policies: RoutingPoliciesOut) -> list[dict[str, Any]]:
-    rows = [{"version": v.version, "active": "✅" if v.active else "", "review_low": v.review_low,
+    rows = [{"version": v.version, "active": "yes" if v.active else "", "review_low": v.review_low,
              "review_high": v.review_high, "audit_fraction": v.audit_fraction, "by": v.actor or fmt.DASH,
              "when": fmt.when(v.created_at), "why": v.reason or "", "recorded as": v.policy_version}
             for v in policies.versions]
     d = policies.decorator
-    rows.append({"version": "decorator", "active": "✅" if d.active else "", "review_low": d.review_low,
+    rows.append({"version": "decorator", "active": "yes" if d.active else "", "review_low": d.review_low,
                  "review_high": d.review_high, "audit_fraction": d.audit_fraction, "by": "the model's code",
                  "when": fmt.DASH, "why": "", "recorded as": d.policy_version})
     return rows
@@ -66,7 +66,7 @@ def version_rows(policies: RoutingPoliciesOut) -> list[dict[str, Any]]:
 def _describe(p: RoutingPolicyOut) -> str:
     name = f"version {p.version}" if p.version is not None else "the decorator's policy"
     return (f"{name}: review {p.review_low:.2f} ≤ score < {p.review_high:.2f}, audit {p.audit_fraction:.1%} of "
-            f"auto-decisions (recorded as `{p.policy_version}`)")
+            f"auto-decisions (recorded as {p.policy_version})")
 
 
 def thresholds_tab(client: Client, model: ModelOut) -> None:
