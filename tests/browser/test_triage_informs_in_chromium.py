@@ -98,7 +98,11 @@ def test_staying_signed_in_across_a_reload(product: dict[str, Any], browser: Bro
     page = context.new_page()
     page.goto(product["ui"])
     sign_in(page, "cleo", "cleo-demo")
-    cookie = next(c for c in context.cookies() if c["name"] == "rq_session")
+    deadline = time.monotonic() + 30  # a script on the signed-in page writes it, a moment after the page draws
+    while not (cookies := [c for c in context.cookies() if c["name"] == "rq_session"]):
+        assert time.monotonic() < deadline, "the session cookie was never written"
+        time.sleep(0.2)
+    [cookie] = cookies
     assert cookie["sameSite"] == "Strict" and cookie["path"] == "/" and cookie["value"] not in page.url
     page.reload()
     expect(page.get_by_text(re.compile("Signed in as cleo"))).to_be_visible(timeout=30_000)
