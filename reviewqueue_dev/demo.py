@@ -189,6 +189,14 @@ def _run_demo(api_port: int, ui_port: int, data_dir: Path, ready: threading.Even
             # READY only off this run's own children: each must hold its port, not merely see it answer
             wait_http(f"http://127.0.0.1:{api_port}/healthz", api, port=api_port)
             wait_http(f"http://127.0.0.1:{ui_port}/_stcore/health", ui, timeout=90, port=ui_port)
+            # The UI takes longest to start: a child that died meanwhile (the API after its health check) must
+            # not be announced as running. Every child alive, and the API still answering on its own port.
+            dead = [c for c in children if not c.alive]
+            if dead:
+                console.print(f"[red]{dead[0].name} exited while the others started[/red]; the end of its log:")
+                console.print(dead[0].log_tail(), markup=False, highlight=False)
+                return 1
+            wait_http(f"http://127.0.0.1:{api_port}/healthz", api, timeout=30, port=api_port)
             _print_banner(api_port, ui_port, stripe, sink, demo_dir, secrets["shop_token"])
             if ready is not None:
                 ready.set()
@@ -196,7 +204,9 @@ def _run_demo(api_port: int, ui_port: int, data_dir: Path, ready: threading.Even
                 time.sleep(0.5)
                 dead = [c for c in children if not c.alive]
                 if dead:
-                    console.print(f"[red]{dead[0].name} exited[/red]; see {dead[0].log_path}")
+                    console.print(f"[red]{dead[0].name} exited[/red] (code {dead[0].returncode}); "
+                                  f"the end of {dead[0].log_path}:")
+                    console.print(dead[0].log_tail(), markup=False, highlight=False)
                     return 1
             return 0
         finally:

@@ -37,6 +37,10 @@ class Child:
         return self
 
     @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ class AppContext:
     registry: Registry
     scorers: ScorerCache = field(default_factory=ScorerCache)
     clock: Callable[[], datetime] = utc_now
+    # seconds on a clock that only moves forward: how old this process's cached reads are (tests move it)
+    ticks: Callable[[], float] = time.monotonic
     # when claim_next last swept expired leases in this process (see services.queue.LEASE_SWEEP_EVERY)
     last_lease_sweep: datetime | None = None
     # per model: when (monotonic) its champion and shadow were read, and them (services.ingest._serving)

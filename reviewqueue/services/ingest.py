@@ -8,7 +8,6 @@ INSERT … RETURNING in parameter order was the bottleneck (BENCHMARKS §3), the
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -145,7 +144,7 @@ SERVING_CACHE_SECONDS = 5.0
 def _serving(ctx: AppContext, conn: Connection, model_name: str) -> tuple[Champion, StoredVersion | None]:
     """The model's champion and shadow as this process last read them (at most SERVING_CACHE_SECONDS ago)."""
     cached = ctx.serving_versions.get(model_name)
-    now = time.monotonic()
+    now = ctx.ticks()
     if cached is not None and now - cached[0] < SERVING_CACHE_SECONDS:
         return cached[1], cached[2]
     current, shadow = serving_versions(conn, model_name)

@@ -15,7 +15,6 @@ other process (another API worker, the worker, another host) routes with the new
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -52,7 +51,7 @@ def effective(spec: ModelSpec, row: ops.PolicyRow | None) -> tuple[RoutingPolicy
 def routed(ctx: AppContext, conn: Connection, spec: ModelSpec) -> tuple[ModelSpec, str]:
     """``spec`` with the policy routing its predictions now (its ``routing``), and the policy version they record,
     from this process's cache (module docstring: staleness). One indexed read per model per cache period."""
-    now = time.monotonic()
+    now = ctx.ticks()
     cached = ctx.routing_policies.get(spec.name)
     if cached is not None and cached[1] is spec and now - cached[0] < ctx.settings.routing_policy_cache_seconds:
         return cached[2], cached[3]

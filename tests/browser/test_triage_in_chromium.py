@@ -52,7 +52,11 @@ def run_product(tmp_path: Path, *args: str) -> Iterator[tuple[str, str]]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"reviewqueue run did not get ready:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.2)  # polling the log with a deadline
-            yield f"http://127.0.0.1:{ui_port}", f"http://127.0.0.1:{api_port}"
+            try:
+                yield f"http://127.0.0.1:{ui_port}", f"http://127.0.0.1:{api_port}"
+            except BaseException:
+                print(product_logs(tmp_path, process))  # pytest shows it beside the failure: why it happened
+                raise
         finally:
             process.terminate()
             try:
@@ -61,6 +65,15 @@ def run_product(tmp_path: Path, *args: str) -> Iterator[tuple[str, str]]:
                 process.kill()
                 process.wait(timeout=10)
     assert process.returncode == 0, log_path.read_text()[-3000:]
+
+
+def product_logs(tmp_path: Path, process: subprocess.Popen[bytes]) -> str:
+    """The run's own output and the end of each child's log (API, worker, UI), for a failure's report."""
+    state = "running" if process.poll() is None else f"exited with {process.returncode}"
+    parts = [f"reviewqueue run: {state}", (tmp_path / "run.log").read_text(errors="replace")[-3000:]]
+    for log in sorted((tmp_path / "var" / "demo" / "logs").glob("*.log")):
+        parts += [f"--- {log.name}", "\n".join(log.read_text(errors="replace").splitlines()[-40:])]
+    return "\n".join(parts)
 
 
 def sign_in(page: Page, url: str) -> None:
