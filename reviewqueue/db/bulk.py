@@ -40,7 +40,7 @@ def insert_with_ids(conn: Connection, table: Table, rows: Sequence[Row]) -> list
     if not rows:
         return []
     pk = _integer_pk(table)
-    if conn.dialect.name == "postgresql" and len(rows) == 1:  # one execute: no executemany bookkeeping
+    if len(rows) == 1:  # one execute, no id allocation first (SQLite ≥ 3.35 has RETURNING too)
         return [conn.execute(_insert_returning(table), rows[0]).scalar_one()]
     if conn.dialect.name == "postgresql" and len(rows) < SMALL_BATCH:
         returning = insert(table).returning(table.c[pk], sort_by_parameter_order=True)

@@ -12,8 +12,8 @@ from reviewqueue.db.tables import runs_table
 from reviewqueue.domain.states import RunStatus
 from reviewqueue.schemas import RunOut
 
-__all__ = ["fail_run", "find_run", "finish_run", "get_run", "insert_run", "last_used_label_id", "list_runs",
-           "run_max_label_id", "set_progress"]
+__all__ = ["abandon_runs", "fail_run", "find_run", "finish_run", "get_run", "insert_run", "last_used_label_id",
+           "list_runs", "run_max_label_id", "set_progress"]
 
 
 def insert_run(
@@ -50,6 +50,16 @@ def fail_run(conn: Connection, run_id: int, *, error: str, finished_at: datetime
         status=RunStatus.FAILED, error=error[:4000], finished_at=finished_at, duration_seconds=duration_seconds,
         stage="failed",
     ))
+
+
+def abandon_runs(conn: Connection, model_name: str, *, keep: int | None, error: str, finished_at: datetime) -> int:
+    """abandon_runs: a model's runs still marked running, but for ``keep``, end failed with ``error`` (their
+    process stopped before it finished: the caller holds the model's retrain lease, so none of them runs)."""
+    query = runs_table.update().where(runs_table.c.model_name == model_name, runs_table.c.status == RunStatus.RUNNING)
+    if keep is not None:
+        query = query.where(runs_table.c.id != keep)
+    return int(conn.execute(query.values(status=RunStatus.FAILED, error=error[:4000], finished_at=finished_at,
+                                         stage="failed")).rowcount)
 
 
 def set_progress(conn: Connection, run_id: int, stage: str, fraction: float) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from reviewqueue import metrics
-from reviewqueue.db import decisions, items, outbox, predictions
+from reviewqueue.db import decisions, items, outbox, predictions, single_write
 from reviewqueue.db.versions import Champion, StoredVersion, serving_versions
 from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.policies import Route
@@ -116,7 +116,7 @@ def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]],
                  fast: bool = False) -> list[PredictionOut]:
     """One transaction. ``fast`` (one event): the versions come from this process's cache and no lookup runs —
     the prediction's INSERT skips a stored external id and checks the versions (NotStored otherwise)."""
-    with ctx.engine.begin() as conn:
+    with _fast_connection(ctx) if fast else ctx.engine.begin() as conn:
         current, shadow = _serving(ctx, conn, spec.name) if fast else serving_versions(conn, spec.name)
         existing = {} if fast else predictions.stored_predictions(conn, spec.name, [e["external_id"] for e in clean])
         fresh = [e for e in clean if e["external_id"] not in existing]
@@ -133,6 +133,13 @@ def _ingest_once(ctx: AppContext, spec: ModelSpec, clean: list[dict[str, Any]],
         else:
             results.append(stored[ext])
     return results
+
+
+def _fast_connection(ctx: AppContext) -> Any:
+    """The single-event path's connection. PostgreSQL: autocommit — its reads are single statements, and all it
+    writes is ONE statement (db.single_write), atomic by itself, so BEGIN and COMMIT would only add two round
+    trips. SQLite: the usual transaction (its write is several INSERTs)."""
+    return ctx.read() if ctx.engine.dialect.name == "postgresql" else ctx.engine.begin()
 
 
 # How long one process reuses a model's champion and shadow for single-event ingest. Which versions serve is
@@ -200,11 +207,14 @@ def _store_fresh(
             row["selection_probability"] = 1.0  # a human sees it for certain
     # sets each other auto-decision's selection_probability
     learning = _learning_draw(ctx, conn, spec, [r for r in rows if r["external_id"] not in refused], now)
-    for row, prediction_id in zip(rows, predictions.insert_predictions(conn, rows, shadow.id if shadow else None),
-                                  strict=True):
-        row["id"] = prediction_id
-    item_ids = _enqueue(conn, spec, rows, learning, now, refused)
-    _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now, refused)
+    if len(rows) == 1:  # one event over HTTP: one statement on PostgreSQL (db.single_write)
+        item_ids = _write_one(conn, spec, rows[0], shadow, learning, now, refused)
+    else:
+        for row, prediction_id in zip(rows, predictions.insert_predictions(conn, rows, shadow.id if shadow else None),
+                                      strict=True):
+            row["id"] = prediction_id
+        item_ids = _enqueue(conn, spec, rows, learning, now, refused)
+        _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now, refused)
     return {
         r["external_id"]: PredictionOut(external_id=r["external_id"], prediction_id=r["id"], score=r["score"],
                                         route=r["route"], route_label=spec.route_label(r["route"]),
@@ -236,31 +246,52 @@ def _shadow_scores(ctx: AppContext, spec: ModelSpec, shadow: StoredVersion | Non
         return [None] * len(features)
 
 
-def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], learning: list[dict[str, Any]],
-             now: Any, refused: Mapping[str, Any]) -> dict[int, int]:
-    """Uncertain predictions, auto-decisions with a refused action, and the audit sample of the others become
-    review items; the learning draw's events become items of the learning queue, ranked by uncertainty."""
+def _item_rows(spec: ModelSpec, rows: list[dict[str, Any]], learning: list[dict[str, Any]], now: Any,
+               refused: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(prediction row, its review item without prediction_id) for each prediction that goes to a person:
+    uncertain ones, auto-decisions with a refused action, and the audit sample of the others as review items; the
+    learning draw's events as items of the learning queue, ranked by uncertainty. At most one item each."""
     wanted = [r for r in rows if r["route"] == Route.REVIEW or r["audited"] or r["external_id"] in refused]
 
     def kind(r: dict[str, Any]) -> str:
         return "review" if r["route"] == Route.REVIEW or r["external_id"] in refused else "audit"
 
-    item_rows = [
-        {"prediction_id": r["id"], "queue": spec.queue, "kind": kind(r),
-         "priority": spec.priority(r["score"], r["features"]), "status": "pending", "created_at": now}
-        for r in wanted
-    ]
-    if spec.learning is not None and learning:
-        wanted += learning
-        item_rows += [
-            {"prediction_id": r["id"], "queue": spec.learning.queue, "kind": "learning",
-             "priority": uncertainty(r["score"]), "status": "pending", "created_at": now}
-            for r in learning
-        ]
-    if not wanted:
+    pairs = [(r, {"queue": spec.queue, "kind": kind(r), "priority": spec.priority(r["score"], r["features"]),
+                  "status": "pending", "created_at": now}) for r in wanted]
+    if spec.learning is not None:
+        pairs += [(r, {"queue": spec.learning.queue, "kind": "learning", "priority": uncertainty(r["score"]),
+                       "status": "pending", "created_at": now}) for r in learning]
+    return pairs
+
+
+def _enqueue(conn: Connection, spec: ModelSpec, rows: list[dict[str, Any]], learning: list[dict[str, Any]],
+             now: Any, refused: Mapping[str, Any]) -> dict[int, int]:
+    """Write the batch's review items (_item_rows); prediction id → item id."""
+    pairs = _item_rows(spec, rows, learning, now, refused)
+    if not pairs:
         return {}
-    ids = items.insert_items(conn, item_rows)
-    return {r["id"]: item_id for r, item_id in zip(wanted, ids, strict=True)}
+    ids = items.insert_items(conn, [{**item, "prediction_id": r["id"]} for r, item in pairs])
+    return {r["id"]: item_id for (r, _item), item_id in zip(pairs, ids, strict=True)}
+
+
+def _write_one(conn: Connection, spec: ModelSpec, row: dict[str, Any], shadow: StoredVersion | None,
+               learning: list[dict[str, Any]], now: Any, refused: Mapping[str, Mapping[int, str]]) -> dict[int, int]:
+    """One event's prediction, its item, the model's decision and that decision's actions, written together
+    (db.single_write: one statement on PostgreSQL). Sets row["id"]; returns prediction id → item id."""
+    item = next((i for _r, i in _item_rows(spec, [row], learning, now, refused)), None)
+    decision = None
+    if row["route"] != Route.REVIEW:
+        decision = {k: v for k, v in _decision_row(spec, row, now).items() if k != "prediction_id"}
+    actions: list[dict[str, Any]] = []
+    if decision is not None:
+        # the ids (prediction, decision, item) are set in the payload as the rows get them
+        payload = action_payload(spec=spec, prediction={**row, "id": None}, verdict=decision["verdict"],
+                                 source="model", actor=decision["actor"], item_id=None, decision_id=0)
+        actions = [{k: v for k, v in a.items() if k != "decision_id"}
+                   for a in outbox_rows(spec, decision["verdict"], 0, payload, now, refused.get(row["external_id"]))]
+    written = single_write.write_prediction(conn, row, shadow.id if shadow else None, item, decision, actions)
+    row["id"] = written.prediction_id
+    return {} if written.item_id is None else {written.prediction_id: written.item_id}
 
 
 # How long one process reuses its estimate of a day's auto-decided uncertainty (one indexed aggregate per model).
@@ -313,12 +344,7 @@ def _auto_decide(
     the actions it may not fire are written refused, with the reason (services.authority)."""
     if not rows:
         return
-    verdict_of = _verdict_of(spec)
-    decision_rows = [
-        {"prediction_id": r["id"], "item_id": None, "verdict": verdict_of[r["route"]],
-         "source": DecisionSource.MODEL.value, "actor": f"model:{spec.name}", "note": "", "created_at": now}
-        for r in rows
-    ]
+    decision_rows = [_decision_row(spec, r, now) for r in rows]
     decision_ids = decisions.insert_decisions(conn, decision_rows)
     actions: list[dict[str, Any]] = []
     for row, decision, decision_id in zip(rows, decision_rows, decision_ids, strict=True):
@@ -327,3 +353,9 @@ def _auto_decide(
         actions.extend(outbox_rows(spec, decision["verdict"], decision_id, payload, now,
                                    refused.get(row["external_id"])))
     outbox.insert_actions(conn, actions)
+
+
+def _decision_row(spec: ModelSpec, row: dict[str, Any], now: Any) -> dict[str, Any]:
+    """The model's own decision on an auto-routed prediction (source=model)."""
+    return {"prediction_id": row.get("id"), "item_id": None, "verdict": _verdict_of(spec)[row["route"]],
+            "source": DecisionSource.MODEL.value, "actor": f"model:{spec.name}", "note": "", "created_at": now}

@@ -166,6 +166,8 @@ def start_run(ctx: AppContext, spec: ModelSpec, trigger: str = "manual") -> Star
             )
             if not lease_queries.acquire_lease(conn, lease, f"run {run_id}", ctx.now(), RETRAIN_LEASE_SECONDS):
                 raise _already_running(conn, spec.name, lease, ctx.now())  # rolls the run row back
+            # holding the lease, no other run of this model is alive: one still marked running was abandoned
+            run_queries.abandon_runs(conn, spec.name, keep=run_id, error=ABANDONED, finished_at=ctx.now())
     except IntegrityError:  # PostgreSQL: a concurrent first retrain inserted the lease row a moment before
         with ctx.engine.connect() as conn:
             raise _already_running(conn, spec.name, lease, ctx.now()) from None
@@ -432,9 +434,32 @@ def labels_since_last_run(ctx: AppContext, model_name: str) -> int:
 
 
 def list_runs(ctx: AppContext, model_name: str, limit: int = 50) -> list[RunOut]:
-    """A model's runs, newest first."""
+    """A model's runs, newest first (a run whose process stopped shows as failed, abandoned)."""
     with ctx.read() as conn:
-        return run_queries.list_runs(conn, model_name, limit)
+        runs = run_queries.list_runs(conn, model_name, limit)
+    if _sweep_abandoned(ctx, model_name, [r for r in runs if r.status == RunStatus.RUNNING]):
+        with ctx.read() as conn:
+            runs = run_queries.list_runs(conn, model_name, limit)
+    return runs
+
+
+# What a run whose process stopped (killed, crashed, host lost) before it recorded its end shows as its error.
+ABANDONED = ("abandoned: the process running it stopped before it finished (its retrain lease lapsed); "
+             "nothing was promoted — start the retrain again")
+
+
+def _sweep_abandoned(ctx: AppContext, model_name: str, running: list[RunOut]) -> bool:
+    """Runs shown as running whose process no longer renews the model's retrain lease end failed (ABANDONED);
+    True when any did. The lease is renewed at every step of a live run, so a lapsed one means a dead run."""
+    if not running:
+        return False
+    lease = _retrain_lease(model_name)
+    with ctx.engine.begin() as conn:
+        holder = lease_queries.lease_holder(conn, lease, ctx.now())
+        alive = next((r.id for r in running if holder == f"run {r.id}"), None)
+        if alive is not None and len(running) == 1:
+            return False
+        return run_queries.abandon_runs(conn, model_name, keep=alive, error=ABANDONED, finished_at=ctx.now()) > 0
 
 
 def get_run(ctx: AppContext, run_id: int) -> RunOut:
@@ -447,6 +472,9 @@ def run_of_model(ctx: AppContext, model_name: str, run_id: int) -> RunOut:
     """One run of this model, with its stage and progress while it runs; NotFound naming the run otherwise."""
     with ctx.read() as conn:
         run = run_queries.find_run(conn, model_name, run_id)
+    if run is not None and run.status == RunStatus.RUNNING and _sweep_abandoned(ctx, model_name, [run]):
+        with ctx.read() as conn:
+            run = run_queries.find_run(conn, model_name, run_id)
     if run is None:
         raise NotFound(f"model {model_name!r} has no training run {run_id}", field="run_id")
     return run

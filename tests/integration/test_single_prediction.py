@@ -35,17 +35,27 @@ def count(ctx: AppContext, table, **where) -> int:
 
 
 def commits_during(ctx: AppContext, fn) -> int:
-    """How many transactions ``fn`` committed on ctx's engine."""
+    """How many transactions ``fn`` committed on ctx's engine: COMMITs, and each write statement the driver ran
+    in autocommit that wrote rows (on PostgreSQL a single event's whole write is one such statement,
+    db.single_write; a duplicate's writes nothing and answers by the exact path, one transaction)."""
     seen: list[int] = []
 
     def on_commit(_conn) -> None:
         seen.append(1)
 
+    def on_execute(conn, cursor, statement, *_args) -> None:
+        autocommit = conn.dialect.name == "postgresql" and conn.connection.driver_connection.autocommit
+        if autocommit and statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "WITH")) \
+                and cursor.rowcount > 0:
+            seen.append(1)
+
     event.listen(ctx.engine, "commit", on_commit)
+    event.listen(ctx.engine, "after_cursor_execute", on_execute)
     try:
         fn()
     finally:
         event.remove(ctx.engine, "commit", on_commit)
+        event.remove(ctx.engine, "after_cursor_execute", on_execute)
     return len(seen)
 
 
