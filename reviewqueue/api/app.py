@@ -30,13 +30,16 @@ def create_app(ctx: AppContext) -> FastAPI:
         docs_url=None,  # served from local files by install_docs: no CDN
         redoc_url=None,
     )
+    # Matched first: the hot path (a prediction per business event) is not compared with every other route's
+    # pattern before its own (no other route's path can be /v1/models/{model}/predictions).
+    app.include_router(predictions.router)
     install_docs(app)
     app.state.ctx = ctx
     install_error_handlers(app)
     # outermost of our layers: body limit before any route, dependency or authentication sees the request
     app.add_middleware(RequestGuard, max_body_bytes=ctx.settings.max_body_bytes)
     app.add_middleware(RequestTimer)  # around the guard: its refusals are timed too
-    for module in (system, auth, predictions, outcomes, models, items, decisions, actions, webhooks, metrics_route,
+    for module in (system, auth, outcomes, models, items, decisions, actions, webhooks, metrics_route,
                    triage_route):
         app.include_router(module.router)
     app.include_router(operations_route.router)  # routing-policy versions, what-if, reviewers, queue health
