@@ -13,6 +13,7 @@ from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from reviewqueue.api import create_app
+from reviewqueue.db.leases import acquire_lease
 from reviewqueue.registry import Registry
 from reviewqueue.services.context import AppContext
 from reviewqueue_dev.threaded_server import ThreadedServer
@@ -86,13 +87,16 @@ def test_retrain_now_shows_the_run_s_stage_then_explains_its_decision(held: tupl
 
 def test_a_run_started_elsewhere_is_followed_and_a_stale_one_is_flagged(app: AppTest, ctx: Any, people: Any) -> None:
     """A run the scheduler or the CLI started shows its bar too; one "running" for hours says its process may
-    have stopped."""
+    have stopped. (It still holds the model's retrain lease, renewed by its steps: one whose lease lapsed is
+    shown failed, abandoned — tests/integration/test_abandoned_runs.py.)"""
     with ctx.engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO training_runs (model_name, trigger, status, label_ids, n_labels, max_label_id, "
             "champion_metrics, candidate_metrics, decision, warnings, started_at, stage, progress) VALUES "
             "('fraud', 'cron', 'running', '[]', 0, 0, '{}', '{}', '', '[]', :at, 'evaluating', 0.45)"),
             {"at": datetime.now(UTC) - timedelta(hours=2)})
+        [started] = conn.execute(text("SELECT id FROM training_runs")).scalars().all()
+        assert acquire_lease(conn, "retrain:fraud", f"run {started}", datetime.now(UTC), 600)
     at = sign_in(app, "data_scientist", "data_scientist-pw")
     at.switch_page("views/models.py").run()
     assert not at.exception
