@@ -126,20 +126,9 @@ def _statement(prediction: tuple[str, ...], item: tuple[str, ...] | None, decisi
         ON CONFLICT (model_name, external_id) DO NOTHING
         RETURNING id)"""]
     binds.append(bindparam("serving_shadow"))
-    if item is not None:
-        columns = [c for c in item if c != "prediction_id"]
-        binds += _typed(items_table, "i_", columns)
-        ctes.append(f"""i AS (
-        INSERT INTO review_items (prediction_id, {", ".join(columns)})
-        SELECT p.id, {", ".join(f":i_{c}" for c in columns)} FROM p
-        RETURNING id)""")
-    if decision is not None:
-        columns = [c for c in decision if c != "prediction_id"]
-        binds += _typed(decisions_table, "d_", columns)
-        ctes.append(f"""d AS (
-        INSERT INTO decisions (prediction_id, {", ".join(columns)})
-        SELECT p.id, {", ".join(f":d_{c}" for c in columns)} FROM p
-        RETURNING id)""")
+    for name, table, columns in (("i", items_table, item), ("d", decisions_table, decision)):
+        if columns is not None:  # the item and the decision: one row each, taking the prediction's id
+            ctes.append(_child_of_prediction(name, table, [c for c in columns if c != "prediction_id"], binds))
     if payload_ids:
         source = {"prediction_id": "p.id", "decision_id": "d.id", "item_id": "(SELECT id FROM i)"}
         selects = []
@@ -157,3 +146,13 @@ def _statement(prediction: tuple[str, ...], item: tuple[str, ...] | None, decisi
     returned = ", ".join(["p.id", "(SELECT id FROM i)" if item is not None else "NULL",
                           "(SELECT id FROM d)" if decision is not None else "NULL"])
     return text(f"WITH {', '.join(ctes)}\nSELECT {returned} FROM p").bindparams(*binds)
+
+
+def _child_of_prediction(name: str, table: Table, columns: list[str], binds: list[Any]) -> str:
+    """The CTE ``name`` inserting one row of ``table`` whose prediction_id is the new prediction's (none when the
+    prediction was not written); its values bound as ``{name}_{column}`` (appended to ``binds``)."""
+    binds += _typed(table, f"{name}_", columns)
+    return f"""{name} AS (
+        INSERT INTO {table.name} (prediction_id, {", ".join(columns)})
+        SELECT p.id, {", ".join(f":{name}_{c}" for c in columns)} FROM p
+        RETURNING id)"""
