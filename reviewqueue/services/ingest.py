@@ -278,7 +278,10 @@ def _write_one(conn: Connection, spec: ModelSpec, row: dict[str, Any], shadow: S
                learning: list[dict[str, Any]], now: Any, refused: Mapping[str, Mapping[int, str]]) -> dict[int, int]:
     """One event's prediction, its item, the model's decision and that decision's actions, written together
     (db.single_write: one statement on PostgreSQL). Sets row["id"]; returns prediction id → item id."""
-    item = next((i for _r, i in _item_rows(spec, [row], learning, now, refused)), None)
+    found = [i for _r, i in _item_rows(spec, [row], learning, now, refused)]
+    if len(found) > 1:  # the learning draw takes no audited or refused event: a second item would be a bug
+        raise RuntimeError(f"{row['external_id']}: {len(found)} review items for one prediction")
+    item = found[0] if found else None
     decision = None
     if row["route"] != Route.REVIEW:
         decision = {k: v for k, v in _decision_row(spec, row, now).items() if k != "prediction_id"}
