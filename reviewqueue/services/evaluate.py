@@ -28,6 +28,7 @@ from reviewqueue.domain.states import VersionStatus
 from reviewqueue.errors import NotFound, ValidationFailed
 from reviewqueue.evaluation import label_weights, paired_bootstrap, weighted_auc, weighted_auc_many
 from reviewqueue.registry import ModelSpec
+from reviewqueue.services import policies
 from reviewqueue.services.context import AppContext
 
 __all__ = ["Evaluation", "Labelled", "RouteShare", "VersionResult", "evaluate", "parse_labelled"]
@@ -247,8 +248,9 @@ def evaluate(ctx: AppContext, model_name: str, rows: Sequence[Mapping[str, Any]]
              probabilities: Sequence[float] | None = None, versions: Sequence[int] | None = None,
              progress: Progress | None = None) -> Evaluation:
     """Score the labelled rows with each version (default: every stored version) and measure each: AUC_w with
-    its interval, the routes at the model's thresholds and, with two or more versions, Δ AUC_w against the
-    champion (module docstring). Rows are validated first (ValidationFailed naming ``row n``)."""
+    its interval, the routes at the thresholds routing now (an applied policy version, else the decorator's)
+    and, with two or more versions, Δ AUC_w against the champion (module docstring). Rows are validated first
+    (ValidationFailed naming ``row n``)."""
     spec = ctx.registry.model(model_name)
     if not rows:
         raise ValidationFailed("no rows to evaluate", field="rows")
@@ -259,6 +261,8 @@ def evaluate(ctx: AppContext, model_name: str, rows: Sequence[Mapping[str, Any]]
     if bad is not None:
         raise ValidationFailed(f"row {bad}: label must be 1 or 0", field=f"row {bad}.label")
     targets, champion = _targets(ctx, model_name, versions)
+    with ctx.read() as conn:  # routes at the thresholds routing live traffic now: an applied policy version
+        routed = policies.routed(ctx, conn, spec)[0]
     report = progress or (lambda step, fraction: None)
     y = np.asarray(labels, dtype=int)
     weights = label_weights(probabilities) if probabilities is not None else np.ones(len(y))
@@ -285,7 +289,7 @@ def evaluate(ctx: AppContext, model_name: str, rows: Sequence[Mapping[str, Any]]
                                           level=LEVEL, chunk=chunk)
         results.append(VersionResult(
             version=target.version, status=target.status, n=len(y), positives=int(y.sum()),
-            auc=weighted_auc(y, s, weights), auc_low=low, auc_high=high, routes=_routes(spec, y, s, weights),
+            auc=weighted_auc(y, s, weights), auc_low=low, auc_high=high, routes=_routes(routed, y, s, weights),
             difference=difference.difference if difference else None,
             difference_low=difference.low if difference else None,
             difference_high=difference.high if difference else None,

@@ -13,6 +13,7 @@ from reviewqueue.db.engine import make_engine
 from reviewqueue.db.tables import AuditEntry, Prediction, ReviewItem
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import Conflict, Forbidden, ValidationFailed
+from reviewqueue.services import evaluate as evaluation
 from reviewqueue.services import ingest, policies, versions
 from reviewqueue.services.auth import Actor, authenticate
 from reviewqueue.services.context import AppContext
@@ -132,3 +133,19 @@ def test_over_http_admin_only_fields_named_and_the_versions_listed(ctx, as_):
     assert as_("admin").post("/v1/models/fraud/routing-policies/7/activate",
                              json={"reason": "x"}).status_code == 404
     assert as_("admin").post("/v1/models/fraud/routing-policies/rollback", json={"reason": "undo"}).status_code == 200
+
+
+def test_evaluate_and_score_report_routes_at_the_applied_policy(ctx, people):
+    """Offline evaluation and scoring say where live traffic would go now: at an applied policy's thresholds."""
+    rows = [uncertain(i)["features"] for i in range(4)]  # fraud v1 scores them ≈ 0.36: the decorator's review band
+
+    def shares() -> dict[str, float]:
+        [v1] = evaluation.evaluate(ctx, "fraud", rows, [1, 0, 1, 0]).versions
+        return {r.route: r.share for r in v1.routes if r.share}
+
+    def would_route() -> set[str]:
+        return set(versions.score_rows(ctx, authenticate(ctx, people.admin), "fraud", 1, rows).would_route)
+
+    assert (shares(), would_route()) == ({"review": 1.0}, {"review"})
+    policies.apply(ctx, authenticate(ctx, people.admin), "fraud", 0.05, 0.3, None, "flag the 0.3+ band")
+    assert (shares(), would_route()) == ({"auto_flag": 1.0}, {"auto_flag"})
