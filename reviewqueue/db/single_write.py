@@ -46,8 +46,8 @@ def write_prediction(
     decision: dict[str, Any] | None, actions: Sequence[dict[str, Any]],
 ) -> Written:
     """Write ``prediction`` (guarded: NotStored when it is not written), its ``item`` and the model's
-    ``decision`` (both without ``prediction_id``), and the decision's ``actions`` (without ``decision_id``; the
-    ids of PAYLOAD_IDS in each payload are set here). ``actions`` need a ``decision``."""
+    ``decision`` (their ``prediction_id``, and each action's ``decision_id`` and the PAYLOAD_IDS in its payload,
+    are set here, whatever the rows hold), and the decision's ``actions``. ``actions`` need a ``decision``."""
     if actions and decision is None:
         raise ValueError("actions belong to a decision")
     if conn.dialect.name == "postgresql":

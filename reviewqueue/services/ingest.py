@@ -282,16 +282,13 @@ def _write_one(conn: Connection, spec: ModelSpec, row: dict[str, Any], shadow: S
     if len(found) > 1:  # the learning draw takes no audited or refused event: a second item would be a bug
         raise RuntimeError(f"{row['external_id']}: {len(found)} review items for one prediction")
     item = found[0] if found else None
-    decision = None
-    if row["route"] != Route.REVIEW:
-        decision = {k: v for k, v in _decision_row(spec, row, now).items() if k != "prediction_id"}
+    decision = _decision_row(spec, row, now) if row["route"] != Route.REVIEW else None
     actions: list[dict[str, Any]] = []
     if decision is not None:
-        # the ids (prediction, decision, item) are set in the payload as the rows get them
+        # the ids (prediction, decision, item) are set in the rows and the payload as the rows get them
         payload = action_payload(spec=spec, prediction={**row, "id": None}, verdict=decision["verdict"],
                                  source="model", actor=decision["actor"], item_id=None, decision_id=0)
-        actions = [{k: v for k, v in a.items() if k != "decision_id"}
-                   for a in outbox_rows(spec, decision["verdict"], 0, payload, now, refused.get(row["external_id"]))]
+        actions = outbox_rows(spec, decision["verdict"], 0, payload, now, refused.get(row["external_id"]))
     written = single_write.write_prediction(conn, row, shadow.id if shadow else None, item, decision, actions)
     row["id"] = written.prediction_id
     return {} if written.item_id is None else {written.prediction_id: written.item_id}

@@ -451,14 +451,14 @@ ABANDONED = ("abandoned: the process running it stopped before it finished (its 
 def _sweep_abandoned(ctx: AppContext, model_name: str, running: list[RunOut]) -> bool:
     """Runs shown as running whose process no longer renews the model's retrain lease end failed (ABANDONED);
     True when any did. The lease is renewed at every step of a live run, so a lapsed one means a dead run."""
-    if not running:
-        return False
     lease = _retrain_lease(model_name)
-    with ctx.engine.begin() as conn:
+    with ctx.read() as conn:  # the common case, a live run's bar polled every second: a read, no write lock
+        holder = lease_queries.lease_holder(conn, lease, ctx.now())
+    if all(holder == f"run {r.id}" for r in running):
+        return False
+    with ctx.engine.begin() as conn:  # asked again with the write: a new run may have taken the lease since
         holder = lease_queries.lease_holder(conn, lease, ctx.now())
         alive = next((r.id for r in running if holder == f"run {r.id}"), None)
-        if alive is not None and len(running) == 1:
-            return False
         return run_queries.abandon_runs(conn, model_name, keep=alive, error=ABANDONED, finished_at=ctx.now()) > 0
 
 
