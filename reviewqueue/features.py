@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from reviewqueue.errors import ValidationFailed
@@ -89,7 +90,15 @@ class FeatureSchema:
 
     @property
     def names(self) -> list[str]:
-        return [f.name for f in self.features]
+        return list(self._names)
+
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    @cached_property
+    def _name_set(self) -> frozenset[str]:
+        return frozenset(self._names)
 
     @property
     def text_feature(self) -> str | None:
@@ -101,13 +110,13 @@ class FeatureSchema:
         """Return the values if valid; raise ValidationFailed naming the first field at fault."""
         if not isinstance(values, Mapping):
             raise ValidationFailed(f"{where}: expected an object", field=where)
-        expected = set(self.names)
-        missing = [n for n in self.names if n not in values]
-        if missing:
-            raise ValidationFailed(f"{where}.{missing[0]}: missing", field=f"{where}.{missing[0]}")
-        extra = sorted(printable(str(k)) for k in values if k not in expected)
-        if extra:
-            raise ValidationFailed(f"{where}.{extra[0]}: unknown feature", field=f"{where}.{extra[0]}")
+        if values.keys() != self._name_set:  # one set comparison for the usual case: exactly the declared names
+            missing = [n for n in self._names if n not in values]
+            if missing:
+                raise ValidationFailed(f"{where}.{missing[0]}: missing", field=f"{where}.{missing[0]}")
+            extra = sorted(printable(str(k)) for k in values if k not in self._name_set)
+            if extra:
+                raise ValidationFailed(f"{where}.{extra[0]}: unknown feature", field=f"{where}.{extra[0]}")
         for feature in self.features:
             problem = _check(feature, values[feature.name])
             if problem:

@@ -4,7 +4,7 @@ Hot paths (bulk ingest, claim-next, outbox lease) use SQLAlchemy Core on these t
 List views select columns explicitly so they never read payload columns.
 """
 
-import uuid
+import os
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,8 +20,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# uuid4's variant and version bits, set as uuid.UUID(version=4) sets them
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random (version 4) UUID as 32 hex digits — uuid.uuid4().hex without building a UUID object, which
+    cost batch ingest ~8% of its time (one id per outbox action)."""
+    return f"{int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 def _ts(**kwargs: Any) -> Any:

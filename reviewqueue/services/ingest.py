@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from reviewqueue import metrics
-from reviewqueue.db import decisions, items, outbox, predictions, single_write
+from reviewqueue.db import decisions, items, model_decisions, outbox, predictions, single_write
 from reviewqueue.db.versions import Champion, StoredVersion, serving_versions
 from reviewqueue.domain.permissions import Actor, Permission, authorize
 from reviewqueue.domain.policies import Route
@@ -215,9 +215,10 @@ def _store_fresh(
             row["id"] = prediction_id
         item_ids = _enqueue(conn, spec, rows, learning, now, refused)
         _auto_decide(conn, spec, [r for r in rows if r["route"] != Route.REVIEW], item_ids, now, refused)
+    labels = {route: spec.route_label(route) for route in {r["route"] for r in rows}}  # not once per event
     return {
         r["external_id"]: PredictionOut(external_id=r["external_id"], prediction_id=r["id"], score=r["score"],
-                                        route=r["route"], route_label=spec.route_label(r["route"]),
+                                        route=r["route"], route_label=labels[r["route"]],
                                         audited=r["audited"], item_id=item_ids.get(r["id"]),
                                         model_version=current.version, duplicate=False)
         for r in rows
@@ -341,7 +342,18 @@ def _auto_decide(
     refused: Mapping[str, Mapping[int, str]],
 ) -> None:
     """Confident predictions are decided by the model: a decision (source=model) and its actions, same commit;
-    the actions it may not fire are written refused, with the reason (services.authority)."""
+    the actions it may not fire are written refused, with the reason (services.authority). The common case — no
+    review item, nothing refused — is written by the database from the stored predictions (db.model_decisions);
+    the rest row by row here."""
+    if not rows:
+        return
+    plain = [r["id"] for r in rows if r["id"] not in item_ids and r["external_id"] not in refused]
+    if plain:
+        verdict_of = _verdict_of(spec)
+        model_decisions.write_model_decisions(
+            conn, plain, verdict_of_route=verdict_of, actor=_model_actor(spec), now=now,
+            actions={v: [(a.connector, a.params) for a in spec.actions_for(v)] for v in verdict_of.values()})
+    rows = [r for r in rows if r["id"] in item_ids or r["external_id"] in refused]
     if not rows:
         return
     decision_rows = [_decision_row(spec, r, now) for r in rows]
@@ -358,4 +370,8 @@ def _auto_decide(
 def _decision_row(spec: ModelSpec, row: dict[str, Any], now: Any) -> dict[str, Any]:
     """The model's own decision on an auto-routed prediction (source=model)."""
     return {"prediction_id": row.get("id"), "item_id": None, "verdict": _verdict_of(spec)[row["route"]],
-            "source": DecisionSource.MODEL.value, "actor": f"model:{spec.name}", "note": "", "created_at": now}
+            "source": DecisionSource.MODEL.value, "actor": _model_actor(spec), "note": "", "created_at": now}
+
+
+def _model_actor(spec: ModelSpec) -> str:
+    return f"model:{spec.name}"
