@@ -74,11 +74,17 @@ def bare_pg(dsn: str, rows: list[tuple]) -> float:
         return time.perf_counter() - t0
 
 
-def bare_sqlite(path: Path, rows: list[tuple]) -> float:
+def sqlite_conn(path: Path) -> sqlite3.Connection:
+    """A connection set up as the product's engine sets up its own (db/engine.py)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def bare_sqlite(path: Path, rows: list[tuple]) -> float:
+    conn = sqlite_conn(path)
     try:
         t0 = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
@@ -140,10 +146,7 @@ def same_rows_pg(dsn: str, rows: list[tuple]) -> float:
 
 
 def same_rows_sqlite(path: Path, rows: list[tuple]) -> float:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
+    conn = sqlite_conn(path)
     try:
         t0 = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
