@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlmodel import create_engine
 
 
@@ -33,16 +35,53 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+        _queue_writers(engine)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     engine = create_engine(database_url, **kwargs)
     _ping_idle_connections(engine)
     return engine
+
+
+# How long a transaction waits for SQLite's one writer (the busy_timeout above, and this process's queue below).
+SQLITE_BUSY_SECONDS = 30.0
+_HOLDS_WRITER = "reviewqueue_holds_writer"
+
+
+def _queue_writers(engine: Engine) -> None:
+    """Every SQLite transaction is a writer (BEGIN IMMEDIATE: a read-then-write never deadlocks on lock upgrade),
+    and SQLite admits one at a time. Threads of this process wait for it in a queue here, and the next one starts
+    the moment a transaction ends; left to SQLite's busy handler they poll, sleeping up to 100 ms between tries,
+    which at 8 concurrent requests put seconds into p99 and left the database idle (BENCHMARKS.md §11). Other
+    processes (the worker, the CLI) still meet SQLite's busy handler."""
+    writer = threading.Lock()  # not an RLock: a pool reset may end a transaction on another thread
+
+    def release(info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS_WRITER, False):
+            writer.release()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        if not writer.acquire(timeout=SQLITE_BUSY_SECONDS):
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+                f"database is locked: no writer turn in {SQLITE_BUSY_SECONDS:.0f} s"))
+        conn.info[_HOLDS_WRITER] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            release(conn.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _end(conn: Any) -> None:
+        # before the COMMIT itself: the next writer's BEGIN IMMEDIATE meets at most the tail of this commit
+        release(conn.info)
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        release(record.info)  # a connection dropped mid-transaction (garbage collected) is rolled back by the pool
 
 
 # A connection back in the pool for longer than this is pinged before reuse. pool_pre_ping pinged on every
