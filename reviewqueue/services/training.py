@@ -451,8 +451,12 @@ ABANDONED = ("abandoned: the process running it stopped before it finished (its 
 def _sweep_abandoned(ctx: AppContext, model_name: str, running: list[RunOut]) -> bool:
     """Runs shown as running whose process no longer renews the model's retrain lease end failed (ABANDONED);
     True when any did. The lease is renewed at every step of a live run, so a lapsed one means a dead run."""
+    if not running:  # the runs list with nothing running: no lease to read
+        return False
     lease = _retrain_lease(model_name)
-    with ctx.read() as conn:  # the common case, a live run's bar polled every second: a read, no write lock
+    # the common case, a live run's bar polled every second: one read (on PostgreSQL it holds no lock; on SQLite
+    # every transaction takes the writer's turn, as every read there does)
+    with ctx.read() as conn:
         holder = lease_queries.lease_holder(conn, lease, ctx.now())
     if all(holder == f"run {r.id}" for r in running):
         return False
