@@ -96,3 +96,27 @@ def test_nothing_to_decide_writes_nothing(ctx):
                               actions={"legit": [("webhook", {})]}, now=NOW)
     _predictions, decisions, actions = stored(ctx)
     assert decisions == {} and actions == []
+
+
+def test_the_worker_delivers_what_the_database_built(ctx):
+    """A batch's database-built webhook actions are leased and delivered like any other, payload intact."""
+    from reviewqueue.services import outbox
+    from reviewqueue.testing import RecordingConnector
+
+    events = [transaction(i) for i in range(30)]
+    results = ingest.ingest(ctx, SYSTEM, "fraud", events)
+    passed = {r.external_id: r for r in results if r.route == "auto_pass"}
+    assert len(passed) >= 20
+    fakes = {name: RecordingConnector(name) for name in ("stripe_refund", "slack_message", "sql", "webhook")}
+    dispatcher = outbox.Dispatcher(ctx, fakes, "w1")
+    while dispatcher.run_once():
+        pass
+    delivered = {a.payload["external_id"]: a.payload for a in fakes["webhook"].delivered}
+    assert set(passed) <= set(delivered)
+    for external_id, result in passed.items():
+        payload = delivered[external_id]
+        assert (payload["prediction_id"], payload["score"], payload["verdict"], payload["source"]) == \
+            (result.prediction_id, result.score, "legit", "model")
+        assert payload["context"]["charge_id"] == next(e for e in events if e["external_id"] == external_id)[
+            "context"]["charge_id"]
+    assert {s for s in stored(ctx)[2] if s.status != "done" and s.connector == "webhook"} == set()
