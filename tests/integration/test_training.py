@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from sqlalchemy import select
 
@@ -131,9 +133,12 @@ def test_an_unconverged_fit_is_refused_and_its_warning_stored(ctx):
 def test_a_worse_candidate_is_stored_but_not_promoted(ctx):
     spec = ctx.registry.model("fraud")
 
-    def train_on_noise(df: pd.DataFrame) -> LogisticRegression:
+    def train_on_noise(df: pd.DataFrame) -> Pipeline:
         shuffled = np.random.default_rng(0).permutation(df["label"].to_numpy())
-        return LogisticRegression(max_iter=200).fit(df.drop(columns="label"), shuffled)
+        # scaled, so the fit converges on any CPU's arithmetic: this test is about the sanity floor, and an
+        # unconverged fit is refused first (the test above)
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(
+            df.drop(columns="label"), shuffled)
 
     result = training.train_version(ctx, dataclasses.replace(spec, train=train_on_noise), trigger="manual")
     assert not result.promoted and result.status == "rejected"
