@@ -116,6 +116,27 @@ def test_a_unique_violation_is_an_integrity_error_and_leaves_nothing(ctx, row_fo
         assert bulk.insert_with_ids(conn, predictions, [row_for("next")])
 
 
+def test_one_row_gets_the_python_side_defaults_it_leaves_out(ctx, row_for):
+    # a one-row insert may go straight to the driver (SQLite); a left-out column's Python default must still land
+    sparse = {k: v for k, v in row_for("sparse").items() if k not in ("audited", "policy_version")}
+    with ctx.engine.begin() as conn:
+        [row_id] = bulk.insert_with_ids(conn, predictions, [sparse])
+        back = conn.execute(select(predictions).where(predictions.c.id == row_id)).one()
+    column = predictions.c
+    assert back.audited is column.audited.default.arg and back.policy_version == column.policy_version.default.arg
+
+
+def test_one_row_unique_violation_is_an_integrity_error_and_the_transaction_rolls_back(ctx, row_for):
+    with ctx.engine.begin() as conn:
+        bulk.insert_with_ids(conn, predictions, [row_for("once")])
+    with pytest.raises(IntegrityError) as caught, ctx.engine.begin() as conn:
+        bulk.insert_with_ids(conn, predictions, [row_for("in-the-same-transaction")])
+        bulk.insert_with_ids(conn, predictions, [row_for("once")])
+    assert isinstance(caught.value.orig, ctx.engine.dialect.loaded_dbapi.IntegrityError)
+    with ctx.engine.begin() as conn:
+        assert conn.execute(select(predictions.c.external_id)).scalars().all() == ["once"]
+
+
 @pytest.mark.postgres_only
 def test_copy_refuses_to_skip_a_python_side_default(ctx):
     row = outbox_row("no-status")
