@@ -9,6 +9,10 @@
   scoring with a bare onnxruntime session (``RQ_BENCH_FLOOR_ARTIFACT``), and ONE ``INSERT … RETURNING id`` of
   the result into the product's ``predictions`` table, committed (PostgreSQL through psycopg at
   ``RQ_BENCH_BARE_DSN``, or SQLite through sqlite3 at ``RQ_BENCH_BARE_SQLITE`` with the product's pragmas).
+- ``POST /predict/stored-rows``: the same floor writing, in one transaction, the rows the product must write for
+  the event — the prediction, then for a confident score the model's decision and one pending webhook action
+  (the event and the ids in its payload: what the fraud model's auto-pass makes), for an uncertain one a review
+  item — each a plain INSERT.
 - ``GET /healthz``.
 
 The database comes from ``RQ_BENCH_BARE_DSN`` (a libpq URL); claims are made for ``RQ_BENCH_BARE_PRINCIPAL``.
@@ -28,6 +32,7 @@ from fastapi import FastAPI, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from claim import LEASE_SECONDS, ClaimSQL
+from reviewqueue.domain.policies import Route
 
 app = FastAPI(title="bare baseline")
 _local = threading.local()
@@ -158,8 +163,49 @@ def _insert_one(values: tuple[Any, ...]) -> int:
     return int(row[0])
 
 
-@app.post("/predict/stored", response_model=PredictOut)
-def predict_stored(body: PredictIn) -> PredictOut:
+# the same rows the product writes for one event (db.single_write), each a plain INSERT, one transaction
+DECISION_COLUMNS = ("prediction_id", "verdict", "source", "actor", "note", "created_at")
+ACTION_COLUMNS = ("id", "decision_id", "connector", "params", "payload", "status", "attempts", "outcome_unknown",
+                  "next_attempt_at", "created_at")
+ITEM_COLUMNS = ("prediction_id", "queue", "kind", "priority", "status", "created_at")
+
+
+def _insert_rows(values: tuple[Any, ...], verdict: str | None) -> int:
+    """The prediction and what it makes happen (see ACTION_COLUMNS), committed; the prediction's id."""
+    now = values[-1]
+    sqlite = "RQ_BENCH_BARE_SQLITE" in os.environ
+    conn = _sqlite_conn() if sqlite else _conn()
+    mark = "?" if sqlite else "%s"
+    stamp = now.replace(tzinfo=None).isoformat(sep=" ") if sqlite else now
+
+    def insert(table: str, columns: tuple[str, ...], row: tuple[Any, ...], returning: bool = True) -> Any:
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+        found = conn.execute(sql + (" RETURNING id" if returning else ""), row)
+        return found.fetchone()[0] if returning else None
+
+    if sqlite:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        prediction_id = int(insert("predictions", FLOOR_COLUMNS, (*values[:-1], stamp)))
+        if verdict is None:
+            insert("review_items", ITEM_COLUMNS, (prediction_id, "fraud", "review", 1.0, "pending", stamp))
+        else:
+            decision_id = insert("decisions", DECISION_COLUMNS,
+                                 (prediction_id, verdict, "model", "model:fraud", "", stamp))
+            payload = {"prediction_id": prediction_id, "decision_id": decision_id, "item_id": None,
+                       "external_id": values[1], "score": values[3], "verdict": verdict,
+                       "features": json.loads(values[6]), "context": json.loads(values[7])}
+            insert("outbox_actions", ACTION_COLUMNS,
+                   (secrets.token_hex(16), decision_id, "webhook", json.dumps({"url": "http://127.0.0.1:9/x"}),
+                    json.dumps(payload), "pending", 0, False, stamp, stamp), returning=False)
+        conn.execute("COMMIT") if sqlite else conn.commit()
+    except BaseException:
+        conn.execute("ROLLBACK") if sqlite else conn.rollback()
+        raise
+    return prediction_id
+
+
+def _score_and_store(body: PredictIn, same_rows: bool) -> PredictOut:
     session, spec, input_name = _floor_model()
     version_id = int(os.environ.get("RQ_BENCH_FLOOR_VERSION_ID", "1"))
     out = []
@@ -168,9 +214,22 @@ def predict_stored(body: PredictIn) -> PredictOut:
         score = float(session.run(None, {input_name: matrix})[-1][0][1])
         route = spec.routing.route(score).value
         now = datetime.now(UTC)
-        prediction_id = _insert_one((
-            "fraud", e.external_id, version_id, score, route, False, json.dumps(e.features), json.dumps(e.context),
-            e.context.get("charge_id"), spec.policy_version, 1.0 if route == "review" else 0.0, now))
+        values = ("fraud", e.external_id, version_id, score, route, False, json.dumps(e.features),
+                  json.dumps(e.context), e.context.get("charge_id"), spec.policy_version,
+                  1.0 if route == "review" else 0.0, now)
+        verdicts = {Route.AUTO_FLAG.value: spec.positive_verdict, Route.AUTO_PASS.value: spec.negative_verdict}
+        verdict = verdicts.get(route)
+        prediction_id = _insert_rows(values, verdict) if same_rows else _insert_one(values)
         out.append(PredictionOut(external_id=e.external_id, prediction_id=prediction_id, score=score, route=route,
                                  audited=False, item_id=None, model_version=1, duplicate=False))
     return PredictOut(model="fraud", predictions=out)
+
+
+@app.post("/predict/stored-rows", response_model=PredictOut)
+def predict_stored_rows(body: PredictIn) -> PredictOut:
+    return _score_and_store(body, same_rows=True)
+
+
+@app.post("/predict/stored", response_model=PredictOut)
+def predict_stored(body: PredictIn) -> PredictOut:
+    return _score_and_store(body, same_rows=False)

@@ -95,11 +95,11 @@ def _sqlite_insert_returning(conn: Connection, table: Table, row: Row) -> int:
 
 @lru_cache(maxsize=256)
 def _returning_sql(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
-    quote = dialect.identifier_preparer
-    return (f"INSERT INTO {_target(dialect, table, list(columns))} VALUES ({', '.join('?' * len(columns))}) "
-            f"RETURNING {quote.quote(_integer_pk(table))}")
+    pk = dialect.identifier_preparer.quote(_integer_pk(table))
+    return f"{_insert_sql(dialect, table, columns)} RETURNING {pk}"
 
 
+@lru_cache(maxsize=64)
 def _integer_pk(table: Table) -> str:
     columns = list(table.primary_key.columns)
     if len(columns) != 1 or columns[0].type.python_type is not int:
@@ -212,9 +212,14 @@ def _copy(conn: Connection, table: Table, columns: list[str], values: Iterable[l
 
 
 def _executemany(conn: Connection, table: Table, columns: list[str], values: Iterable[list[Any]]) -> None:
-    statement = f"INSERT INTO {_target(conn.dialect, table, columns)} VALUES ({', '.join('?' * len(columns))})"
+    statement = _insert_sql(conn.dialect, table, tuple(columns))
     with as_sqlalchemy_error(conn, statement):
         driver_connection(conn).executemany(statement, values)
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {_target(dialect, table, list(columns))} VALUES ({', '.join('?' * len(columns))})"
 
 
 def _target(dialect: Dialect, table: Table, columns: list[str]) -> str:
