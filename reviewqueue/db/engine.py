@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlmodel import create_engine
 
@@ -49,6 +49,16 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
 # How long a transaction waits for SQLite's one writer (the busy_timeout above, and this process's queue below).
 SQLITE_BUSY_SECONDS = 30.0
 _HOLDS_WRITER = "reviewqueue_holds_writer"
+_QUERY_ONLY = "reviewqueue_query_only"
+# The execution option that makes a connection a reader (AppContext.read): on SQLite its transactions begin
+# deferred, outside the writers' queue, and may not write (PRAGMA query_only) — in WAL mode a reader sees the last
+# commit and never waits for a writer.
+READER = "reviewqueue_reader"
+
+
+def reader(conn: Connection) -> Connection:
+    """Mark ``conn`` (not yet begun) a reader: see READER."""
+    return conn.execution_options(**{READER: True})
 
 
 def _queue_writers(engine: Engine) -> None:
@@ -59,12 +69,21 @@ def _queue_writers(engine: Engine) -> None:
     processes (the worker, the CLI) still meet SQLite's busy handler."""
     writer = threading.Lock()  # not an RLock: a pool reset may end a transaction on another thread
 
-    def release(info: dict[str, Any]) -> None:
+    def release(info: dict[str, Any], dbapi_conn: Any) -> None:
         if info.pop(_HOLDS_WRITER, False):
             writer.release()
+        if info.pop(_QUERY_ONLY, False):
+            dbapi_conn.execute("PRAGMA query_only = OFF")  # the pooled connection writes again for its next user
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Any) -> None:
+        if conn.get_execution_options().get(READER):
+            with as_sqlalchemy_error(conn, "BEGIN"):
+                driver = driver_connection(conn)
+                driver.execute("PRAGMA query_only = ON")  # a write in a reader fails at once, named
+                conn.info[_QUERY_ONLY] = True
+                driver.execute("BEGIN")
+            return
         if not writer.acquire(timeout=SQLITE_BUSY_SECONDS):
             raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
                 f"database is locked: no writer turn in {SQLITE_BUSY_SECONDS:.0f} s"))
@@ -74,18 +93,19 @@ def _queue_writers(engine: Engine) -> None:
             with as_sqlalchemy_error(conn, "BEGIN IMMEDIATE"):
                 driver_connection(conn).execute("BEGIN IMMEDIATE")
         except BaseException:
-            release(conn.info)
+            release(conn.info, driver_connection(conn))
             raise
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _end(conn: Any) -> None:
         # before the COMMIT itself: the next writer's BEGIN IMMEDIATE meets at most the tail of this commit
-        release(conn.info)
+        release(conn.info, driver_connection(conn))
 
     @event.listens_for(engine, "checkin")
-    def _returned(_dbapi_conn: Any, record: Any) -> None:
-        release(record.info)  # a connection dropped mid-transaction (garbage collected) is rolled back by the pool
+    def _returned(dbapi_conn: Any, record: Any) -> None:
+        # a connection dropped mid-transaction (garbage collected) is rolled back by the pool
+        release(record.info, dbapi_conn)
 
 
 # A connection back in the pool for longer than this is pinged before reuse. pool_pre_ping pinged on every

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection, Engine
 
 from reviewqueue.artifacts import ArtifactStore, artifact_store
-from reviewqueue.db.engine import make_engine
+from reviewqueue.db.engine import make_engine, reader
 from reviewqueue.db.principals import TokenHolder
 from reviewqueue.db.versions import Champion, StoredVersion
 from reviewqueue.domain.throttle import Attempts
@@ -73,10 +73,14 @@ class AppContext:
     def read(self) -> Connection:
         """A connection for reads. On PostgreSQL it runs in autocommit: psycopg would otherwise send BEGIN
         before the first SELECT and SQLAlchemy a ROLLBACK on return, two round trips that doubled the cost
-        of a token lookup. Each statement still reads committed data, as under READ COMMITTED."""
+        of a token lookup. Each statement still reads committed data, as under READ COMMITTED. On SQLite it is
+        a reader (db.engine.READER): it reads the last commit beside the writer, outside the writers' queue, and
+        a write through it fails ("attempt to write a readonly database")."""
         conn = self.engine.connect()
         if self.engine.dialect.name == "postgresql":
             conn.execution_options(isolation_level="AUTOCOMMIT")
+        elif self.engine.dialect.name == "sqlite":
+            reader(conn)
         return conn
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from reviewqueue.db import engine as engine_module
-from reviewqueue.db.engine import make_engine
+from reviewqueue.db.engine import make_engine, reader
 
 pytestmark = pytest.mark.embedded_only
 
@@ -87,3 +87,50 @@ def test_no_turn_within_the_busy_timeout_is_database_is_locked(sqlite_engine, mo
         holder.close()
     with sqlite_engine.begin() as conn:  # and the turn is free again
         conn.execute(text("UPDATE counter SET n = 3"))
+
+
+@pytest.fixture
+def one_connection_engine(tmp_path):
+    """A pool of exactly one connection: whatever a transaction leaves on it, the next one meets."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'readers.db'}", pool_size=1, max_overflow=0)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+        conn.execute(text("INSERT INTO counter VALUES (0)"))
+    yield engine
+    engine.dispose()
+
+
+def test_a_reader_reads_the_last_commit_while_a_writer_holds_the_turn(sqlite_engine, monkeypatch):
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_SECONDS", 0.2)  # a reader in the queue would fail, not wait
+    writer = sqlite_engine.connect()
+    writer.execute(text("UPDATE counter SET n = 5"))  # holds the writer's turn, uncommitted
+    try:
+        with reader(sqlite_engine.connect()) as conn:  # the same thread: queued, it could never get a turn
+            assert conn.execute(text("SELECT n FROM counter")).scalar_one() == 0
+        writer.commit()
+        with reader(sqlite_engine.connect()) as conn:
+            assert conn.execute(text("SELECT n FROM counter")).scalar_one() == 5
+    finally:
+        writer.close()
+
+
+def test_a_write_through_a_reader_fails_and_the_connection_writes_again_afterwards(one_connection_engine):
+    with pytest.raises(OperationalError, match="readonly"), reader(one_connection_engine.connect()) as conn:
+        conn.execute(text("UPDATE counter SET n = 1"))
+    with one_connection_engine.begin() as conn:  # the one pooled connection, query_only lifted
+        conn.execute(text("UPDATE counter SET n = 2"))
+    with reader(one_connection_engine.connect()) as conn:
+        assert conn.execute(text("SELECT n FROM counter")).scalar_one() == 2
+    dropped = reader(one_connection_engine.connect())
+    dropped.execute(text("SELECT n FROM counter"))  # a reader begun and never ended
+    del dropped
+    gc.collect()
+    with one_connection_engine.begin() as conn:  # returned by the pool, writable again
+        conn.execute(text("UPDATE counter SET n = 3"))
+
+
+def test_the_contexts_read_connection_is_a_reader(ctx):
+    with pytest.raises(OperationalError, match="readonly"), ctx.read() as conn:
+        conn.execute(text("DELETE FROM model_versions"))
+    with ctx.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM model_versions")).scalar_one() == 1
