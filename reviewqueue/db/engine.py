@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,16 @@ def _queue_writers(engine: Engine) -> None:
     processes (the worker, the CLI) still meet SQLite's busy handler."""
     writer = threading.Lock()  # not an RLock: a pool reset may end a transaction on another thread
 
-    def release(info: dict[str, Any], dbapi_conn: Any) -> None:
+    def release(info: dict[str, Any]) -> None:
         if info.pop(_HOLDS_WRITER, False):
             writer.release()
-        if info.pop(_QUERY_ONLY, False):
-            dbapi_conn.execute("PRAGMA query_only = OFF")  # the pooled connection writes again for its next user
+
+    def lift_query_only(info: dict[str, Any], dbapi_conn: Callable[[], Any]) -> None:
+        # the pooled connection writes again for its next user; the driver is touched only for a reader's, and the
+        # mark stays until the pragma ran (a failure here is tried again when the connection returns to the pool)
+        if info.get(_QUERY_ONLY):
+            dbapi_conn().execute("PRAGMA query_only = OFF")
+            del info[_QUERY_ONLY]
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Any) -> None:
@@ -93,19 +99,21 @@ def _queue_writers(engine: Engine) -> None:
             with as_sqlalchemy_error(conn, "BEGIN IMMEDIATE"):
                 driver_connection(conn).execute("BEGIN IMMEDIATE")
         except BaseException:
-            release(conn.info, driver_connection(conn))
+            release(conn.info)
             raise
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _end(conn: Any) -> None:
         # before the COMMIT itself: the next writer's BEGIN IMMEDIATE meets at most the tail of this commit
-        release(conn.info, driver_connection(conn))
+        release(conn.info)
+        lift_query_only(conn.info, lambda: driver_connection(conn))
 
     @event.listens_for(engine, "checkin")
     def _returned(dbapi_conn: Any, record: Any) -> None:
         # a connection dropped mid-transaction (garbage collected) is rolled back by the pool
-        release(record.info, dbapi_conn)
+        release(record.info)
+        lift_query_only(record.info, lambda: dbapi_conn)
 
 
 # A connection back in the pool for longer than this is pinged before reuse. pool_pre_ping pinged on every
