@@ -9,8 +9,8 @@ the API's error mapping (lost database → 503) cannot tell the difference.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any
+from contextlib import closing, contextmanager
+from typing import Any, cast
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
@@ -40,8 +40,9 @@ class CompiledOnce:
     """A statement compiled once per dialect, run straight on the driver cursor.
 
     Only for statements whose bound values the driver adapts as SQLAlchemy would (ints, strings, aware
-    datetimes for timestamptz, lists for arrays): no type processors run here. Values the statement itself
-    carries (``.values(status="claimed")``) are taken from the compiled defaults.
+    datetimes for timestamptz, lists for arrays), or that the caller has bound already (``bulk.bound_row``): no
+    type processors run here. Values the statement itself carries (``.values(status="claimed")``) are taken from
+    the compiled defaults. Parameters go by name (SQLite's driver is given the named style for it).
     """
 
     def __init__(self, statement: ClauseElement) -> None:
@@ -52,20 +53,22 @@ class CompiledOnce:
         """The SQL text the driver receives and the statement's own parameter values."""
         found = self._compiled.get(dialect.name)
         if found is None:
-            compiled = self.statement.compile(dialect=dialect)
+            # sqlite3 takes a dict only with :name parameters (SQLAlchemy's SQLite default is qmark)
+            named = cast(Any, type(dialect))(paramstyle="named") if dialect.name == "sqlite" else dialect
+            compiled = self.statement.compile(dialect=named)
             found = (compiled.string, {k: v for k, v in compiled.params.items() if v is not None})
             self._compiled[dialect.name] = found
         return found
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         sql, defaults = self.sql(conn.dialect)
-        with as_sqlalchemy_error(conn, sql), driver_connection(conn).cursor() as cursor:
+        with as_sqlalchemy_error(conn, sql), closing(driver_connection(conn).cursor()) as cursor:
             cursor.execute(sql, {**defaults, **params})
             row: tuple[Any, ...] | None = cursor.fetchone()
             return row
 
     def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         sql, defaults = self.sql(conn.dialect)
-        with as_sqlalchemy_error(conn, sql), driver_connection(conn).cursor() as cursor:
+        with as_sqlalchemy_error(conn, sql), closing(driver_connection(conn).cursor()) as cursor:
             cursor.execute(sql, {**defaults, **params})
             return list(cursor.fetchall())

@@ -63,11 +63,11 @@ def reader(conn: Connection) -> Connection:
 
 
 def _queue_writers(engine: Engine) -> None:
-    """Every SQLite transaction is a writer (BEGIN IMMEDIATE: a read-then-write never deadlocks on lock upgrade),
-    and SQLite admits one at a time. Threads of this process wait for it in a queue here, and the next one starts
-    the moment a transaction ends; left to SQLite's busy handler they poll, sleeping up to 100 ms between tries,
-    which at 8 concurrent requests put seconds into p99 and left the database idle (BENCHMARKS.md §11). Other
-    processes (the worker, the CLI) still meet SQLite's busy handler."""
+    """Every SQLite transaction but a reader's (READER) is a writer (BEGIN IMMEDIATE: a read-then-write never
+    deadlocks on lock upgrade), and SQLite admits one at a time. Threads of this process wait for it in a queue
+    here, and the next one starts the moment a transaction ends; left to SQLite's busy handler they poll, sleeping
+    up to 100 ms between tries, which at 8 concurrent requests put seconds into p99 and left the database idle
+    (BENCHMARKS.md §11). Other processes (the worker, the CLI) still meet SQLite's busy handler."""
     writer = threading.Lock()  # not an RLock: a pool reset may end a transaction on another thread
 
     def release(info: dict[str, Any]) -> None:
@@ -82,7 +82,7 @@ def _queue_writers(engine: Engine) -> None:
             del info[_QUERY_ONLY]
 
     @event.listens_for(engine, "begin")
-    def _begin_immediate(conn: Any) -> None:
+    def _begin(conn: Any) -> None:
         if conn.get_execution_options().get(READER):
             with as_sqlalchemy_error(conn, "BEGIN"):
                 driver = driver_connection(conn)

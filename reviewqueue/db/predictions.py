@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, exists, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql import Executable, Insert
+from sqlalchemy.sql import Insert
 
 from reviewqueue.db import bulk
-from reviewqueue.db.driver import CompiledOnce, as_sqlalchemy_error, driver_connection
+from reviewqueue.db.driver import CompiledOnce
 from reviewqueue.db.tables import decisions_table as decisions
 from reviewqueue.db.tables import items_table as items
 from reviewqueue.db.tables import predictions_table as predictions
@@ -105,7 +105,7 @@ def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]], shadow_
 
 
 @lru_cache(maxsize=32)
-def _insert_if_new(dialect: str, columns: tuple[str, ...]) -> Executable:
+def _insert_if_new(dialect: str, columns: tuple[str, ...]) -> Insert:
     """INSERT one prediction unless its (model, external id) is stored, or the model's champion is no longer
     ``version_id``, or its shadow no longer ``serving_shadow`` (0: none); RETURNING its id (no row otherwise).
     Built once per dialect and column set (the service decides the columns)."""
@@ -126,20 +126,14 @@ def _insert_if_new(dialect: str, columns: tuple[str, ...]) -> Executable:
 def _insert_if_new_on_driver(conn: Connection, row: dict[str, Any], shadow_id: int | None) -> int | None:
     """_insert_if_new run on SQLite's driver: SQLAlchemy's execute costs ~40 µs more than the statement itself,
     a tenth of a single prediction's write (BENCHMARKS.md §11)."""
-    sql, defaults = _insert_if_new_sql(tuple(row))
-    params = {**defaults, **bulk.bound_row(conn.dialect, predictions, row), "serving_shadow": shadow_id or 0}
-    with as_sqlalchemy_error(conn, sql):
-        found = driver_connection(conn).execute(sql, params).fetchone()
+    params = {**bulk.bound_row(conn.dialect, predictions, row), "serving_shadow": shadow_id or 0}
+    found = _insert_if_new_once(tuple(row)).first(conn, params)
     return None if found is None else int(found[0])
 
 
 @lru_cache(maxsize=32)
-def _insert_if_new_sql(columns: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
-    """_insert_if_new compiled for SQLite with named parameters (the driver takes a dict), and the values it
-    carries itself."""
-    statement = cast(Insert, _insert_if_new("sqlite", columns))
-    compiled = statement.compile(dialect=sqlite.dialect(paramstyle="named"))
-    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
+def _insert_if_new_once(columns: tuple[str, ...]) -> CompiledOnce:
+    return CompiledOnce(_insert_if_new("sqlite", columns))
 
 
 def prediction_by_correlation_key(conn: Connection, model_name: str, key: str) -> int | None:

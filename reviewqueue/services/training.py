@@ -454,8 +454,7 @@ def _sweep_abandoned(ctx: AppContext, model_name: str, running: list[RunOut]) ->
     if not running:  # the runs list with nothing running: no lease to read
         return False
     lease = _retrain_lease(model_name)
-    # the common case, a live run's bar polled every second: one read (on PostgreSQL it holds no lock; on SQLite
-    # every transaction takes the writer's turn, as every read there does)
+    # the common case, a live run's bar polled every second: one read, which takes no write lock on either backend
     with ctx.read() as conn:
         holder = lease_queries.lease_holder(conn, lease, ctx.now())
     if all(holder == f"run {r.id}" for r in running):
