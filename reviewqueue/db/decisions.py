@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from reviewqueue.db import bulk
@@ -17,8 +17,12 @@ from reviewqueue.db.tables import predictions_table as predictions
 from reviewqueue.domain.states import ActionStatus, DecisionSource
 from reviewqueue.schemas import DecisionBrief, MyDecisionOut
 
-__all__ = ["DecisionRow", "automatic_amount_since", "automatic_decision_of", "decisions_by_actor", "get_decision",
-           "insert_decision", "insert_decisions", "mark_reversed", "mark_undone", "standing_decision"]
+__all__ = ["DecisionRow", "automatic_amount_since", "automatic_decision_of", "by_actor_query", "decisions_by_actor",
+           "get_decision", "insert_decision", "insert_decisions", "mark_reversed", "mark_undone", "standing_decision"]
+
+# a literal, not a parameter: ix_decisions_actor holds only rows WHERE source = 'reviewer', and a planner proves a
+# partial index's predicate from the query's own text (a generic plan on PostgreSQL, any plan on SQLite)
+_BY_REVIEWER: Any = literal_column(f"'{DecisionSource.REVIEWER.value}'")
 
 
 def insert_decision(conn: Connection, *, prediction_id: int, item_id: int | None, verdict: str, source: str,
@@ -125,19 +129,17 @@ def standing_decision(conn: Connection, prediction_id: int) -> DecisionBrief | N
     return DecisionBrief.model_validate(row) if row else None
 
 
-def decisions_by_actor(
-    conn: Connection, actor: str, external_id_prefix: str | None, queues: Sequence[str] | None,
-    before_id: int | None, limit: int,
-) -> list[MyDecisionOut]:
-    """decisions_by_actor: one reviewer's verdicts newest first (ix_decisions_actor), keyset-paged by id (ids
-    below ``before_id``), optionally those whose external id starts with a prefix, on ``queues`` (None: all)."""
+def by_actor_query(
+    actor: str, external_id_prefix: str | None, queues: Sequence[str] | None, before_id: int | None, limit: int,
+) -> Select[Any]:
+    """The query behind decisions_by_actor (its plan is tested against the partial index)."""
     query = (
         select(decisions.c.id, decisions.c.created_at, decisions.c.verdict, decisions.c.note, decisions.c.item_id,
                items.c.queue, predictions.c.model_name.label("model"), predictions.c.external_id,
                predictions.c.score, decisions.c.undo_until, decisions.c.undone_at, decisions.c.reversed_at)
         .join(predictions, predictions.c.id == decisions.c.prediction_id)
         .outerjoin(items, items.c.id == decisions.c.item_id)
-        .where(decisions.c.actor == actor, decisions.c.source == DecisionSource.REVIEWER.value)
+        .where(decisions.c.actor == actor, decisions.c.source == _BY_REVIEWER)
         .order_by(decisions.c.id.desc())
         .limit(limit)
     )
@@ -147,4 +149,14 @@ def decisions_by_actor(
         query = query.where(predictions.c.external_id.startswith(external_id_prefix, autoescape=True))
     if queues is not None:
         query = query.where(items.c.queue.in_(list(queues)))
+    return query
+
+
+def decisions_by_actor(
+    conn: Connection, actor: str, external_id_prefix: str | None, queues: Sequence[str] | None,
+    before_id: int | None, limit: int,
+) -> list[MyDecisionOut]:
+    """decisions_by_actor: one reviewer's verdicts newest first (ix_decisions_actor), keyset-paged by id (ids
+    below ``before_id``), optionally those whose external id starts with a prefix, on ``queues`` (None: all)."""
+    query = by_actor_query(actor, external_id_prefix, queues, before_id, limit)
     return [MyDecisionOut.model_validate(r) for r in conn.execute(query)]

@@ -208,11 +208,17 @@ class Decision(SQLModel, table=True):
     """Append-only audit of every verdict, human or model."""
 
     __tablename__ = "decisions"
-    # "my decisions": one reviewer's verdicts, newest first
-    __table_args__ = (Index("ix_decisions_actor", "actor", "id"),)
+    # Only people's decisions enter these two (migration 0015): the model's own, most of them, have no item and
+    # are never listed by actor. "My decisions": one reviewer's verdicts, newest first.
+    __table_args__ = (
+        Index("ix_decisions_actor", "actor", "id",
+              postgresql_where=text("source = 'reviewer'"), sqlite_where=text("source = 'reviewer'")),
+        Index("ix_decisions_item_id", "item_id",
+              postgresql_where=text("item_id IS NOT NULL"), sqlite_where=text("item_id IS NOT NULL")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     prediction_id: int = Field(foreign_key="predictions.id", index=True)
-    item_id: int | None = Field(default=None, foreign_key="review_items.id", index=True)
+    item_id: int | None = Field(default=None, foreign_key="review_items.id")
     verdict: str = Field(max_length=64)
     source: str = Field(max_length=16)  # reviewer | model
     actor: str = Field(max_length=120)

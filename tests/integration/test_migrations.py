@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 import reviewqueue.db.tables  # noqa: F401
+from reviewqueue.db.decisions import by_actor_query
 from reviewqueue.db.engine import make_engine
 from reviewqueue.db.migrate import downgrade, upgrade
 
@@ -284,3 +285,54 @@ def test_0012_downgrades_to_0011_and_back(tmp_path):
     assert not {"serving_profile", "serving_config"} & columns and "sha256" in columns
     engine.dispose()
     upgrade(url)
+
+
+
+def _index_predicate(index: dict) -> str:
+    """A partial index's WHERE as the engine reflects it, without casts and parentheses, lower case ('' if none)."""
+    options = index.get("dialect_options", {})
+    where = next((str(options[key]) for key in ("postgresql_where", "sqlite_where")
+                  if options.get(key) is not None), "")
+    for noise in ("::character varying", "::text", "(", ")"):
+        where = where.replace(noise, "")
+    return where.strip().lower()
+
+
+def _plan(conn, statement: str) -> str:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL enable_seqscan = off"))  # an empty table: ask whether the index can serve
+        return "\n".join(r[0] for r in conn.execute(text(f"EXPLAIN {statement}")))
+    return "\n".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {statement}")))
+
+
+def test_decision_indexes_hold_only_peoples_decisions(database_url):
+    """0015: the model's own decisions (no item, never listed by actor) enter neither index; "my decisions" (its
+    query's own source literal) and the item foreign key's check (item_id = $1) are still planned through them."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        indexes = {ix["name"]: ix for ix in inspect(conn).get_indexes("decisions")}
+        assert indexes["ix_decisions_item_id"]["column_names"] == ["item_id"]
+        assert _index_predicate(indexes["ix_decisions_item_id"]) == "item_id is not null"
+        assert indexes["ix_decisions_actor"]["column_names"] == ["actor", "id"]
+        assert _index_predicate(indexes["ix_decisions_actor"]) == "source = 'reviewer'"
+        mine = by_actor_query("ana", None, None, None, 10).compile(conn, compile_kwargs={"literal_binds": True})
+        assert "ix_decisions_actor" in (plan := _plan(conn, str(mine))), plan
+        assert "ix_decisions_item_id" in (plan := _plan(conn, "SELECT 1 FROM decisions WHERE item_id = 7")), plan
+    engine.dispose()
+
+
+def test_0015_downgrades_to_0014_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm15.db'}"
+    upgrade(url)
+    downgrade(url, "0014")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        indexes = {ix["name"]: ix for ix in inspect(conn).get_indexes("decisions")}
+        assert _index_predicate(indexes["ix_decisions_item_id"]) == ""
+        assert _index_predicate(indexes["ix_decisions_actor"]) == ""
+    upgrade(url)
+    with engine.connect() as conn:
+        indexes = {ix["name"]: ix for ix in inspect(conn).get_indexes("decisions")}
+        assert _index_predicate(indexes["ix_decisions_item_id"]) == "item_id is not null"
+        assert _index_predicate(indexes["ix_decisions_actor"]) == "source = 'reviewer'"
+    engine.dispose()
