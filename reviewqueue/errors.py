@@ -24,6 +24,16 @@ class ValidationFailed(ReviewQueueError):
     """The input is invalid."""
 
 
+class EventNotScorable(ValidationFailed):
+    """The model cannot score this event."""
+
+    def __init__(self, message: str | None = None, *, row: int, field: str | None = None) -> None:
+        # ``row``: the event's index in the rows handed to the scorer; ``field``: the path within the event
+        # (features.n), which ingest prefixes with the event's own place in the request (events[3].features.n)
+        super().__init__(message, field=field)
+        self.row = row
+
+
 class BatchTooLarge(ValidationFailed):
     """The batch is larger than the limit."""
 

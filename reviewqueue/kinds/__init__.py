@@ -6,7 +6,8 @@ bring-your-own ones: an ONNX file (onnx_file) and a local transformer classifier
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from reviewqueue.kinds.base import (
     HOLDOUT_FRACTION,
@@ -24,14 +25,17 @@ from reviewqueue.kinds.tabular import TABULAR
 from reviewqueue.kinds.text import TEXT
 from reviewqueue.registry import ModelSpec
 
-__all__ = ["HOLDOUT_FRACTION", "Artifact", "Fitted", "LabelledData", "ModelKind", "Progress", "Scorer", "kind_for",
-           "no_progress", "not_retrainable", "retrainable", "source_fingerprint"]
+__all__ = ["HOLDOUT_FRACTION", "Artifact", "Fitted", "LabelledData", "ModelKind", "Progress", "Scorer", "as_recorded",
+           "declaration", "kind_for", "no_progress", "not_retrainable", "retrainable", "source_fingerprint"]
 
 
 class BringYourOwn(Protocol):
-    """What a bring-your-own kind adds: its declared file or folder checked, and fingerprinted."""
+    """What a bring-your-own kind adds: its declared file or folder checked, and fingerprinted, and the rest of
+    its declaration that decides scores (recorded in the version's lineage as ``declaration``)."""
 
     def source_fingerprint(self, spec: ModelSpec) -> str: ...
+
+    def declaration(self, spec: ModelSpec) -> dict[str, Any]: ...
 
 
 _KINDS: dict[str, ModelKind] = {TABULAR.name: TABULAR, TEXT.name: TEXT, ONNX_FILE.name: ONNX_FILE,
@@ -56,3 +60,17 @@ def source_fingerprint(spec: ModelSpec) -> str:
     """Check a bring-your-own model's declared file or folder (a ConfigurationError naming the field at fault)
     and return its fingerprint: registering a fingerprint a version already records adds nothing."""
     return _BRING_YOUR_OWN[spec.kind].source_fingerprint(spec)
+
+
+def declaration(spec: ModelSpec) -> dict[str, Any]:
+    """A bring-your-own model's declaration beside its file (its output and column, its positive label …): the
+    same file registered with another declaration scores differently, so it is another version."""
+    return _BRING_YOUR_OWN[spec.kind].declaration(spec)
+
+
+def as_recorded(spec: ModelSpec, input_schema: Mapping[str, Any] | None) -> ModelSpec:
+    """The spec a stored version is scored with. A brought-in ONNX file is read where its version recorded,
+    whatever the decorator says now; every other kind fuses what it needs into the version's own files."""
+    if spec.kind != ONNX_FILE.name or not input_schema:
+        return spec
+    return ONNX_FILE.as_recorded(spec, input_schema)

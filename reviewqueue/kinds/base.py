@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from reviewqueue.errors import ReviewQueueError
+from reviewqueue.errors import ConfigurationError, ReviewQueueError
 from reviewqueue.registry import ModelSpec
 
 if TYPE_CHECKING:  # numpy and pandas load only where a model is trained or scored
@@ -92,8 +92,27 @@ def base_split(spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     missing = [c for c in [*spec.features.names, "label"] if c not in base.columns]
     if missing:
         raise ReviewQueueError(f"model {spec.name!r}: dataset lacks columns {missing}")
+    _check_splittable(spec, base["label"])
     train, holdout = train_test_split(base, test_size=HOLDOUT_FRACTION, random_state=0, stratify=base["label"])
     return train, holdout
+
+
+def _check_splittable(spec: ModelSpec, labels: pd.Series) -> None:
+    """A stratified split needs every label at least twice and each side at least one row per label: say so
+    naming the dataset, rather than sklearn's ValueError from inside train_test_split."""
+    import math
+
+    counts = labels.value_counts()
+    classes, rows = len(counts), len(labels)
+    held_out = math.ceil(rows * HOLDOUT_FRACTION)
+    if classes >= 2 and counts.min() >= 2 and held_out >= classes and rows - held_out >= classes:
+        return
+    needed = next(n for n in range(2 * classes, 10_000) if math.ceil(n * HOLDOUT_FRACTION) >= classes)
+    seen = ", ".join(f"{n} × {label!r}" for label, n in counts.items()) or "none"
+    raise ConfigurationError(
+        f"model {spec.name!r}: dataset has {rows} rows (labels: {seen}); its held-out split ({HOLDOUT_FRACTION:.0%}) "
+        f"needs both labels on each side: give it at least {max(needed, 2 * max(classes, 2))} rows with at least "
+        "2 of each label", field="dataset")
 
 
 def fit_estimator(spec: ModelSpec, frame: pd.DataFrame) -> Fitted:

@@ -81,11 +81,18 @@ def folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def declaration(source: TransformerSource) -> dict[str, Any]:
+    """What, beside the folder, decides the exported model's scores."""
+    return {"positive_label": source.positive_label, "max_length": source.max_length}
+
+
 def exported(spec: ModelSpec, artifact_dir: Path) -> tuple[Path, str]:
     """The folder's ONNX export (made once per fingerprint: torch is imported only then) and the fingerprint."""
     source = validate_folder(spec)
     fingerprint = folder_fingerprint(source.folder)
-    target = Path(artifact_dir) / spec.name / SOURCE_FOLDER / fingerprint[:16]
+    # the positive label and window are fused into the export: a changed declaration is another export
+    declared = hashlib.sha256(json.dumps(declaration(source), sort_keys=True).encode()).hexdigest()
+    target = Path(artifact_dir) / spec.name / SOURCE_FOLDER / f"{fingerprint[:16]}-{declared[:8]}"
     if not (target / "model.onnx").is_file():
         from reviewqueue.text.export import export_classifier  # torch + transformers: registration only
 
@@ -113,6 +120,9 @@ class HfClassifierKind:
     def source_fingerprint(self, spec: ModelSpec) -> str:
         return folder_fingerprint(validate_folder(spec).folder)
 
+    def declaration(self, spec: ModelSpec) -> dict[str, Any]:
+        return declaration(validate_folder(spec))
+
     def initial(self, spec: ModelSpec, *, artifact_dir: Path) -> Fitted | None:
         folder, fingerprint = exported(spec, artifact_dir)
         return Fitted({"folder": folder, "fingerprint": fingerprint}, trained_on_labels=False)
@@ -136,7 +146,8 @@ class HfClassifierKind:
                           "tokenizer_sha256": hashlib.sha256(files["tokenizer.json"]).hexdigest()},
             fingerprint=fitted.model["fingerprint"],
             lineage={"source": str(source.folder), "source_sha256": fitted.model["fingerprint"],
-                     "positive_label": source.positive_label, "byo": self.name, "max_label_id": 0},
+                     "positive_label": source.positive_label, "declaration": declaration(source),
+                     "byo": self.name, "max_label_id": 0},
         )
 
     def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame,

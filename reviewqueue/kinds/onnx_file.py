@@ -12,8 +12,9 @@ by the same gate as a retrain, on every production label (it trained on none of 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import onnxruntime as ort
 import pandas as pd
 
 from reviewqueue.byo import OnnxSource
-from reviewqueue.errors import ConfigurationError
+from reviewqueue.errors import ConfigurationError, EventNotScorable
 from reviewqueue.kinds.base import Artifact, Fitted
 from reviewqueue.registry import ModelSpec
 from reviewqueue.serving.sessions import load_session
@@ -35,6 +36,7 @@ _ELEMENTS = {"float": ("tensor(float)", "tensor(double)"), "int": ("tensor(int64
              "bool": ("tensor(bool)",), "category": ("tensor(string)",)}
 _NUMPY = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
           "tensor(int32)": np.int32, "tensor(bool)": np.bool_, "tensor(string)": np.object_}
+_PROBABILITY_TYPES = ("tensor(float)", "tensor(double)", "tensor(float16)")
 
 
 def not_retrainable(spec: ModelSpec) -> str:
@@ -57,6 +59,7 @@ class OnnxGraph:
         self.spec, self.source, self.session, self.data = spec, _source(spec), session, data
         self.inputs = {i.name: i for i in session.get_inputs()}
         self.outputs = [o.name for o in session.get_outputs()]
+        self.column: int | None = None  # the output's column P(positive) was last read from
 
     def score(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         if not rows:
@@ -72,7 +75,11 @@ class OnnxGraph:
         feeds = {}
         for feature in self.spec.features.features:
             graph = self.inputs[feature.name]
-            column: np.ndarray = np.array([row[feature.name] for row in rows], dtype=_NUMPY[graph.type])
+            values = [row[feature.name] for row in rows]
+            try:
+                column: np.ndarray = np.array(values, dtype=_NUMPY[graph.type])
+            except OverflowError as exc:  # an int the validator allows (int64) beyond the graph's int32
+                raise _out_of_range(feature.name, graph.type, values) from exc
             feeds[feature.name] = column.reshape(-1, 1) if len(graph.shape) == 2 else column
         return feeds
 
@@ -88,6 +95,7 @@ class OnnxGraph:
             if column != 0:
                 raise ConfigurationError(f"model {self.spec.name!r}: output {name!r} has one column; "
                                          f"column {column} does not exist", field="output")
+            self.column = 0
             return array.reshape(-1).astype(np.float32)
         if array.ndim != 2:
             raise ConfigurationError(f"model {self.spec.name!r}: output {name!r} has shape {array.shape}; expected "
@@ -95,9 +103,27 @@ class OnnxGraph:
         width = array.shape[1]
         column = self.source.positive_index if self.source.positive_index is not None else (1 if width == 2 else -1)
         if not 0 <= column < width:
-            raise ConfigurationError(f"model {self.spec.name!r}: output {name!r} has {width} columns; declare the "
-                                     f"positive class's column, e.g. output=({name!r}, 1)", field="output")
+            declared = f"column {self.source.positive_index} does not exist; " \
+                if self.source.positive_index is not None else ""
+            raise ConfigurationError(f"model {self.spec.name!r}: output {name!r} has {width} columns ({declared}"
+                                     f"declare the positive class's column, e.g. output=({name!r}, 1))",
+                                     field="output")
+        self.column = column
         return array[:, column].astype(np.float32)
+
+    def declaration(self) -> dict[str, Any]:
+        """What, beside the file, decides this model's scores: its inputs, and the output and column P(positive)
+        is read from (resolved: ``output="p"`` and ``output=("p", 0)`` on a one-column output are the same)."""
+        source = self.source
+        return {"inputs": {source.matrix_input: list(source.inputs)} if source.matrix_input else list(source.inputs),
+                "output": source.output or self.outputs[-1], "positive_index": self.column}
+
+
+def _out_of_range(name: str, element: str, values: Sequence[Any]) -> EventNotScorable:
+    limits = np.iinfo(_NUMPY[element])
+    row = next(i for i, v in enumerate(values) if not limits.min <= v <= limits.max)
+    return EventNotScorable(f"{values[row]} is outside the range of this model's graph input {name!r} "
+                            f"({element}: {limits.min} … {limits.max})", row=row, field=f"features.{name}")
 
 
 def check_graph(spec: ModelSpec, graph: OnnxGraph) -> None:
@@ -131,6 +157,16 @@ def check_graph(spec: ModelSpec, graph: OnnxGraph) -> None:
     if source.output is not None and source.output not in graph.outputs:
         raise ConfigurationError(f"{where}: output {source.output!r} is not one of the graph's outputs "
                                  f"{graph.outputs}", field="output")
+    output = next(o for o in graph.session.get_outputs() if o.name == (source.output or graph.outputs[-1]))
+    if output.type.startswith("tensor(") and output.type not in _PROBABILITY_TYPES:
+        # an integer or boolean tensor is a class label (0/1), which would pass the [0, 1] probe as a "score"
+        raise ConfigurationError(f"{where}: output {output.name!r} is {output.type}, a class label, not a "
+                                 f"probability; declare the graph's float probabilities output (outputs: "
+                                 f"{_described(graph.session.get_outputs())})", field="output")
+
+
+def _described(outputs: Sequence[Any]) -> str:
+    return ", ".join(f"{o.name} {o.type}" for o in outputs)
 
 
 def probe_rows(spec: ModelSpec) -> list[dict[str, Any]]:
@@ -202,6 +238,19 @@ class OnnxFileKind:
     def source_fingerprint(self, spec: ModelSpec) -> str:
         return hashlib.sha256(validate(spec).data or b"").hexdigest()
 
+    def declaration(self, spec: ModelSpec) -> dict[str, Any]:
+        return validate(spec).declaration()
+
+    def as_recorded(self, spec: ModelSpec, input_schema: Mapping[str, Any]) -> ModelSpec:
+        """The spec a stored version scores with: its file read at the output and column its version recorded,
+        whatever the decorator says now (a changed declaration is a new version: ``models register``)."""
+        source = _source(spec)
+        if "output" not in input_schema:
+            return spec
+        recorded = dataclasses.replace(source, output=input_schema["output"],
+                                       positive_index=input_schema.get("positive_index"))
+        return spec if recorded == source else dataclasses.replace(spec, source=recorded)
+
     def initial(self, spec: ModelSpec, *, artifact_dir: Path) -> Fitted | None:
         return Fitted(validate(spec), trained_on_labels=False)
 
@@ -219,12 +268,10 @@ class OnnxFileKind:
         source = graph.source
         return Artifact(
             files={"model.onnx": data},
-            input_schema={"features": spec.features.to_json(), "input": "onnx file",
-                          "inputs": {source.matrix_input: list(source.inputs)} if source.matrix_input
-                          else list(source.inputs),
-                          "output": source.output or graph.outputs[-1], "positive_index": source.positive_index},
+            input_schema={"features": spec.features.to_json(), "input": "onnx file", **graph.declaration()},
             fingerprint=sha,
-            lineage={"source": str(source.path), "source_sha256": sha, "byo": self.name, "max_label_id": 0},
+            lineage={"source": str(source.path), "source_sha256": sha, "declaration": graph.declaration(),
+                     "byo": self.name, "max_label_id": 0},
         )
 
     def score_version(self, spec: ModelSpec, artifact_path: str, rows: pd.DataFrame,

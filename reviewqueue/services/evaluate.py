@@ -270,7 +270,7 @@ def evaluate(ctx: AppContext, model_name: str, rows: Sequence[Mapping[str, Any]]
     scores: dict[int, np.ndarray] = {}
     for i, target in enumerate(targets):
         scorer = ctx.scorers.get(spec, target.id, target.artifact_path, target.sha256,
-                                 config=target.serving_config or {})
+                                 config=target.serving_config or {}, input_schema=target.input_schema)
         parts = []
         for start in range(0, len(clean), SCORE_CHUNK):
             report(f"scoring v{target.version}", (i * len(clean) + start) / total)

@@ -11,8 +11,9 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -32,13 +33,16 @@ from reviewqueue.domain.sampling import (
     uncertainty,
 )
 from reviewqueue.domain.states import DecisionSource
-from reviewqueue.errors import BatchTooLarge, ValidationFailed
+from reviewqueue.errors import BatchTooLarge, EventNotScorable, ValidationFailed
 from reviewqueue.features import check_storable, printable
 from reviewqueue.registry import ModelSpec
 from reviewqueue.schemas import PredictionOut
 from reviewqueue.services import authority, policies
 from reviewqueue.services.context import AppContext
 from reviewqueue.services.payloads import action_payload, outbox_rows
+
+if TYPE_CHECKING:
+    from reviewqueue.kinds import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ def validate_events(spec: ModelSpec, events: Any, limit: int) -> list[dict[str, 
         seen.add(external_id)
         features = spec.features.validate(event.get("features"), where=f"{where}.features")
         context = _validate_context(spec, event.get("context") or {}, f"{where}.context")
-        clean.append({"external_id": external_id, "features": features, "context": context})
+        clean.append({"external_id": external_id, "features": features, "context": context, "where": where})
     return clean
 
 
@@ -180,9 +184,9 @@ def _store_fresh(
 ) -> dict[str, PredictionOut]:
     spec, policy_version = policies.routed(ctx, conn, spec)  # the active routing-policy version (cached)
     scorer = ctx.scorers.get(spec, current.id, current.artifact_path, current.sha256,
-                             config=current.serving_config or {})
+                             config=current.serving_config or {}, input_schema=current.input_schema)
     features = [e["features"] for e in fresh]
-    scores = scorer.score(features)
+    scores = _probabilities(spec, current.version, fresh, scorer, features)
     shadow_scores = _shadow_scores(ctx, spec, shadow, features)
     now = ctx.now()
     rows = []
@@ -231,6 +235,30 @@ def _subject(spec: ModelSpec, context: dict[str, Any]) -> str | None:
     return None if value is None else str(value)[:200]
 
 
+def _probabilities(spec: ModelSpec, version: int, fresh: list[dict[str, Any]], scorer: Scorer,
+                   features: list[dict[str, Any]]) -> np.ndarray:
+    """The champion's scores, each a probability, or the whole batch refused naming the first event it cannot
+    score. A model's output is routed, stored and may fire actions: a NaN, or a brought-in graph whose output
+    leaves [0, 1] on inputs its registration probe never tried, must not pass as a score."""
+    try:
+        scores = np.asarray(scorer.score(features), dtype=np.float64)
+    except EventNotScorable as exc:
+        where = fresh[exc.row]["where"]
+        field = f"{where}.{exc.field}" if exc.field else where
+        raise ValidationFailed(f"{field}: {exc.message}; nothing was stored", field=field) from exc
+    bad = np.flatnonzero(~np.isfinite(scores) | (scores < 0) | (scores > 1))
+    if bad.size:
+        where = fresh[int(bad[0])]["where"]
+        log.warning("model gave a score that is not a probability; batch refused", extra={
+            "action": "score_not_probability", "model": spec.name, "version": version,
+            "score": str(scores[bad[0]]), "events": int(bad.size)})
+        raise ValidationFailed(
+            f"{where}.features: model {spec.name!r} version {version} gave {scores[bad[0]]:.6g} for this event, "
+            f"not a probability in [0, 1] ({bad.size} of {scores.size} events in this batch); nothing was stored",
+            field=f"{where}.features")
+    return scores
+
+
 def _shadow_scores(ctx: AppContext, spec: ModelSpec, shadow: StoredVersion | None,
                    features: list[dict[str, Any]]) -> list[float | None]:
     """The shadow challenger's scores, recorded beside the champion's; they route nothing, and a shadow that
@@ -239,8 +267,11 @@ def _shadow_scores(ctx: AppContext, spec: ModelSpec, shadow: StoredVersion | Non
         return [None] * len(features)
     try:
         scorer = ctx.scorers.get(spec, shadow.id, shadow.artifact_path, shadow.sha256,
-                                 config=shadow.serving_config or {})
-        return [float(s) for s in scorer.score(features)]
+                                 config=shadow.serving_config or {}, input_schema=shadow.input_schema)
+        scores = [float(s) for s in scorer.score(features)]
+        if not all(0.0 <= s <= 1.0 for s in scores):  # also false for NaN
+            raise ValueError(f"shadow scores outside [0, 1]: {min(scores)} … {max(scores)}")
+        return list[float | None](scores)
     except Exception:
         log.warning("shadow version could not score; the champion's path goes on", exc_info=True,
                     extra={"action": "shadow_failed", "model": spec.name, "version": shadow.version})

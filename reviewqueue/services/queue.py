@@ -406,7 +406,7 @@ def _item_out(ctx: AppContext, actor: Actor, view: ItemView | None, item_id: int
 
 def explain(ctx: AppContext, spec: ModelSpec, view: ItemView) -> list[dict[str, Any]]:
     """Why the model scored this item as it did, computed only for the item shown (see serving.scorers)."""
-    scorer = ctx.scorers.get(spec, view.version_id, view.artifact_path, view.sha256)
+    scorer = ctx.scorers.get(spec, view.version_id, view.artifact_path, view.sha256, input_schema=view.input_schema)
     return scorer.explain(view.features, view.input_schema or {})
 
 

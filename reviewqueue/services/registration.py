@@ -3,7 +3,8 @@
 1. the declared ONNX file or transformer folder is checked before anything is recorded
    (``kinds.source_fingerprint``: a ConfigurationError naming ``onnx``, ``inputs``, ``output``, ``transformer``
    or ``positive_label``; no run, no version);
-2. a file a version already records (same fingerprint) adds nothing: the answer names that version;
+2. a file a version already records with the same declaration (output and column, positive label …) adds
+   nothing: the answer names that version; the same file declared otherwise scores differently, a new version;
 3. otherwise it is a training run like any other (``training.train_version``, trigger "register"): the first
    version serves; a later one is a candidate the promotion gate compares with the champion on fresh labels.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reviewqueue.kinds import Progress, no_progress, retrainable, source_fingerprint
+from reviewqueue.kinds import Progress, declaration, no_progress, retrainable, source_fingerprint
+from reviewqueue.kinds.base import base_split
 from reviewqueue.registry import ModelSpec
 from reviewqueue.services import training, versions
 from reviewqueue.services.context import AppContext
@@ -32,8 +34,8 @@ class Registration:
     @property
     def summary(self) -> str:
         if self.run is None:
-            return (f"version {self.existing_version} already holds this file (sha256 {self.fingerprint[:12]}…); "
-                    "nothing registered")
+            return (f"version {self.existing_version} already holds this file (sha256 {self.fingerprint[:12]}…) "
+                    "and declaration; nothing registered")
         return self.run.decision or (self.run.error or "")
 
 
@@ -44,8 +46,12 @@ def brings_its_own(spec: ModelSpec) -> bool:
 
 def register(ctx: AppContext, spec: ModelSpec, progress: Progress = no_progress) -> Registration:
     """Check the declared file, then record it as a version (gated) unless one already holds it."""
-    fingerprint = source_fingerprint(spec)
+    fingerprint, declared = source_fingerprint(spec), declaration(spec)
+    if spec.dataset is not None:
+        base_split(spec)  # a dataset too small to judge the file on is refused before a run is recorded
     for existing in versions.model_versions(ctx, spec.name):
-        if existing.lineage.get("source_sha256") == fingerprint:
+        # a version from before declarations were recorded is matched on its file alone
+        if existing.lineage.get("source_sha256") == fingerprint and \
+                existing.lineage.get("declaration", declared) == declared:
             return Registration(fingerprint, None, existing.version)
     return Registration(fingerprint, training.train_version(ctx, spec, trigger="register", progress=progress))

@@ -198,7 +198,7 @@ def _served(ctx: AppContext, spec: ModelSpec, rows: list[dict[str, Any]], y: np.
     if champion is None:
         raise ValidationFailed(f"model {spec.name!r}: no version serves", field="model")
     scorer = ctx.scorers.get(spec, champion.id, champion.artifact_path, champion.sha256,
-                             config=champion.serving_config or {})
+                             config=champion.serving_config or {}, input_schema=champion.input_schema)
     scores = np.asarray(scorer.score(rows), dtype=np.float64).reshape(-1)
     return (champion.version, *_auc_interval(y, scores, seed))
 
@@ -309,7 +309,7 @@ def simulate(registry: Registry, model_name: str, rows: Sequence[dict[str, Any]]
             champion = find_champion(conn, spec.name)
         assert champion is not None  # version 1 trained above
         first_scorer = ctx.scorers.get(spec, champion.id, champion.artifact_path, champion.sha256,
-                                       config=champion.serving_config or {})
+                                       config=champion.serving_config or {}, input_schema=champion.input_schema)
         first_scores = np.full(len(rows), -np.inf)  # the top-of-queue labeller's order: version 1's scores
         first_scores[stream_idx] = np.asarray(first_scorer.score([rows[i] for i in stream_idx]), dtype=np.float64)
 

@@ -49,6 +49,7 @@ from reviewqueue.kinds import (
     LabelledData,
     ModelKind,
     Progress,
+    as_recorded,
     kind_for,
     no_progress,
     not_retrainable,
@@ -299,8 +300,7 @@ def _judge(
         if holdout_scores is None:
             return _Judged(Sanity(None, converged=converged, detail=detail), None, {}, {}, {"evaluated_on": "none"})
         y = holdout_enc["label"].to_numpy()
-        champion_scores = (kind.score_version(spec, _champion_file(ctx, champion), base_holdout,
-                                               ctx.scorers.runtime)
+        champion_scores = (_champion_scores(ctx, kind, spec, champion, base_holdout)
                            if champion is not None else None)
         return _compare(y, holdout_scores, champion_scores, None, on="held-out base rows", converged=converged,
                         detail=detail, lineage={"evaluated_on": "base holdout", "n_eval": len(y)},
@@ -320,11 +320,17 @@ def _judge(
     oof = (kind.score(spec, final, labels_enc) if not final.trained_on_labels
            else _out_of_fold(kind, spec, train_enc, labels_enc, y_all, progress))
     weights = label_weights(labels["pi"].to_numpy()[fresh])
-    champion_scores = (kind.score_version(spec, _champion_file(ctx, champion), labels[fresh],
-                                               ctx.scorers.runtime) if champion is not None
+    champion_scores = (_champion_scores(ctx, kind, spec, champion, labels[fresh]) if champion is not None
                        else None)
     return _compare(y_fresh, oof[fresh], champion_scores, weights, on="fresh labels", converged=converged,
                     detail=detail, lineage=lineage, confidence=spec.retrain.confidence)
+
+
+def _champion_scores(ctx: AppContext, kind: ModelKind, spec: ModelSpec, champion: Champion,
+                     rows: pd.DataFrame) -> np.ndarray:
+    """The champion's scores on ``rows``, served as its version recorded (kinds.as_recorded)."""
+    return kind.score_version(as_recorded(spec, champion.input_schema), _champion_file(ctx, champion), rows,
+                              ctx.scorers.runtime)
 
 
 def _champion_file(ctx: AppContext, champion: Champion) -> str:

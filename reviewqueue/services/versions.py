@@ -87,7 +87,8 @@ def score_rows(ctx: AppContext, actor: Actor, model_name: str, version: int, row
     clean = [spec.features.validate(row, where=f"features[{i}]") for i, row in enumerate(rows)]
     with ctx.read() as conn:
         target = _version(conn, model_name, version)
-    scorer = ctx.scorers.get(spec, target.id, target.artifact_path, target.sha256, config=target.serving_config or {})
+    scorer = ctx.scorers.get(spec, target.id, target.artifact_path, target.sha256, config=target.serving_config or {},
+                             input_schema=target.input_schema)
     scores = [float(s) for s in scorer.score(clean)]
     with ctx.read() as conn:  # the policy routing now: an applied routing-policy version, else the decorator's
         routing = policies.routed(ctx, conn, spec)[0].routing

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reviewqueue.kinds import Scorer, kind_for
+from reviewqueue.kinds import Scorer, as_recorded, kind_for
 from reviewqueue.registry import ModelSpec
 from reviewqueue.serving.providers import OrtRuntime, ServingConfig
 from reviewqueue.serving.sessions import SessionCache
@@ -59,10 +59,12 @@ class ScorerCache:
         return self.runtime.intra_op_threads
 
     def get(self, spec: ModelSpec, version_id: int, artifact_path: str, sha256: str,
-            config: Mapping[str, Any] | None = None) -> Scorer:
+            config: Mapping[str, Any] | None = None, input_schema: Mapping[str, Any] | None = None) -> Scorer:
         """The version's scorer. ``config``: its stored serving config as the caller read it ({} = none
-        applied); None = not read by this caller, whatever is loaded serves."""
+        applied); None = not read by this caller, whatever is loaded serves. ``input_schema``: the version's
+        recorded one (a brought-in file is read where its version recorded, kinds.as_recorded)."""
         self._note(spec.name, version_id)
+        spec = as_recorded(spec, input_schema)
         stored = ServingConfig.from_json(config)
         if config is not None and version_id in self.sessions and self._configs.get(version_id) != stored:
             self.sessions.evict(keep=self.sessions.version_ids() - {version_id})  # applied elsewhere: reload

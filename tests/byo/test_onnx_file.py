@@ -8,13 +8,15 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 from sqlalchemy import func, select
 
 import reviewqueue as rq
-from reviewqueue.db.tables import ModelVersion, Prediction, ReviewItem, TrainingRun
+from reviewqueue.db.tables import Decision, ModelVersion, OutboxAction, Prediction, ReviewItem, TrainingRun
 from reviewqueue.domain.states import Role
-from reviewqueue.errors import ConfigurationError, Conflict
+from reviewqueue.errors import ConfigurationError, Conflict, ValidationFailed
 from reviewqueue.services import auth, decisions, ingest, queue, registration, training
 from reviewqueue.services.auth import authenticate
 from reviewqueue.serving.sessions import sha256_file
@@ -153,3 +155,133 @@ def test_a_new_file_is_a_candidate_the_gate_promotes_only_when_shown_better(byo_
     assert not run.promoted and run.decision.startswith("kept v2: candidate AUC 0.")
     assert {v.version: v.status for v in table(kept, ModelVersion)} == {1: "retired", 2: "champion", 3: "rejected"}
 
+
+
+def sqrt_age_graph(path: Path) -> Path:
+    """p = sqrt(age_days / 49) (+ 0·amount): within [0, 1] on the registration probe's ages (0 … 49), above 1 for
+    older applications and NaN for a negative age — a graph that passes registration and misbehaves later."""
+    nodes = [helper.make_node("Cast", ["age_days"], ["age_f"], to=TensorProto.FLOAT),
+             helper.make_node("Div", ["age_f", "scale"], ["ratio"]),
+             helper.make_node("Sqrt", ["ratio"], ["root"]),
+             helper.make_node("Mul", ["amount", "zero"], ["unused"]),
+             helper.make_node("Add", ["root", "unused"], ["p"])]
+    graph = helper.make_graph(
+        nodes, "sqrt_age",
+        [helper.make_tensor_value_info("amount", TensorProto.FLOAT, ["N", 1]),
+         helper.make_tensor_value_info("age_days", TensorProto.INT64, ["N", 1])],
+        [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 1])],
+        [numpy_helper.from_array(np.array([49.0], dtype=np.float32), "scale"),
+         numpy_helper.from_array(np.array([0.0], dtype=np.float32), "zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def application(external_id: str, age_days: int) -> dict:
+    return {"external_id": external_id, "features": {"amount": 50.0, "age_days": age_days}, "context": {}}
+
+
+def test_a_score_outside_0_1_or_nan_is_refused_at_serving_naming_the_event(byo_ctx, tmp_path):
+    ctx = byo_ctx(loan_spec(sqrt_age_graph(tmp_path / "sqrt.onnx")))
+    assert registration.register(ctx, ctx.registry.model("loan")).run.promoted  # the probe saw [0, 1]
+    [ok] = ingest.ingest(ctx, SYSTEM, "loan", [application("a-0", 49)])
+    assert ok.score == pytest.approx(1.0)
+    before = [count(ctx, table) for table in (Prediction, Decision, OutboxAction, ReviewItem)]
+    for age, shown in ((196, "2"), (-49, "nan")):
+        with pytest.raises(ValidationFailed) as refused:
+            ingest.ingest(ctx, SYSTEM, "loan", [application("a-1", 9), application("a-2", age)])
+        assert refused.value.field == "events[1].features"
+        assert f"model 'loan' version 1 gave {shown} for this event, not a probability in [0, 1] (1 of 2 " \
+               "events in this batch); nothing was stored" in refused.value.message
+        with pytest.raises(ValidationFailed, match=r"events\[0\].features: .* gave"):  # the single-event path
+            ingest.ingest(ctx, SYSTEM, "loan", [application("a-3", age)])
+    assert [count(ctx, table) for table in (Prediction, Decision, OutboxAction, ReviewItem)] == before
+
+
+def test_an_int_beyond_the_graphs_int32_input_is_a_422_naming_the_feature(byo_ctx, tmp_path):
+    path = logistic_graph(tmp_path / "i32.onnx", amount=0.08, age=0.0, bias=-4.8, age_type=TensorProto.INT32)
+    ctx = byo_ctx(loan_spec(path))
+    assert registration.register(ctx, ctx.registry.model("loan")).run.promoted
+    with pytest.raises(ValidationFailed) as refused:
+        ingest.ingest(ctx, SYSTEM, "loan", [application("b-1", 7), application("b-2", 3_000_000_000)])
+    assert refused.value.field == "events[1].features.age_days"
+    assert "3000000000 is outside the range of this model's graph input 'age_days' (tensor(int32): " \
+           "-2147483648 … 2147483647); nothing was stored" in refused.value.message
+    assert count(ctx, Prediction) == 0
+    [served] = ingest.ingest(ctx, SYSTEM, "loan", [application("b-3", 2_147_483_647)])
+    assert served.model_version == 1
+
+
+def test_a_class_label_output_is_refused_as_not_a_probability(byo_ctx, tmp_path):
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(200, 2)).astype(np.float32)
+    fitted = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    path = tmp_path / "labels.onnx"
+    path.write_bytes(to_onnx(fitted, x[:1], options={"zipmap": False}).SerializeToString())
+    declared = {"inputs": {"X": ["amount", "age_days"]}, "features": None}
+    for output, message in (("label", r"output 'label' is tensor\(int64\), a class label, not a probability; "
+                                      r"declare the graph's float probabilities output \(outputs: label "
+                                      r"tensor\(int64\), probabilities tensor\(float\)\)"),
+                            (("probabilities", 5), r"output 'probabilities' has 2 columns \(column 5 does not "
+                                                   r"exist; declare the positive class's column")):
+        ctx = byo_ctx(loan_spec(path, output=output, **{k: v for k, v in declared.items() if v is not None}))
+        with pytest.raises(ConfigurationError, match=message) as refused:
+            registration.register(ctx, ctx.registry.model("loan"))
+        assert refused.value.field == "output"
+        assert count(ctx, ModelVersion) == 0 and count(ctx, TrainingRun) == 0
+    ctx = byo_ctx(loan_spec(path, inputs={"X": ["amount", "age_days"]}, output=("probabilities", 1)))
+    assert registration.register(ctx, ctx.registry.model("loan")).run.promoted
+
+
+def _two_column_classifier(path: Path) -> Path:
+    """skl2onnx's LogisticRegression over [amount, age_days]: outputs label (int64) and probabilities [N, 2]; the
+    truth is amount ≥ 60, as the loan events' tests label them."""
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[10.0 + (i % 20) * 5, (i * 37) % 701] for i in range(200)], dtype=np.float32)
+    fitted = LogisticRegression(max_iter=1000).fit(x / 100, (x[:, 0] >= 60).astype(int))
+    fitted.coef_ = fitted.coef_ / 100  # the same model on unscaled inputs
+    path.write_bytes(to_onnx(fitted, x[:1], options={"zipmap": False}).SerializeToString())
+    return path
+
+
+def test_a_version_serves_as_registered_and_a_new_declaration_is_a_new_version(byo_ctx, tmp_path):
+    path = _two_column_classifier(tmp_path / "lr.onnx")
+    matrix = {"X": ["amount", "age_days"]}
+    ctx = byo_ctx(loan_spec(path, inputs=matrix, output=("probabilities", 1)))
+    assert registration.register(ctx, ctx.registry.model("loan")).run.version == 1
+    [v1] = table(ctx, ModelVersion)
+    assert v1.lineage["declaration"] == {"inputs": matrix, "output": "probabilities", "positive_index": 1}
+    [high] = ingest.ingest(ctx, SYSTEM, "loan", [event(12)])  # amount 70: P(decline) high in column 1
+    assert high.score > 0.5
+
+    # the decorator now reads column 0; the API restarts with it, before anyone registers the change
+    edited = byo_ctx(loan_spec(path, inputs=matrix, output=("probabilities", 0)))
+    [still] = ingest.ingest(edited, SYSTEM, "loan", [{**event(12), "external_id": "again-12"}])
+    assert still.model_version == 1 and still.score == pytest.approx(high.score, abs=1e-6), \
+        "version 1 serves as it was registered"
+    second = registration.register(edited, edited.registry.model("loan"))
+    assert second.run is not None and second.run.version == 2, second.summary  # not "already holds this file"
+    [v2] = [v for v in table(edited, ModelVersion) if v.version == 2]
+    assert v2.sha256 == v1.sha256 and v2.lineage["declaration"]["positive_index"] == 0
+    assert registration.register(edited, edited.registry.model("loan")).existing_version == 2
+
+
+def test_a_dataset_too_small_to_judge_on_is_refused_naming_it_before_a_run(byo_ctx, tmp_path):
+    import pandas as pd
+
+    path = logistic_graph(tmp_path / "loan.onnx", amount=0.08, age=0.0, bias=-4.8)
+    tiny = pd.DataFrame({"amount": [10.0, 20.0, 80.0, 90.0], "age_days": [1, 2, 3, 4], "label": [0, 0, 1, 1]})
+    ctx = byo_ctx(loan_spec(path, dataset=lambda: tiny))
+    with pytest.raises(ConfigurationError) as refused:
+        registration.register(ctx, ctx.registry.model("loan"))
+    assert refused.value.field == "dataset"
+    assert refused.value.message == (
+        "model 'loan': dataset has 4 rows (labels: 2 × 0, 2 × 1); its held-out split (20%) needs both labels on "
+        "each side: give it at least 6 rows with at least 2 of each label")
+    assert count(ctx, TrainingRun) == 0 and count(ctx, ModelVersion) == 0, "nothing recorded"
