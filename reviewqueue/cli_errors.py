@@ -55,9 +55,14 @@ def explain(exc: BaseException) -> Problem | None:
 
 
 def _setting_error(error: object) -> str:
+    from reviewqueue.settings import setting_variable
+
     details = dict(error)  # type: ignore[call-overload]
-    variable = "REVIEWQUEUE_" + "_".join(str(part) for part in details["loc"][:1]).upper()
     message = str(details["msg"]).removeprefix("Value error, ")
+    if not details["loc"]:  # a check across settings: its message names them
+        return message
+    # the location is a field name, or for a field with aliases its first alias (already prefixed)
+    variable = setting_variable(str(details["loc"][0]))
     value = details.get("input")
     shown = f" (got {value!r})" if isinstance(value, str | int | float) and len(repr(value)) <= 80 else ""
     return f"{variable}: {message}{shown}"

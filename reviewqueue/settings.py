@@ -6,13 +6,16 @@ Never a module-level singleton: the CLI builds one at start, tests build their o
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+ENV_PREFIX = "REVIEWQUEUE_"
 PLACEHOLDER_SECRETS = {"", "changeme", "dev", "dev-secret", "secret", "whsec_dev"}
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -55,7 +58,7 @@ def provider_list(value: Any) -> Any:
 class Settings(BaseSettings):
     """reviewqueue's configuration. Every field is ``REVIEWQUEUE_<FIELD>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="REVIEWQUEUE_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
 
     environment: Literal["dev", "test", "prod"] = "dev"
     database_url: str = "sqlite:///var/reviewqueue.db"
@@ -143,7 +146,6 @@ class Settings(BaseSettings):
     ort_intra_op_threads: int = Field(0, ge=0, validation_alias=AliasChoices(
         "REVIEWQUEUE_ORT_INTRA_OP_THREADS", "REVIEWQUEUE_ORT_THREADS"))
 
-
     # the UI's demo extras, set by `reviewqueue run`
     sandbox_url: str | None = None  # the local Slack/webhook sink whose messages the Sandbox page shows
     demo: bool = False  # the sign-in page lists the demo accounts
@@ -184,3 +186,23 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"drift_alert_cron {self.drift_alert_cron!r} is not a 5-field cron: {exc}") from None
         return self
+
+
+def setting_variable(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The environment variable behind a Settings field, as a validation error's location names it (the field,
+    or the first of its aliases): for a field read under several names, the one set in ``environ`` (the first
+    set wins, as pydantic-settings reads them), so an error names the variable the operator actually wrote."""
+    names = _variable_names(name)
+    present = {key.upper() for key in (os.environ if environ is None else environ)}
+    return next((variable for variable in names if variable in present), names[0])
+
+
+def _variable_names(name: str) -> list[str]:
+    """Every variable a field is read from, in pydantic-settings' order; a name no field has: its prefixed form."""
+    for field_name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else []
+        names = [choice.upper() for choice in choices if isinstance(choice, str)]
+        if name.upper() in {field_name.upper(), *names}:
+            return names or [ENV_PREFIX + field_name.upper()]
+    return [name.upper() if name.upper().startswith(ENV_PREFIX) else ENV_PREFIX + name.upper()]

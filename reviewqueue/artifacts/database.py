@@ -5,11 +5,13 @@ Files are rows of ``artifacts`` (key, sha256, size) with their bytes in ``artifa
 A version's files are inserted in the same transaction as its version row: a version exists with its files or
 not at all. A host fetches a file into its cache (``Settings.artifact_dir``) on first use; every fetch, and every
 cache hit, is checked against the sha256 recorded in ``artifacts`` (and the version row's, for ``model.onnx``):
-a mismatch is refused with a clear error and nothing is served from it. A corrupted cache file is fetched again.
+a mismatch is refused with a clear error (and an ``artifact_corrupted`` log line, for whoever watches the servers)
+and nothing is served from it. A corrupted cache file is fetched again (logged as ``artifact_refetched``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from reviewqueue.serving.sessions import sha256_file
 __all__ = ["CHUNK_BYTES", "DatabaseStore"]
 
 CHUNK_BYTES = 8 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,7 +79,7 @@ class DatabaseStore:
             if row is None:
                 raise ConfigurationError(f"artifact {key!r} is not in the database artifact store")
             if sha256 is not None:
-                verified(f"{key} (database row)", row.sha256, sha256)
+                _verified(key, f"{key} (database row)", row.sha256, sha256)
             return self._cached(conn, row)
 
     def stage_version(self, model: str, tag: str, files: dict[str, bytes]) -> _DatabaseStaged:
@@ -99,23 +103,46 @@ class DatabaseStore:
             rows = {row.key: row for row in queries.artifacts_under(conn, folder)}
             if key not in rows:
                 raise ConfigurationError(f"artifact {key!r} is not in the database artifact store")
-            verified(f"{key} (database row)", rows[key].sha256, sha256)
+            _verified(key, f"{key} (database row)", rows[key].sha256, sha256)
             paths = {k: self._cached(conn, row) for k, row in rows.items()}
         return paths[key]
 
     def _cached(self, conn: Connection, row: queries.ArtifactRow) -> Path:
         """The cache's copy of a stored file: kept if its sha256 still matches, else fetched again, verified."""
         target = self.cache_dir / row.key
-        if target.is_file() and sha256_file(target) == row.sha256:
-            return target
+        if target.is_file():
+            cached = sha256_file(target)
+            if cached == row.sha256:
+                return target
+            # intended (the store's copy is the truth), but a cache that keeps going bad is worth seeing
+            log.warning("cached artifact corrupted; fetched again", extra={
+                "action": "artifact_refetched", "key": row.key, "path": str(target), "sha256": cached,
+                "recorded_sha256": row.sha256})
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".fetch-", delete=False) as handle:
-            for piece in queries.chunk_contents(conn, row.key, row.chunks):
-                handle.write(piece)
+        self._fetch(conn, row, target)
+        return target
+
+    def _fetch(self, conn: Connection, row: queries.ArtifactRow, target: Path) -> None:
+        """The stored bytes into ``target``, through a temporary file removed whatever happens (a failed read or a
+        refused sha256 leaves nothing behind in the cache folder)."""
+        # opened here and closed by the `with handle` below, so that its name is known before anything can fail
+        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=".fetch-", delete=False)  # noqa: SIM115
         fetched = Path(handle.name)
         try:
-            verified(f"{row.key} (fetched from the database)", sha256_file(fetched), row.sha256)
+            with handle:
+                for piece in queries.chunk_contents(conn, row.key, row.chunks):
+                    handle.write(piece)
+            _verified(row.key, f"{row.key} (fetched from the database)", sha256_file(fetched), row.sha256)
             os.replace(fetched, target)  # atomic: a concurrent reader sees the old copy or the whole new one
         finally:
             fetched.unlink(missing_ok=True)
-        return target
+
+
+def _verified(key: str, where: str, actual: str, recorded: str) -> None:
+    """``verified``, with a server log line when the stored copy is refused: the error reaches the caller (an
+    API request's client, a worker's job), the log reaches whoever has to restore the file."""
+    if actual != recorded:
+        log.error("stored artifact refused: sha256 differs from the recorded one", extra={
+            "action": "artifact_corrupted", "key": key, "where": where, "sha256": actual,
+            "recorded_sha256": recorded})
+    verified(where, actual, recorded)

@@ -65,3 +65,45 @@ def test_a_bad_module_list_is_refused_naming_the_variable(monkeypatch: pytest.Mo
         Settings()
     [error] = refused.value.errors()
     assert error["loc"] == ("model_modules",) and says in error["msg"]
+
+
+# ---- a refused setting is named as the operator wrote it, once prefixed ----------------------------------------
+
+@pytest.mark.parametrize("variable", ["REVIEWQUEUE_ORT_INTRA_OP_THREADS", "REVIEWQUEUE_ORT_THREADS"])
+def test_a_refused_aliased_setting_names_the_variable_that_was_set(monkeypatch: pytest.MonkeyPatch,
+                                                                    variable: str) -> None:
+    from typer.testing import CliRunner
+
+    from reviewqueue.cli import app
+
+    monkeypatch.setenv(variable, "-3")
+    result = CliRunner().invoke(app, ["models", "list"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: {variable}: Input should be greater than or equal to 0 (got '-3')"
+    assert result.stderr.count("REVIEWQUEUE_") == 1
+
+
+def test_the_variable_read_first_is_named_when_both_names_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reviewqueue.settings import setting_variable
+
+    monkeypatch.setenv("REVIEWQUEUE_ORT_THREADS", "2")
+    assert setting_variable("REVIEWQUEUE_ORT_INTRA_OP_THREADS") == "REVIEWQUEUE_ORT_THREADS"
+    monkeypatch.setenv("REVIEWQUEUE_ORT_INTRA_OP_THREADS", "-1")  # read before the older name: the one refused
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    [error] = refused.value.errors()
+    assert error["input"] == "-1"
+    assert setting_variable(str(error["loc"][0])) == "REVIEWQUEUE_ORT_INTRA_OP_THREADS"
+    assert setting_variable("ort_intra_op_threads") == "REVIEWQUEUE_ORT_INTRA_OP_THREADS"
+    assert setting_variable("lease_seconds") == "REVIEWQUEUE_LEASE_SECONDS"
+
+
+def test_a_refusal_across_settings_is_its_message_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from reviewqueue.cli import app
+
+    monkeypatch.setenv("REVIEWQUEUE_DRIFT_WATCH_PSI", "0.5")
+    result = CliRunner().invoke(app, ["models", "list"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == "error: drift_watch_psi (0.5) must be below drift_alert_psi (0.25)"
