@@ -56,13 +56,18 @@ def test_a_version_trained_on_one_host_is_served_by_another_that_never_had_it(ho
     assert again.model_version == 1 and again.score == pytest.approx(scored.score, abs=0.05)
 
 
-def test_a_tampered_row_is_refused_and_nothing_is_served_or_stored(hosts, tmp_path, registry):
-    a, b = hosts
-    assert training.train_version(a, dataclasses.replace(a.registry.model("fraud"), train=tree),
+def _tampered_version_1(host) -> None:
+    """fraud v1 trained and stored through ``host``, then its first stored chunk overwritten in the database."""
+    assert training.train_version(host, dataclasses.replace(host.registry.model("fraud"), train=tree),
                                   trigger="register").promoted
-    with a.engine.begin() as conn:
+    with host.engine.begin() as conn:
         conn.execute(update(ArtifactChunk).where(ArtifactChunk.key == "fraud/1/model.onnx", ArtifactChunk.seq == 0)
                      .values(content=b"not the model"))
+
+
+def test_a_tampered_row_is_refused_and_nothing_is_served_or_stored(hosts, tmp_path, registry):
+    a, b = hosts
+    _tampered_version_1(a)
     with pytest.raises(ConfigurationError, match=r"fraud/1/model.onnx .*is corrupted: sha256 [0-9a-f]{64} != "
                                                  r"recorded [0-9a-f]{64}; it is not served"):
         ingest.ingest(b, SYSTEM, "fraud", [uncertain(1)])
@@ -267,11 +272,7 @@ def test_a_refetched_cache_copy_is_logged(hosts, caplog):
 
 def test_a_refused_stored_copy_is_logged(hosts, caplog):
     a, b = hosts
-    assert training.train_version(a, dataclasses.replace(a.registry.model("fraud"), train=tree),
-                                  trigger="register").promoted
-    with a.engine.begin() as conn:
-        conn.execute(update(ArtifactChunk).where(ArtifactChunk.key == "fraud/1/model.onnx", ArtifactChunk.seq == 0)
-                     .values(content=b"not the model"))
+    _tampered_version_1(a)
     with caplog.at_level("INFO", logger="reviewqueue.artifacts"), pytest.raises(ConfigurationError,
                                                                                  match="is corrupted"):
         ingest.ingest(b, SYSTEM, "fraud", [uncertain(1)])
