@@ -137,6 +137,19 @@ def _register_own_file(ctx: Any, spec: Any) -> None:
     console.print(f"{spec.name}: run {run.run_id}: version {run.version} "
                   f"{'promoted' if run.promoted else 'not promoted'}", markup=False)
     console.print(f"decision: {run.decision}", markup=False)
+    if not run.promoted and _serves_nothing(ctx, spec.name):
+        # a first version the gate refused leaves nothing to score events with: say both ways out
+        console.print(f"{spec.name} has no serving version: fix the file or its dataset and register again, or "
+                      f"serve version {run.version} anyway with `reviewqueue models promote {spec.name} "
+                      f"{run.version} --reason \"…\"`", markup=False, style="red")
+        raise typer.Exit(1)
+
+
+def _serves_nothing(ctx: Any, name: str) -> bool:
+    from reviewqueue.services.versions import find_champion
+
+    with ctx.engine.connect() as conn:
+        return find_champion(conn, name) is None
 
 
 @models_app.command("list")

@@ -5,6 +5,7 @@
    or ``positive_label``; no run, no version);
 2. a file a version already records with the same declaration (output and column, positive label …) adds
    nothing: the answer names that version; the same file declared otherwise scores differently, a new version;
+   a version the gate rejected holds nothing: registering its file again is judged again;
 3. otherwise it is a training run like any other (``training.train_version``, trigger "register"): the first
    version serves; a later one is a candidate the promotion gate compares with the champion on fresh labels.
 """
@@ -50,8 +51,9 @@ def register(ctx: AppContext, spec: ModelSpec, progress: Progress = no_progress)
     if spec.dataset is not None:
         base_split(spec)  # a dataset too small to judge the file on is refused before a run is recorded
     for existing in versions.model_versions(ctx, spec.name):
-        # a version from before declarations were recorded is matched on its file alone
-        if existing.lineage.get("source_sha256") == fingerprint and \
+        # a version from before declarations were recorded is matched on its file alone; a rejected one is judged
+        # again (its dataset may be fixed, or more labels may decide otherwise): it never served
+        if existing.status != "rejected" and existing.lineage.get("source_sha256") == fingerprint and \
                 existing.lineage.get("declaration", declared) == declared:
             return Registration(fingerprint, None, existing.version)
     return Registration(fingerprint, training.train_version(ctx, spec, trigger="register", progress=progress))

@@ -28,6 +28,18 @@ def loan(df):
           verdicts=VERDICTS, positive_verdict="decline", negative_verdict="approve")
 def typo(df):
     """The same file declared with a wrong input name."""
+
+
+def flipped_truth():
+    import pandas as pd
+    amounts = [10.0 + 5 * (i % 20) for i in range(40)]
+    return pd.DataFrame({{"amount": amounts, "age_days": list(range(40)), "label": [int(a < 60) for a in amounts]}})
+
+
+@rq.model(name="{prefix}_flipped", onnx="loan.onnx", inputs={{"amount": float, "age_days": int}}, output="p",
+          verdicts=VERDICTS, positive_verdict="decline", negative_verdict="approve", dataset=flipped_truth)
+def flipped(df):
+    """The same file, judged on a dataset whose labels say the opposite."""
 '''
 
 
@@ -59,3 +71,19 @@ def test_register_an_onnx_file_from_the_cli(cli: str) -> None:
     retrain = runner.invoke(app, ["retrain", f"{cli}_loan"])
     assert retrain.exit_code == 1
     assert "cannot retrain it from labels" in " ".join(retrain.output.split())
+
+
+def test_a_refused_first_version_says_how_to_serve_and_is_judged_again(cli: str) -> None:
+    runner = CliRunner()
+    refused = runner.invoke(app, ["models", "register", f"{cli}_flipped"])
+    assert refused.exit_code == 1, refused.output
+    text = " ".join(refused.output.split())
+    assert f"{cli}_flipped: run 1: version 1 not promoted" in text and "below the sanity floor" in text
+    assert f"{cli}_flipped has no serving version: fix the file or its dataset and register again, or serve " \
+           f"version 1 anyway with `reviewqueue models promote {cli}_flipped 1 --reason \"…\"`" in text
+    again = runner.invoke(app, ["models", "register", f"{cli}_flipped"])  # rejected: it holds nothing
+    assert again.exit_code == 1 and "version 2 not promoted" in again.output, again.output
+    promoted = runner.invoke(app, ["models", "promote", f"{cli}_flipped", "2", "--reason", "the owner vouches"])
+    assert promoted.exit_code == 0, promoted.output
+    held = runner.invoke(app, ["models", "register", f"{cli}_flipped"])
+    assert held.exit_code == 0 and "version 2 already holds this file (sha256" in " ".join(held.output.split())

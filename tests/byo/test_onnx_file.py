@@ -269,7 +269,9 @@ def test_a_version_serves_as_registered_and_a_new_declaration_is_a_new_version(b
     assert second.run is not None and second.run.version == 2, second.summary  # not "already holds this file"
     [v2] = [v for v in table(edited, ModelVersion) if v.version == 2]
     assert v2.sha256 == v1.sha256 and v2.lineage["declaration"]["positive_index"] == 0
-    assert registration.register(edited, edited.registry.model("loan")).existing_version == 2
+    assert second.run.decision.startswith("kept v1: not enough evidence"), second.run.decision
+    third = registration.register(edited, edited.registry.model("loan"))  # v2 never served: judged again
+    assert third.run is not None and third.run.version == 3
 
 
 def test_a_dataset_too_small_to_judge_on_is_refused_naming_it_before_a_run(byo_ctx, tmp_path):
