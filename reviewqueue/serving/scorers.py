@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from reviewqueue.kinds import Scorer, as_recorded, kind_for
 from reviewqueue.registry import ModelSpec
 from reviewqueue.serving.providers import OrtRuntime, ServingConfig
-from reviewqueue.serving.sessions import SessionCache
+from reviewqueue.serving.sessions import SessionCache, sha256_file
 
 if TYPE_CHECKING:
     from reviewqueue.artifacts import ArtifactStore
@@ -81,11 +81,14 @@ class ScorerCache:
         path, digest = self._local(artifact_path, sha256), sha256
         if stored is not None and stored.model_file != path.name:
             variant = path.parent / stored.model_file
-            if variant.is_file():
+            found = sha256_file(variant) if variant.is_file() else None
+            if found == stored.sha256:
                 path, digest = variant, stored.sha256
-            else:
-                log.warning("serving config file missing on this host", extra={
-                    "action": "serving_variant_missing", "version_id": version_id, "file": str(variant)})
+            else:  # the version's own file still serves: a host's bad variant costs speed, not the model
+                log.warning("serving config file missing or corrupted on this host; serving the version's file",
+                            extra={"action": "serving_variant_missing" if found is None
+                                   else "serving_variant_corrupted", "version_id": version_id,
+                                   "file": str(variant), "sha256": found, "recorded_sha256": stored.sha256})
         scorer = kind_for(spec).load_scorer(spec, path, digest, runtime.resolved_providers(),
                                             runtime.intra_op_threads)
         self._configs[version_id] = stored

@@ -287,3 +287,30 @@ def test_a_dataset_too_small_to_judge_on_is_refused_naming_it_before_a_run(byo_c
         "model 'loan': dataset has 4 rows (labels: 2 × 0, 2 × 1); its held-out split (20%) needs both labels on "
         "each side: give it at least 6 rows with at least 2 of each label")
     assert count(ctx, TrainingRun) == 0 and count(ctx, ModelVersion) == 0, "nothing recorded"
+
+
+def test_a_corrupted_serving_variant_falls_back_to_the_versions_file(byo_ctx, tmp_path, caplog):
+    from reviewqueue.db import versions as version_queries
+    from reviewqueue.serving.providers import ServingConfig
+
+    path = logistic_graph(tmp_path / "loan.onnx", amount=0.08, age=0.0, bias=-4.8)
+    ctx = byo_ctx(loan_spec(path))
+    assert registration.register(ctx, ctx.registry.model("loan")).run.promoted
+    [version] = table(ctx, ModelVersion)
+    variant = Path(version.artifact_path).with_name("model.int8.onnx")
+    variant.write_bytes(Path(version.artifact_path).read_bytes())  # stands in for bench-model's int8 copy
+    config = ServingConfig("cpu-int8-1t", variant.name, sha256_file(variant), ("CPUExecutionProvider",), 1)
+    with ctx.engine.begin() as conn:
+        version_queries.set_serving_config(conn, version.id, config.to_json())
+    variant.write_bytes(b"garbage")  # this host's copy went bad after the config was applied
+    with caplog.at_level("WARNING", logger="reviewqueue.serving"):
+        [served] = ingest.ingest(byo_ctx(loan_spec(path)), SYSTEM, "loan", [event(12)])
+    assert served.model_version == 1 and served.score == pytest.approx(1 / (1 + np.exp(-(0.08 * 70 - 4.8))), abs=1e-5)
+    [warning] = [r for r in caplog.records if getattr(r, "action", None) == "serving_variant_corrupted"]
+    assert warning.file == str(variant) and warning.recorded_sha256 == config.sha256
+    variant.unlink()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="reviewqueue.serving"):
+        [again] = ingest.ingest(byo_ctx(loan_spec(path)), SYSTEM, "loan", [event(13)])
+    assert again.model_version == 1
+    assert [r.action for r in caplog.records if hasattr(r, "action")] == ["serving_variant_missing"]
