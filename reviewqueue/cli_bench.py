@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.measure import Measurement
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from reviewqueue.errors import ReviewQueueError
 
 __all__ = ["bench_model_command", "profile_table"]
 
@@ -37,6 +42,8 @@ def profile_table(model: str, profile: dict[str, Any]) -> Table:
                   title=f"{model} v{profile['version']}: {sample['n']} inputs ({sample['source']}); parity vs "
                         f"{profile['reference']}, tolerance {profile['max_route_changes']} changed route(s)")
     table.columns[0].no_wrap = True
+    for column in table.columns[1:]:  # a terminal narrower than the table folds a cell, never cuts it to "0.…"
+        column.overflow = "fold"
     for r in profile["variants"]:
         parity = r["parity"]
         verdict = ("[green]pass[/green]" if r["passes"] else "[red]FAIL[/red]") if r["applicable"] else "reference"
@@ -78,40 +85,84 @@ def bench_model_command(
 ) -> None:
     """Measure NAME's version on every execution provider and configuration this machine offers (CPU threads,
     int8, CUDA, TensorRT), with parity against the stored graph; store the profile on the version."""
-    from reviewqueue.errors import ConfigurationError, Conflict, ReviewQueueError
     from reviewqueue.services import model_bench
 
     sizes = _batch_sizes(batch_sizes)
     if config is not None and not apply:
         raise typer.BadParameter("--config names the configuration --apply serves: add --apply")
     try:
+        if config is not None:
+            model_bench.check_config(config)  # before measuring, not after minutes of it
         ctx, actor = _context()
-        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
-            task = bar.add_task(f"{name}: starting", total=1.0)
+        with _progress(name) as progress:
+            # with --apply the profile is stored by apply_config, with the config it applies: a refusal stores neither
             profile = model_bench.bench_model(
                 ctx, actor, name, version, sample=sample, batch_sizes=sizes, max_route_changes=max_route_changes,
-                frameworks=framework,
-                progress=lambda step, fraction: bar.update(task, completed=fraction, description=f"{name}: {step}"))
-    except (ConfigurationError, ReviewQueueError) as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2) from None
-    console.print(profile_table(name, profile))
+                frameworks=framework, progress=progress, store=not apply)
+    except ReviewQueueError as exc:  # a configuration error too
+        _refuse(exc)
+    _print_profile(name, profile)
+    if not apply:
+        return
+    try:
+        applied = model_bench.apply_config(ctx, actor, name, profile["version"], config, measured=profile)
+    except ReviewQueueError as exc:
+        _refuse(exc)
+    console.print(f"applied: {name} v{profile['version']} serves with {applied['name']} ({applied['model_file']}, "
+                  f"{', '.join(applied['providers'])}, {applied['intra_op_threads']} thread(s)) from the next "
+                  "request on", markup=False)
+
+
+def _refuse(exc: ReviewQueueError) -> NoReturn:
+    """The one line every `reviewqueue` command prints for it (an unknown model lists the registered ones, as
+    `models register` does); exit 2 for what was typed or configured, 1 for the state met (a failed parity)."""
+    from reviewqueue.cli_errors import explain
+
+    problem = explain(exc)
+    assert problem is not None  # every ReviewQueueError has its line
+    typer.echo(f"error: {problem.message}", err=True)
+    raise typer.Exit(problem.exit_code) from None
+
+
+@contextmanager
+def _progress(name: str) -> Iterator[Callable[[str, float], None]]:
+    """bench_model's progress callback, shown from its first step: its checks (an unknown model, a version it
+    lacks …) come before any step, so a refusal prints its one line and no progress bar."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console)
+    task: TaskID | None = None
+
+    def update(step: str, fraction: float) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(f"{name}: {step}", total=1.0)
+        bar.update(task, completed=fraction, description=f"{name}: {step}")
+
+    try:
+        yield update
+    finally:
+        if task is not None:  # stopping a bar never started still prints a blank line where output is no terminal
+            bar.stop()
+
+
+def _print_profile(name: str, profile: dict[str, Any]) -> None:
+    _print_table(profile_table(name, profile))
+    for skipped in profile.get("skipped", ()):
+        console.print(f"skipped {', '.join(skipped['names'])}: {skipped['reason']}", markup=False, soft_wrap=True)
     host = profile["host"]
     load = host.get("load_1m")
     console.print(f"host: {host['cores']} cores{f', load {load:.2f}' if load is not None else ''}, onnxruntime "
                   f"{host['onnxruntime']}, providers {', '.join(host['available_providers'])}", markup=False)
     console.print(f"fastest: {profile['fastest']}; fastest passing parity: {profile['fastest_passing'] or 'none'} "
                   "(* in the table)", markup=False)
-    if not apply:
+
+
+def _print_table(table: Table) -> None:
+    """In a terminal, the table fits its width; elsewhere (a CI log, a pipe, a file) it is printed at its own
+    width: rich assumes 80 columns there, which cut every number to "0.…", and a log has no right edge."""
+    if console.is_terminal:
+        console.print(table)
         return
-    try:
-        applied = model_bench.apply_config(ctx, actor, name, profile["version"], config)
-    except Conflict as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
-    except ReviewQueueError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2) from None
-    console.print(f"applied: {name} v{profile['version']} serves with {applied['name']} ({applied['model_file']}, "
-                  f"{', '.join(applied['providers'])}, {applied['intra_op_threads']} thread(s)) from the next "
-                  "request on", markup=False)
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    # a console of that width on the same output: print(width=…) can only narrow the console's own
+    Console(file=console.file, width=max(console.width, natural)).print(table)

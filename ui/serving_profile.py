@@ -69,3 +69,5 @@ def render(client: Client, model: ModelOut) -> None:
             f"configuration passes when at most {profile['max_route_changes']} routing decision(s) change at the "
             f"thresholds {profile['routing']['review_low']}–{profile['routing']['review_high']}. Fastest passing: "
             f"{fmt.md(profile.get('fastest_passing') or 'none')}.")
+        for skipped in profile.get("skipped") or ():  # not measured, and why (bench-model says the same)
+            st.caption(f"Not measured: {fmt.md(', '.join(skipped['names']))}: {fmt.md(skipped['reason'])}")

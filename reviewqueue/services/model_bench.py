@@ -12,6 +12,11 @@ Parity, per configuration, against the stored fp32 graph on CPU (the artifact tr
 Spearman's rank correlation, and how many of the sample's routing decisions (``RoutingPolicy.route`` at the
 model's thresholds) would change. A configuration passes when at most ``max_route_changes`` change (0 unless
 declared). ``apply_config`` serves the fastest passing one (or the one named) and refuses one that fails.
+
+The int8 configurations are skipped, with a one-line reason in the profile's ``skipped``, when the copy cannot be
+made (the quantiser fails), an existing ``model.int8.onnx`` cannot be read or loaded (never written over: the
+reason says to delete it), or the graph has nothing to quantise (a tree ensemble, a linear classifier: the copy
+would be the fp32 graph again, and could win ``--apply`` on timing noise alone). Every other one is still measured.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from reviewqueue.db import predictions as prediction_queries
@@ -43,7 +49,8 @@ from reviewqueue.services.context import AppContext
 from reviewqueue.serving.providers import CPU, CUDA, TENSORRT, ServingConfig, available_providers
 from reviewqueue.serving.sessions import sha256_file
 
-__all__ = ["BATCH_SIZES", "INT8_FILE", "apply_config", "bench_model", "serving_profile", "thread_counts"]
+__all__ = ["BATCH_SIZES", "INT8_FILE", "apply_config", "bench_model", "check_config", "config_names",
+           "serving_profile", "thread_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -122,42 +129,155 @@ def _sample_rows(ctx: AppContext, spec: ModelSpec, size: int) -> tuple[list[dict
                            field="model")
 
 
-def _int8_variant(folder: Path, source: Path) -> tuple[str, str]:
-    """The dynamically quantised copy beside the version's file: made in a staging file and linked into place
-    only if none exists (a link never replaces a file). An existing one is measured as it is: parity judges it."""
-    from reviewqueue.text.graph import quantize_int8  # the head stays fp32: its weights set the thresholds
+class _Skip(Exception):
+    """The int8 configurations are not measured on this host, and why: one line in the profile (``skipped``)."""
 
+
+# Operators only a quantised graph has (dynamic quantisation writes MatMulInteger/ConvInteger beside
+# DynamicQuantizeLinear; static, QLinear*): a copy with none of them scores exactly as the fp32 graph does
+QUANTISED_PREFIXES = ("QLinear", "DynamicQuantize")
+QUANTISED_SUFFIXES = ("Integer",)  # MatMulInteger, ConvInteger
+
+
+def _quantised(model: onnx.ModelProto) -> bool:
+    return any(node.op_type.startswith(QUANTISED_PREFIXES) or node.op_type.endswith(QUANTISED_SUFFIXES)
+               for node in model.graph.node)
+
+
+def _int8_variant(folder: Path, source: Path, applied: dict[str, Any] | None) -> tuple[str, str]:
+    """The dynamically quantised copy beside the version's file, made when none exists; an existing one is
+    measured as it is (parity judges it) unless it cannot be read or is the fp32 graph again. _Skip when there is no
+    int8 copy worth measuring; ``applied``: the version's serving config, named when it recorded another file."""
     final = folder / INT8_FILE
-    if not final.is_file():
-        staging = Path(tempfile.mkdtemp(prefix=".staging-int8-", dir=folder))
-        try:
-            quiet = logging.getLogger()  # onnxruntime's "consider pre-processing" goes to the root logger:
-            level, quiet.level = quiet.level, logging.ERROR  # not for this graph (text.graph.quantize_int8)
-            try:
-                quantize_int8(source, staging / INT8_FILE)
-            finally:
-                quiet.setLevel(level)
-            with contextlib.suppress(FileExistsError):  # another bench made it a moment ago: measure that one
-                os.link(staging / INT8_FILE, final)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    if final.is_file():
+        _check_existing(final, source, applied)
+    else:
+        _make_int8(folder, source, final)
     return final.name, sha256_file(final)
 
 
-def _variants(folder: Path, source: Path, sha256: str, cores: int | None,
-              available: Sequence[str]) -> list[Variant]:
-    int8_file, int8_sha = _int8_variant(folder, source)
+def _make_int8(folder: Path, source: Path, final: Path) -> None:
+    """Quantise in a staging folder and link the result into place only if none exists (a link never replaces a
+    file). Nothing is linked when quantising fails or quantises nothing: a later run tries again."""
+    from reviewqueue.text.graph import quantize_int8  # the head stays fp32: its weights set the thresholds
+
+    staging = Path(tempfile.mkdtemp(prefix=".staging-int8-", dir=folder))
+    try:
+        staged = staging / INT8_FILE
+        quiet = logging.getLogger()  # onnxruntime's "consider pre-processing" goes to the root logger:
+        level, quiet.level = quiet.level, logging.ERROR  # not for this graph (text.graph.quantize_int8)
+        try:
+            quantize_int8(_one_opset_per_domain(source, staging), staged)
+        except Exception as exc:  # noqa: BLE001 - the quantiser's failures cost the int8 rows, not the others
+            raise _Skip(f"quantisation failed: {_first_line(exc)}") from exc
+        finally:
+            quiet.setLevel(level)
+        if not _quantised(onnx.load(str(staged), load_external_data=False)):
+            raise _Skip("nothing to quantise in this graph (its int8 copy would be the fp32 graph again)")
+        with contextlib.suppress(FileExistsError):  # another bench made it a moment ago: measure that one
+            os.link(staged, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _one_opset_per_domain(source: Path, staging: Path) -> Path:
+    """The graph to quantise: ``source``, or a staged copy of it with one opset per domain (the highest).
+
+    skl2onnx writes the default domain twice (``ai.onnx.ml 1, "" 17, "" 17`` for a LogisticRegression):
+    onnx.checker accepts it, onnxruntime's quantiser stops with "Failed to find proper ai.onnx domain". The
+    stored file is never changed: its sha256 is what serving verifies.
+    """
+    model = onnx.load(str(source))
+    highest: dict[str, int] = {}
+    for entry in model.opset_import:
+        highest[entry.domain] = max(entry.version, highest.get(entry.domain, entry.version))
+    if len(highest) == len(model.opset_import):
+        return source
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(domain, v) for domain, v in highest.items())
+    staged = staging / MODEL_FILE
+    onnx.save(model, str(staged))
+    return staged
+
+
+def _check_existing(final: Path, source: Path, applied: dict[str, Any] | None) -> None:
+    """_Skip for an existing int8 file that is not an ONNX graph, or that is the fp32 graph again (left by an
+    earlier bench-model, which quantised what has nothing to quantise)."""
+    try:
+        existing = onnx.load(str(final), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - DecodeError for a corrupted file; any reason, the same advice
+        raise _Skip(_unusable(final, exc, applied)) from exc
+    if _quantised(existing):
+        return
+    stored = onnx.load(str(source), load_external_data=False)
+    if (list(existing.graph.node), list(existing.graph.initializer)) == (list(stored.graph.node),
+                                                                          list(stored.graph.initializer)):
+        raise _Skip(f"nothing to quantise in this graph: {final} is the fp32 graph again (delete it)")
+
+
+def _unusable(final: Path, exc: BaseException, applied: dict[str, Any] | None) -> str:
+    """Why an existing int8 file is not measured, and what to do: bench-model never writes over a file."""
+    note = f"{final} cannot be loaded ({_first_line(exc)})"
+    config = ServingConfig.from_json(applied)
+    if config is not None and config.model_file == final.name and config.sha256 != sha256_file(final):
+        note += (f"; it is not the file the applied serving config {config.name} recorded (sha256 "
+                 f"{config.sha256[:12]}…, this file {sha256_file(final)[:12]}…)")
+    return f"{note}: delete it to re-create it"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _variants(cores: int | None, available: Sequence[str], fp32: tuple[str, str],
+              int8: tuple[str, str] | None) -> list[Variant]:
+    """The servable configurations, fp32 ``(file, sha256)`` and int8 (None: not measured), the reference first."""
     found: list[Variant] = []
     for threads in thread_counts(cores):
-        found.append(Variant(f"cpu-fp32-{threads}t", f"CPU fp32, {threads} thread(s)", (CPU,), threads,
-                             source.name, sha256))
-        found.append(Variant(f"cpu-int8-{threads}t", f"CPU int8 (dynamic), {threads} thread(s)", (CPU,), threads,
-                             int8_file, int8_sha))
+        found.append(Variant(f"cpu-fp32-{threads}t", f"CPU fp32, {threads} thread(s)", (CPU,), threads, *fp32))
+        if int8 is not None:
+            found.append(Variant(f"cpu-int8-{threads}t", f"CPU int8 (dynamic), {threads} thread(s)", (CPU,),
+                                 threads, *int8))
     if CUDA in available:
-        found.append(Variant("cuda-fp32", "CUDA fp32", (CUDA, CPU), 1, source.name, sha256))
+        found.append(Variant("cuda-fp32", "CUDA fp32", (CUDA, CPU), 1, *fp32))
     if TENSORRT in available:
-        found.append(Variant("tensorrt-fp32", "TensorRT fp32", (TENSORRT, CUDA, CPU), 1, source.name, sha256))
+        found.append(Variant("tensorrt-fp32", "TensorRT fp32", (TENSORRT, CUDA, CPU), 1, *fp32))
     return found
+
+
+def config_names(cores: int | None = None, available: Sequence[str] | None = None) -> list[str]:
+    """The servable configurations this host offers, by name: what ``--config`` may name, known before measuring."""
+    offered = available_providers() if available is None else available
+    return [v.name for v in _variants(cores, offered, (MODEL_FILE, ""), (INT8_FILE, ""))]
+
+
+def check_config(name: str, cores: int | None = None) -> None:
+    """ValidationFailed, listing the names, unless ``name`` is a configuration this host offers."""
+    offered = config_names(cores)
+    if name not in offered:
+        raise ValidationFailed(f"config: {name!r} is not a configuration this host offers ({', '.join(offered)})",
+                               field="config")
+
+
+def _int8_names(variants: Sequence[Variant]) -> list[str]:
+    return [v.name for v in variants if v.model_file == INT8_FILE]
+
+
+def _load(spec: ModelSpec, folder: Path, variants: Sequence[Variant], applied: dict[str, Any] | None,
+          skipped: list[dict[str, Any]]) -> list[tuple[Variant, Score]]:
+    """Each configuration's scorer, in order. When onnxruntime cannot load the int8 file (a truncated file can
+    still parse as an empty graph), its configurations are noted in ``skipped`` and the others measured."""
+    scorers: dict[str, Score] = {}
+    try:
+        for variant in variants:
+            if variant.model_file == INT8_FILE:
+                scorers[variant.name] = _onnx_scorer(spec, folder, variant)
+    except Exception as exc:  # noqa: BLE001 - InvalidProtobuf, InvalidGraph …: the file's fault, said in one line
+        skipped.append({"names": _int8_names(variants), "reason": _unusable(folder / INT8_FILE, exc, applied)})
+        scorers.clear()
+    scorers.update({v.name: _onnx_scorer(spec, folder, v) for v in variants if v.model_file != INT8_FILE})
+    return [(v, scorers[v.name]) for v in variants if v.name in scorers]
 
 
 def _onnx_scorer(spec: ModelSpec, folder: Path, variant: Variant) -> Score:
@@ -278,8 +398,13 @@ def _host() -> dict[str, Any]:
 def bench_model(ctx: AppContext, actor: Actor, model_name: str, version: int | None = None, *, sample: int = 256,
                 batch_sizes: Sequence[int] = BATCH_SIZES, max_route_changes: int = 0, cores: int | None = None,
                 frameworks: bool = True, min_seconds: float = MIN_SECONDS, progress: Progress = no_progress,
-                ) -> dict[str, Any]:
-    """Measure every configuration of one version (module docstring), store the profile on the version, return it."""
+                store: bool = True) -> dict[str, Any]:
+    """Measure every configuration of one version (module docstring) and return the profile; stored on the version
+    unless ``store`` is False (``apply_config(measured=…)`` then stores it with the config it applies, or nothing).
+
+    Every check (the model, the version, the options, something to measure on) comes before the first ``progress``
+    call: a command can show its progress from that call on, and print nothing else for a refusal.
+    """
     authorize(actor, Permission.MODELS_PROMOTE)
     spec = ctx.registry.model(model_name)
     if sample < 1:
@@ -292,9 +417,7 @@ def bench_model(ctx: AppContext, actor: Actor, model_name: str, version: int | N
     source = _local_file(ctx, target)
     rows, origin = _sample_rows(ctx, spec, sample)
     progress("preparing the int8 variant", 0.0)
-    measured: list[tuple[Variant, Score]] = [
-        (v, _onnx_scorer(spec, source.parent, v))
-        for v in _variants(source.parent, source, target.sha256, cores, available_providers())]
+    measured, skipped = _configurations(spec, target, source, cores)
     if frameworks:
         progress("rebuilding the framework reference", 0.02)
         reference = _framework(ctx, spec, target, source)
@@ -321,15 +444,35 @@ def bench_model(ctx: AppContext, actor: Actor, model_name: str, version: int | N
         "host": _host(), "sample": {"n": len(rows), "source": origin}, "reference": results[0]["name"],
         "max_route_changes": max_route_changes, "routing": {"review_low": spec.routing.review_low,
                                                              "review_high": spec.routing.review_high},
-        "batch_sizes": list(batch_sizes), "variants": results,
+        "batch_sizes": list(batch_sizes), "variants": results, "skipped": skipped,
         "fastest": (_fastest(results, passing_only=False) or {}).get("name"),
         "fastest_passing": fastest["name"] if fastest else None,
     }
-    with ctx.engine.begin() as conn:
-        version_queries.set_serving_profile(conn, target.id, profile)
-    log.info("serving profile stored", extra={"action": "serving_profile_stored", "model": model_name,
-                                              "version": target.version, "fastest": profile["fastest_passing"]})
+    if store:
+        with ctx.engine.begin() as conn:
+            _store_profile(conn, model_name, target.id, profile)
     return profile
+
+
+def _configurations(spec: ModelSpec, target: StoredVersion, source: Path, cores: int | None
+                    ) -> tuple[list[tuple[Variant, Score]], list[dict[str, Any]]]:
+    """The servable configurations loaded as serving loads them, and the ones skipped (names and why): an int8
+    copy that cannot be made, read or loaded, or that quantises nothing, costs its rows and nothing else."""
+    skipped: list[dict[str, Any]] = []
+    fp32 = (source.name, target.sha256)
+    try:
+        int8: tuple[str, str] | None = _int8_variant(source.parent, source, target.serving_config)
+    except _Skip as why:
+        int8 = None
+        skipped.append({"names": _int8_names(_variants(cores, (), fp32, (INT8_FILE, ""))), "reason": str(why)})
+    variants = _variants(cores, available_providers(), fp32, int8)
+    return _load(spec, source.parent, variants, target.serving_config, skipped), skipped
+
+
+def _store_profile(conn: Any, model_name: str, version_id: int, profile: dict[str, Any]) -> None:
+    version_queries.set_serving_profile(conn, version_id, profile)
+    log.info("serving profile stored", extra={"action": "serving_profile_stored", "model": model_name,
+                                              "version": profile["version"], "fastest": profile["fastest_passing"]})
 
 
 def _fastest(results: Sequence[dict[str, Any]], *, passing_only: bool) -> dict[str, Any] | None:
@@ -357,40 +500,56 @@ def serving_profile(ctx: AppContext, model_name: str, version: int) -> tuple[dic
     return row.serving_profile, row.serving_config
 
 
-def apply_config(ctx: AppContext, actor: Actor, model_name: str, version: int, name: str | None = None
-                 ) -> dict[str, Any]:
+def apply_config(ctx: AppContext, actor: Actor, model_name: str, version: int, name: str | None = None, *,
+                 measured: dict[str, Any] | None = None) -> dict[str, Any]:
     """Serve ``version`` with the measured configuration ``name`` (default: the fastest that passed parity) from
-    the next request on; Conflict when it failed parity or nothing was measured."""
+    the next request on; Conflict when it failed parity, was skipped or nothing was measured.
+
+    ``measured``: a profile ``bench_model(store=False)`` just measured, chosen from instead of the stored one and
+    stored with the config in one transaction; a refusal stores neither (the stored profile stays as it was).
+    """
     authorize(actor, Permission.MODELS_PROMOTE)
-    profile, _ = serving_profile(ctx, model_name, version)
+    profile = measured if measured is not None else serving_profile(ctx, model_name, version)[0]
     if not profile:
         raise Conflict(f"model {model_name!r} version {version} has no serving profile: run "
                        f"`reviewqueue bench-model {model_name} --version {version}` first", field="version")
-    results = profile["variants"]
-    if name is None:
-        chosen = _fastest(results, passing_only=True)
-        if chosen is None:
-            raise Conflict(f"no measured configuration of {model_name} v{version} passes parity "
-                           f"(at most {profile['max_route_changes']} changed routing decisions); nothing applied")
-    else:
-        chosen = next((r for r in results if r["name"] == name), None)
-        if chosen is None or not chosen["applicable"]:
-            known = ", ".join(r["name"] for r in results if r["applicable"])
-            raise ValidationFailed(f"config: {name!r} is not a servable measured configuration (measured: {known})",
-                                   field="config")
-    if not chosen["passes"]:
-        parity = chosen["parity"]
-        raise Conflict(f"{chosen['name']} fails parity: it changes {parity['changed_routes']} of {parity['n']} "
-                       f"routing decisions (tolerance {profile['max_route_changes']}), max |Δp| "
-                       f"{parity['max_abs_diff']:.4f}; nothing applied", field="config")
+    chosen = _chosen(profile, model_name, version, name)
     config = {**ServingConfig(chosen["name"], chosen["model_file"], chosen["sha256"], tuple(chosen["providers"]),
                               int(chosen["threads"])).to_json(),
               "applied_at": ctx.now().isoformat(), "applied_by": actor.name,
               "latency_p50_ms": chosen["latency_p50_ms"], "parity": chosen["parity"]}
     with ctx.engine.begin() as conn:
         row = version_queries.serving_profile(conn, model_name, version)
-        assert row is not None  # read above; versions are never deleted
+        if row is None:
+            raise NotFound(f"model {model_name!r} has no version {version}", field="version")
+        if measured is not None:
+            _store_profile(conn, model_name, row.id, measured)
         version_queries.set_serving_config(conn, row.id, config)
         audit.record(ctx, conn, actor, "model.serving_config", f"model:{model_name}",
                      {"version": version, "config": chosen["name"]})
     return config
+
+
+def _chosen(profile: dict[str, Any], model_name: str, version: int, name: str | None) -> dict[str, Any]:
+    """The measured configuration to apply: ``name``, else the fastest passing parity; refused as apply_config says."""
+    results = profile["variants"]
+    if name is None:
+        chosen = _fastest(results, passing_only=True)
+        if chosen is None:
+            raise Conflict(f"no measured configuration of {model_name} v{version} passes parity "
+                           f"(at most {profile['max_route_changes']} changed routing decisions); nothing applied")
+        return chosen
+    chosen = next((r for r in results if r["name"] == name), None)
+    skipped = next((s for s in profile.get("skipped", ()) if name in s["names"]), None)
+    if chosen is None and skipped is not None:
+        raise Conflict(f"{name} was not measured: {skipped['reason']}; nothing applied", field="config")
+    if chosen is None or not chosen["applicable"]:
+        known = ", ".join(r["name"] for r in results if r["applicable"])
+        raise ValidationFailed(f"config: {name!r} is not a servable measured configuration (measured: {known})",
+                               field="config")
+    if not chosen["passes"]:
+        parity = chosen["parity"]
+        raise Conflict(f"{chosen['name']} fails parity: it changes {parity['changed_routes']} of {parity['n']} "
+                       f"routing decisions (tolerance {profile['max_route_changes']}), max |Δp| "
+                       f"{parity['max_abs_diff']:.4f}; nothing applied", field="config")
+    return chosen

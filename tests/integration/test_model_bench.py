@@ -10,11 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from reviewqueue.cli import app
 from reviewqueue.client import Client
 from reviewqueue.db import versions as version_queries
+from reviewqueue.db.tables import ModelVersion
 from reviewqueue.domain.permissions import Actor
 from reviewqueue.domain.states import Role
 from reviewqueue.errors import ConfigurationError, Conflict, NotFound
@@ -41,6 +46,24 @@ def missing_provider() -> str:
 def champion(ctx):
     with ctx.engine.connect() as conn:
         return version_queries.champion(conn, "fraud")
+
+
+def fraud_graph(spec, estimator) -> bytes:
+    """``estimator`` fitted on fraud's first 600 rows as training encodes them, exported as training exports."""
+    data = spec.dataset().head(600)
+    encoded = np.asarray(spec.features.encode(data[spec.features.names].to_dict("records")), dtype=np.float64)
+    return export_onnx(estimator.fit(encoded, data["label"].to_numpy()), encoded.shape[1])
+
+
+def serve_graph(ctx, graph: bytes) -> Path:
+    """fraud v1's stored graph replaced by ``graph`` (its file and recorded sha256), as if training had made it."""
+    champ = champion(ctx)
+    artifact = Path(champ.artifact_path)
+    artifact.write_bytes(graph)
+    table = ModelVersion.__table__  # type: ignore[attr-defined]
+    with ctx.engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == champ.id).values(sha256=sha256_file(artifact)))
+    return artifact
 
 
 def loaded(caplog, version_id_path: Path) -> list[logging.LogRecord]:
@@ -90,10 +113,14 @@ def test_serving_and_training_evaluation_open_sessions_through_the_same_runtime(
 
 
 def test_profile_is_stored_and_the_applied_config_is_what_serving_loads(ctx, caplog):
-    spec, champ = ctx.registry.model("fraud"), champion(ctx)
-    artifact = Path(champ.artifact_path)
+    spec = ctx.registry.model("fraud")
+    # a graph with weights to quantise (fraud's trees have none: test_model_bench_skips_and_refusals.py)
+    mlp = make_pipeline(StandardScaler(), MLPClassifier((8,), max_iter=1000, random_state=0))
+    artifact = serve_graph(ctx, fraud_graph(spec, mlp))
+    champ = champion(ctx)
     ctx.scorers.get(spec, champ.id, champ.artifact_path, champ.sha256, config={})  # serving fp32 before
-    profile = model_bench.bench_model(ctx, ADMIN, "fraud", **QUICK)
+    # any tolerance: int8 may move a borderline score across a threshold, and this test is about what serves
+    profile = model_bench.bench_model(ctx, ADMIN, "fraud", **QUICK, max_route_changes=QUICK["sample"])
     assert [v["name"] for v in profile["variants"]] == ["cpu-fp32-1t", "cpu-int8-1t"]
     assert sha256_file(artifact) == champ.sha256, "the stored graph is never written over"
     assert (artifact.parent / "model.int8.onnx").is_file()

@@ -31,6 +31,8 @@ def test_models_page_shows_the_measured_profile_and_the_applied_config(app: AppT
     assert f"Serves with {applied['name']}: {applied['model_file']} on CPUExecutionProvider, 1 thread(s)" in said
     assert "on 16 inputs (16 rows of the base dataset)" in said and "Fastest passing:" in said
     [table] = section.dataframe
-    assert list(table.value["configuration"]) == ["CPU fp32, 1 thread(s)", "CPU int8 (dynamic), 1 thread(s)"]
-    assert list(table.value["parity"]) == ["passes", "passes"]
+    # fraud's gradient-boosted trees have nothing for dynamic quantisation to act on: int8 is skipped, saying so
+    assert list(table.value["configuration"]) == ["CPU fp32, 1 thread(s)"]
+    assert list(table.value["parity"]) == ["passes"]
+    assert "Not measured: cpu-int8-1t: nothing to quantise in this graph" in said
     assert {"rows/s @1", "rows/s @8", "p50 ms", "routes changed"} <= set(table.value.columns)
