@@ -314,3 +314,18 @@ def test_a_corrupted_serving_variant_falls_back_to_the_versions_file(byo_ctx, tm
         [again] = ingest.ingest(byo_ctx(loan_spec(path)), SYSTEM, "loan", [event(13)])
     assert again.model_version == 1
     assert [r.action for r in caplog.records if hasattr(r, "action")] == ["serving_variant_missing"]
+
+
+def test_bench_model_measures_a_brought_in_file_and_says_why_it_has_no_framework_row(byo_ctx, tmp_path):
+    from reviewqueue.domain.permissions import Actor
+    from reviewqueue.services import model_bench
+
+    ctx = byo_ctx(loan_spec(logistic_graph(tmp_path / "loan.onnx", amount=0.08, age=0.0, bias=-4.8)))
+    assert registration.register(ctx, ctx.registry.model("loan")).run.promoted
+    ingest.ingest(ctx, SYSTEM, "loan", [event(i) for i in range(32)])  # its own inputs: the sample
+    profile = model_bench.bench_model(ctx, Actor(0, "cli:test", Role.ADMIN, ()), "loan", sample=32,
+                                      batch_sizes=(1, 8), cores=1, min_seconds=0.01)
+    assert profile["sample"] == {"n": 32, "source": "32 most recent predictions"}
+    assert [v["name"] for v in profile["variants"]] == ["cpu-fp32-1t", "cpu-int8-1t"]  # no framework row
+    [framework] = [s for s in profile["skipped"] if s["names"] == ["framework reference"]]
+    assert framework["reason"].startswith("a brought-in file: the framework it was trained in is not part of it")
