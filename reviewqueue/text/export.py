@@ -37,6 +37,11 @@ def _offline() -> None:
     # Set before transformers is imported (it reads these at import time): a missing file must fail, not download.
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    # registration prints its own one-line outcome: no tqdm "Loading weights" bar from the library in the middle
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
 
 
 def _load_model(model_dir: Path) -> Any:

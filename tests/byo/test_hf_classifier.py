@@ -61,10 +61,12 @@ def message(i: int, text: str) -> dict[str, Any]:
     return {"external_id": f"sms-{i}", "features": {"text": text}, "context": {}}
 
 
-def test_a_transformer_folder_registers_serves_and_a_changed_one_is_gated(byo_ctx, classifier_dir, tmp_path):
+def test_a_transformer_folder_registers_serves_and_a_changed_one_is_gated(byo_ctx, classifier_dir, tmp_path,
+                                                                          capfd):
     ctx = byo_ctx(spam_spec(classifier_dir))
     first = registration.register(ctx, ctx.registry.model("spam"))
     assert first.run is not None and first.run.promoted and first.run.version == 1, first
+    assert "Loading weights" not in capfd.readouterr().err, "no library progress bar inside the command's output"
     [version] = table(ctx, ModelVersion)
     assert version.lineage["byo"] == "hf_classifier" and version.lineage["positive_label"] == "spam"
     assert version.input_schema["input"] == "text"
