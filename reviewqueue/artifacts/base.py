@@ -51,7 +51,8 @@ def verified(where: str, actual: str, recorded: str) -> None:
     """Refuse an artifact whose bytes are not the ones recorded when it was stored."""
     if actual != recorded:
         raise ConfigurationError(f"artifact {where} is corrupted: sha256 {actual} != recorded {recorded}; "
-                                 "it is not served (restore the file, or register or retrain a new version)")
+                                 "it is not served (restore the file: `reviewqueue artifacts restore MODEL VERSION "
+                                 "--from FOLDER`, or register or retrain a new version)")
 
 
 class StagedVersion(Protocol):

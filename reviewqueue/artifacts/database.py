@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Connection, Engine
 
-from reviewqueue.artifacts.base import MODEL_FILE, Stored, sha256_bytes, verified
+from reviewqueue.artifacts.base import MODEL_FILE, Stored, sha256_bytes, sha256_chunks, verified
 from reviewqueue.artifacts.local import DATABASE_PREFIX
 from reviewqueue.db import artifacts as queries
 from reviewqueue.errors import ConfigurationError, Conflict
@@ -72,6 +72,20 @@ class DatabaseStore:
         for seq, piece in enumerate(pieces):
             queries.insert_chunk(conn, key, seq, piece)
         return stored
+
+    def is_sound(self, row: queries.ArtifactRow) -> bool:
+        """Whether the stored bytes of ``row`` are the ones its sha256 records (read through, nothing cached)."""
+        with self.reader.connect() as conn:
+            actual, size = sha256_chunks(queries.chunk_contents(conn, row.key, row.chunks))
+        return actual == row.sha256 and size == row.size
+
+    def restore(self, conn: Connection, row: queries.ArtifactRow, data: bytes) -> None:
+        """Write ``data`` back as the stored bytes of ``row``: only the file it records (same sha256), so an
+        artifact still never changes, it is mended. The caller checked the sha256 and owns the transaction."""
+        if sha256_bytes(data) != row.sha256:
+            raise ConfigurationError(f"artifact {row.key!r}: that file is not the one recorded", field="file")
+        queries.replace_chunks(conn, row.key, [data[i:i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
+                               or [b""])
 
     def get(self, key: str, sha256: str | None = None) -> Path:
         with self.reader.connect() as conn:

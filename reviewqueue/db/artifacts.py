@@ -16,7 +16,7 @@ from reviewqueue.db.tables import artifact_chunks_table as chunks
 from reviewqueue.db.tables import artifacts_table as artifacts
 
 __all__ = ["ArtifactRow", "artifact", "artifacts_under", "chunk_contents", "insert_artifact", "insert_chunk",
-           "reading_engine"]
+           "reading_engine", "replace_chunks"]
 
 
 class ArtifactRow(NamedTuple):
@@ -37,6 +37,16 @@ def insert_artifact(conn: Connection, key: str, sha256: str, size: int, n_chunks
 def insert_chunk(conn: Connection, key: str, seq: int, content: bytes) -> None:
     """insert_chunk: one piece of a file's bytes, ``seq`` from 0."""
     conn.execute(chunks.insert().values(key=key, seq=seq, content=content))
+
+
+def replace_chunks(conn: Connection, key: str, pieces: list[bytes]) -> None:
+    """replace_chunks: a stored file's pieces replaced by ``pieces`` (its recorded sha256 unchanged: the caller
+    restores the bytes that were recorded, checked against it, and nothing else)."""
+    conn.execute(chunks.delete().where(chunks.c.key == key))
+    for seq, piece in enumerate(pieces):
+        insert_chunk(conn, key, seq, piece)
+    conn.execute(artifacts.update().where(artifacts.c.key == key)
+                 .values(size=sum(len(p) for p in pieces), chunks=len(pieces)))
 
 
 def artifact(conn: Connection, key: str) -> ArtifactRow | None:

@@ -1,4 +1,5 @@
-"""Moving versions recorded on a host's disk into the database artifact store (``reviewqueue artifacts push``).
+"""Moving versions recorded on a host's disk into the database artifact store (``reviewqueue artifacts push``),
+and mending a stored version whose bytes no longer match their sha256 (``reviewqueue artifacts restore``).
 
 For a deployment that switches REVIEWQUEUE_ARTIFACT_STORE from local to database: each version whose row still
 records a local path is read from this host's disk, its ``model.onnx`` checked against the recorded sha256 (and
@@ -18,14 +19,15 @@ from sqlalchemy.engine import Connection
 
 from reviewqueue.artifacts import MODEL_FILE, DatabaseStore
 from reviewqueue.artifacts.local import DATABASE_PREFIX
+from reviewqueue.db import artifacts as artifact_queries
 from reviewqueue.db import versions as version_queries
 from reviewqueue.domain.permissions import Actor
-from reviewqueue.errors import ConfigurationError
+from reviewqueue.errors import ConfigurationError, NotFound
 from reviewqueue.services import audit
 from reviewqueue.services.context import AppContext
 from reviewqueue.serving.sessions import sha256_file
 
-__all__ = ["PushReport", "push_local_versions"]
+__all__ = ["PushReport", "push_local_versions", "restore_version"]
 
 TOKENIZER_FILE = "tokenizer.json"  # a text model's tokenizer; its input schema records tokenizer_sha256
 
@@ -115,3 +117,39 @@ def _store_version(ctx: AppContext, store: DatabaseStore, actor: Actor, row: ver
         audit.record(ctx, conn, actor, "artifacts.push", f"model:{row.model_name}",
                      {"version": row.version, "files": [f.name for f in files]})
     return [f.name for f in files]
+
+
+def restore_version(ctx: AppContext, actor: Actor, model_name: str, version: int, folder: Path) -> PushReport:
+    """Mend a version whose files in the database store no longer match their sha256 (a damaged row, a bad
+    restore of the database): each corrupted file is written back from ``folder`` when a file of the same name
+    there has exactly the recorded sha256 (a host's cache copy, a backup); sound files are left alone. One line
+    per file; ``left_behind`` counts files still corrupted."""
+    store = ctx.artifacts
+    if not isinstance(store, DatabaseStore):
+        raise ConfigurationError("this host uses the local artifact store: nothing is stored in the database to "
+                                 "restore", field="artifact_store")
+    with ctx.read() as conn:
+        stored = version_queries.version_by_number(conn, model_name, version)
+        if stored is None:
+            raise NotFound(f"model {model_name!r} has no version {version}", field="version")
+        rows = artifact_queries.artifacts_under(conn, f"{model_name}/{version}/")
+    if not stored.artifact_path.startswith(DATABASE_PREFIX) or not rows:
+        raise ConfigurationError(f"{model_name} v{version} is not in the database store (run `reviewqueue "
+                                 "artifacts push` on the host that has its files)", field="version")
+    lines, left = [], 0
+    for row in rows:
+        if store.is_sound(row):
+            lines.append(f"{row.key}: sound")
+            continue
+        copy = folder / row.key.rpartition("/")[2]
+        if not copy.is_file() or sha256_file(copy) != row.sha256:
+            why = "not there" if not copy.is_file() else "another file"
+            lines.append(f"{row.key}: still corrupted: {copy} is {why} (the recorded sha256 is {row.sha256[:12]}…)")
+            left += 1
+            continue
+        with ctx.engine.begin() as conn:
+            store.restore(conn, row, copy.read_bytes())
+            audit.record(ctx, conn, actor, "artifacts.restore", f"model:{model_name}",
+                         {"version": version, "file": row.key, "from": str(copy)})
+        lines.append(f"{row.key}: restored from {copy}")
+    return PushReport(lines, left)

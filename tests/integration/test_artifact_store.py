@@ -280,3 +280,44 @@ def test_a_refused_stored_copy_is_logged(hosts, caplog):
     assert record.levelname == "ERROR" and record.key == "fraud/1/model.onnx"
     assert record.where == "fraud/1/model.onnx (fetched from the database)"
     assert record.sha256 != record.recorded_sha256
+
+
+def test_a_corrupted_stored_version_is_restored_from_a_good_copy(hosts, tmp_path):
+    """`reviewqueue artifacts restore`: host B refuses a version whose stored bytes were damaged; a copy with the
+    recorded sha256 (host A's cache) mends it, a copy without it mends nothing, and B serves again."""
+    from reviewqueue.db import artifacts as artifact_queries
+    from reviewqueue.db.tables import AuditEntry
+    from reviewqueue.services.artifact_moves import restore_version
+
+    a, b = hosts
+    assert training.train_version(a, dataclasses.replace(a.registry.model("fraud"), train=tree),
+                                  trigger="register").promoted
+    ingest.ingest(a, SYSTEM, "fraud", [uncertain(1)])  # host A now caches a good copy
+    good = Path(a.settings.artifact_dir) / "fraud" / "1"
+    with a.engine.begin() as conn:
+        conn.execute(update(ArtifactChunk).where(ArtifactChunk.key == "fraud/1/model.onnx", ArtifactChunk.seq == 0)
+                     .values(content=b"not the model"))
+    with pytest.raises(ConfigurationError, match="reviewqueue artifacts restore MODEL VERSION --from FOLDER"):
+        ingest.ingest(b, SYSTEM, "fraud", [uncertain(2)])
+    admin = Actor(0, "cli:ops", Role.ADMIN, ())
+
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "model.onnx").write_bytes(b"some other model")
+    report = restore_version(b, admin, "fraud", 1, wrong)
+    assert report.left_behind == 1
+    assert any(line.startswith(f"fraud/1/model.onnx: still corrupted: {wrong / 'model.onnx'} is another file")
+               for line in report.lines), report.lines
+
+    report = restore_version(b, admin, "fraud", 1, good)
+    assert report.left_behind == 0 and f"fraud/1/model.onnx: restored from {good / 'model.onnx'}" in report.lines
+    [served] = ingest.ingest(b, SYSTEM, "fraud", [uncertain(3)])
+    assert served.model_version == 1
+    assert restore_version(b, admin, "fraud", 1, wrong).lines == ["fraud/1/model.onnx: sound"]
+    with b.engine.connect() as conn:
+        audited = conn.execute(select(AuditEntry.action, AuditEntry.actor)).all()  # type: ignore[call-overload]
+    assert ("artifacts.restore", "cli:ops") in [tuple(r) for r in audited]
+    with b.engine.begin() as conn, pytest.raises(ConfigurationError, match="that file is not the one recorded"):
+        row = artifact_queries.artifact(conn, "fraud/1/model.onnx")
+        assert row is not None
+        b.artifacts.restore(conn, row, b"some other model")  # the store itself never takes other bytes
