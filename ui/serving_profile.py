@@ -69,5 +69,9 @@ def render(client: Client, model: ModelOut) -> None:
             f"configuration passes when at most {profile['max_route_changes']} routing decision(s) change at the "
             f"thresholds {profile['routing']['review_low']}–{profile['routing']['review_high']}. Fastest passing: "
             f"{fmt.md(profile.get('fastest_passing') or 'none')}.")
+        larger = [b for b in profile.get("batch_sizes", ()) if b > sample["n"]]
+        if larger:  # their cells read "None": say why rather than leave it to be guessed
+            st.caption(f"Not measured: rows/s at batch {', '.join(map(str, larger))}, larger than the {sample['n']} "
+                       "inputs measured on (bench-model --sample N, with at least that many predictions).")
         for skipped in profile.get("skipped") or ():  # not measured, and why (bench-model says the same)
             st.caption(f"Not measured: {fmt.md(', '.join(skipped['names']))}: {fmt.md(skipped['reason'])}")

@@ -35,4 +35,11 @@ def test_models_page_shows_the_measured_profile_and_the_applied_config(app: AppT
     assert list(table.value["configuration"]) == ["CPU fp32, 1 thread(s)"]
     assert list(table.value["parity"]) == ["passes"]
     assert "Not measured: cpu-int8-1t: nothing to quantise in this graph" in said
+    assert "larger than the" not in said  # batches 1 and 8 on 16 inputs: every cell measured
+    model_bench.bench_model(ctx, ADMIN, "fraud", sample=4, batch_sizes=(1, 8), cores=1, frameworks=False,
+                            min_seconds=0.01)
+    at.run()
+    [section] = [e for e in at.expander if e.label == "Serving on this hardware (v1)"]
+    assert "Not measured: rows/s at batch 8, larger than the 4 inputs measured on" in \
+        "\n".join(shown(c.value) for c in section.caption)
     assert {"rows/s @1", "rows/s @8", "p50 ms", "routes changed"} <= set(table.value.columns)
