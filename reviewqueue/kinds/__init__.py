@@ -26,16 +26,14 @@ from reviewqueue.kinds.text import TEXT
 from reviewqueue.registry import ModelSpec
 
 __all__ = ["HOLDOUT_FRACTION", "Artifact", "Fitted", "LabelledData", "ModelKind", "Progress", "Scorer", "as_recorded",
-           "declaration", "kind_for", "no_progress", "not_retrainable", "retrainable", "source_fingerprint"]
+           "kind_for", "no_progress", "not_retrainable", "retrainable", "source_identity"]
 
 
 class BringYourOwn(Protocol):
-    """What a bring-your-own kind adds: its declared file or folder checked, and fingerprinted, and the rest of
-    its declaration that decides scores (recorded in the version's lineage as ``declaration``)."""
+    """What a bring-your-own kind adds: its declared file or folder checked (once), its fingerprint, and the rest
+    of its declaration that decides scores (recorded in the version's lineage as ``declaration``)."""
 
-    def source_fingerprint(self, spec: ModelSpec) -> str: ...
-
-    def declaration(self, spec: ModelSpec) -> dict[str, Any]: ...
+    def source_identity(self, spec: ModelSpec) -> tuple[str, dict[str, Any]]: ...
 
 
 _KINDS: dict[str, ModelKind] = {TABULAR.name: TABULAR, TEXT.name: TEXT, ONNX_FILE.name: ONNX_FILE,
@@ -56,16 +54,12 @@ def retrainable(spec: ModelSpec) -> bool:
     return spec.kind not in _BRING_YOUR_OWN
 
 
-def source_fingerprint(spec: ModelSpec) -> str:
+def source_identity(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
     """Check a bring-your-own model's declared file or folder (a ConfigurationError naming the field at fault)
-    and return its fingerprint: registering a fingerprint a version already records adds nothing."""
-    return _BRING_YOUR_OWN[spec.kind].source_fingerprint(spec)
-
-
-def declaration(spec: ModelSpec) -> dict[str, Any]:
-    """A bring-your-own model's declaration beside its file (its output and column, its positive label …): the
-    same file registered with another declaration scores differently, so it is another version."""
-    return _BRING_YOUR_OWN[spec.kind].declaration(spec)
+    and return its fingerprint and its declaration beside the file (output and column, positive label …):
+    registering a fingerprint and declaration a version already records adds nothing; the same file declared
+    otherwise scores differently, so it is another version."""
+    return _BRING_YOUR_OWN[spec.kind].source_identity(spec)
 
 
 def as_recorded(spec: ModelSpec, input_schema: Mapping[str, Any] | None) -> ModelSpec:

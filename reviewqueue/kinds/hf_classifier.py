@@ -117,11 +117,9 @@ class HfClassifierKind:
         """Raw texts: the exported graph tokenises and scores them itself."""
         return [frame.reset_index(drop=True) for frame in frames]
 
-    def source_fingerprint(self, spec: ModelSpec) -> str:
-        return folder_fingerprint(validate_folder(spec).folder)
-
-    def declaration(self, spec: ModelSpec) -> dict[str, Any]:
-        return declaration(validate_folder(spec))
+    def source_identity(self, spec: ModelSpec) -> tuple[str, dict[str, Any]]:
+        source = validate_folder(spec)
+        return folder_fingerprint(source.folder), declaration(source)
 
     def initial(self, spec: ModelSpec, *, artifact_dir: Path) -> Fitted | None:
         folder, fingerprint = exported(spec, artifact_dir)

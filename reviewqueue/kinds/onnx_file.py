@@ -235,11 +235,9 @@ class OnnxFileKind:
         """Raw rows: the graph is fed the declared features as served."""
         return [frame.reset_index(drop=True) for frame in frames]
 
-    def source_fingerprint(self, spec: ModelSpec) -> str:
-        return hashlib.sha256(validate(spec).data or b"").hexdigest()
-
-    def declaration(self, spec: ModelSpec) -> dict[str, Any]:
-        return validate(spec).declaration()
+    def source_identity(self, spec: ModelSpec) -> tuple[str, dict[str, Any]]:
+        graph = validate(spec)  # loads the file and runs the probe: once per registration's check
+        return hashlib.sha256(graph.data or b"").hexdigest(), graph.declaration()
 
     def as_recorded(self, spec: ModelSpec, input_schema: Mapping[str, Any]) -> ModelSpec:
         """The spec a stored version scores with: its file read at the output and column its version recorded,

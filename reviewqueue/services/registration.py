@@ -1,7 +1,7 @@
 """Registering a bring-your-own model's file (``reviewqueue models register NAME``): checked, deduplicated, gated.
 
 1. the declared ONNX file or transformer folder is checked before anything is recorded
-   (``kinds.source_fingerprint``: a ConfigurationError naming ``onnx``, ``inputs``, ``output``, ``transformer``
+   (``kinds.source_identity``: a ConfigurationError naming ``onnx``, ``inputs``, ``output``, ``transformer``
    or ``positive_label``; no run, no version);
 2. a file a version already records with the same declaration (output and column, positive label …) adds
    nothing: the answer names that version; the same file declared otherwise scores differently, a new version;
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reviewqueue.kinds import Progress, declaration, no_progress, retrainable, source_fingerprint
+from reviewqueue.kinds import Progress, no_progress, retrainable, source_identity
 from reviewqueue.kinds.base import base_split
 from reviewqueue.registry import ModelSpec
 from reviewqueue.services import training, versions
@@ -47,7 +47,7 @@ def brings_its_own(spec: ModelSpec) -> bool:
 
 def register(ctx: AppContext, spec: ModelSpec, progress: Progress = no_progress) -> Registration:
     """Check the declared file, then record it as a version (gated) unless one already holds it."""
-    fingerprint, declared = source_fingerprint(spec), declaration(spec)
+    fingerprint, declared = source_identity(spec)
     if spec.dataset is not None:
         base_split(spec)  # a dataset too small to judge the file on is refused before a run is recorded
     for existing in versions.model_versions(ctx, spec.name):
